@@ -1,0 +1,205 @@
+"""The ``fsmcheck`` command line.
+
+Exit codes (every command): 0 all properties hold / success; 1 a property
+fails or could not be decided (``unknown``); 2 bad input (a malformed model
+file, an unknown flag set); 3 an internal error or an engine disagreement.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import click
+from rich.console import Console
+
+from . import __version__
+from .combination import derive_table, table_json
+from .model import ModelError, load_model
+from .model.schema import Config, Model
+from .verify import verify_model
+from .verify_report import (
+    EXIT_INPUT, EXIT_INTERNAL, EXIT_OK, document_json, exit_code, print_results, results_json,
+)
+
+__all__ = ["main"]
+
+
+def _console(no_color: bool, stderr: bool = False) -> Console:
+    return Console(no_color=no_color, stderr=stderr, highlight=False, soft_wrap=False,
+                   width=None if sys.stdout.isatty() else 160)
+
+
+def _load(path: str, err: Console) -> Model | None:
+    try:
+        return load_model(path)
+    except ModelError as exc:
+        for d in exc.diagnostics:
+            err.print(str(d), markup=False, highlight=False)
+        return None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="fsmcheck")
+def main() -> None:
+    """Verify device-migration protocol models (VFIO v1 and v2) with two
+    engines, networkx and z3, and derive their combination tables.
+
+    Exit codes: 0 success / all hold; 1 a property fails or is unknown;
+    2 bad input; 3 internal error or engine disagreement.
+    """
+
+
+@main.command()
+@click.argument("models", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON on stdout.")
+@click.option("--timeout-ms", default=10000, show_default=True, type=click.IntRange(min=1),
+              help="z3 timeout per query; a timeout makes the verdict 'unknown'.")
+@click.option("--quiet", "-q", is_flag=True, help="Print only failures and the summary line.")
+@click.option("--no-color", is_flag=True, envvar="NO_COLOR", help="Plain text output (also NO_COLOR=1).")
+def verify(models, as_json, timeout_ms, quiet, no_color):
+    """Decide every property of each MODEL on both engines.
+
+    Prints a table of properties with each engine's verdict and time, every
+    failing property's shortest counterexample and the model-file line it
+    points at.
+    """
+    out, err = _console(no_color), _console(no_color, stderr=True)
+    codes, documents, errors = [], [], []
+    show_progress = not quiet and not as_json and err.is_terminal
+    for path in models:
+        model = _load(path, err)
+        if model is None:
+            codes.append(EXIT_INPUT)
+            errors.append(f"{path}: not a valid model")
+            continue
+        start = time.perf_counter()
+        try:
+            if show_progress:
+                with err.status(f"verifying {model.name}") as status:
+                    results = verify_model(model, timeout_ms=timeout_ms,
+                                           progress=lambda text: status.update(f"verifying {text}"))
+            else:
+                results = verify_model(model, timeout_ms=timeout_ms)
+        except ValueError as exc:
+            err.print(f"{path}:{model.line_of('properties', 'check')}: properties.check: {exc}",
+                      markup=False, highlight=False)
+            codes.append(EXIT_INPUT)
+            errors.append(f"{path}: {exc}")
+            continue
+        seconds = time.perf_counter() - start
+        codes.append(exit_code(results))
+        if as_json:
+            documents.append(results_json(model, results, seconds))
+        elif quiet:
+            failing = [r for r in results if r.status != "holds"]
+            if failing:
+                print_results(out, model, failing, seconds)
+            else:
+                out.print(f"{model.name}: {len(results)} property instances hold ({seconds:.2f} s)")
+        else:
+            print_results(out, model, results, seconds)
+    code = _worst(codes)
+    if as_json:
+        click.echo(json.dumps(document_json(documents, errors, code), indent=2))
+    sys.exit(code)
+
+
+def _worst(codes: list[int]) -> int:
+    for code in (EXIT_INTERNAL, EXIT_INPUT, 1):
+        if code in codes:
+            return code
+    return EXIT_OK
+
+
+def _parse_flags(model: Model, text: str) -> frozenset[str]:
+    names = [t.strip() for t in text.replace("|", ",").split(",") if t.strip()]
+    if len(names) == 1 and names[0].isdigit():
+        value = int(names[0])
+        names = [f for f, bit in model.flag_bits.items() if value >> bit & 1]
+    unknown = [n for n in names if n not in model.flag_bits]
+    if unknown:
+        raise click.BadParameter(f"unknown flag(s) {', '.join(unknown)}; the model has "
+                                 f"{', '.join(model.flag_order) or 'no flags'}", param_hint="--flags")
+    chosen = frozenset(names)
+    if chosen not in model.flag_sets:
+        defined = "; ".join(",".join(f for f in model.flag_order if f in s) for s in model.flag_sets)
+        raise click.BadParameter(f"{','.join(sorted(chosen)) or '(none)'} is not a defined flag set; "
+                                 f"defined: {defined}", param_hint="--flags")
+    return chosen
+
+
+@main.command()
+@click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False))
+@click.option("--flags", "flags_text", default=None,
+              help="Flag set, e.g. STOP_COPY,P2P,PRE_COPY (or 7). Default: every defined set.")
+@click.option("--profile", default=None, help="Profile name (models with profiles).")
+@click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
+@click.option("--literal-rule", is_flag=True,
+              help="Apply the uAPI prose rule literally: no saving-group state in the interior, "
+                   "even for a path that stays inside the group.")
+@click.option("--no-color", is_flag=True, envvar="NO_COLOR", help="Plain text output.")
+def table(model_path, flags_text, profile, as_json, literal_rule, no_color):
+    """Print the combination table derived from MODEL's arcs and path rule.
+
+    The table is computed from the arcs and the rule (shortest path; no
+    saving-group state in the interior; unsupported states skipped), never
+    from a walk table the model carries. JSON (one flag set):
+    {"flags": [...], "table": {CURRENT: {REQUESTED: {"next": STATE or "EINVAL",
+    "path": [STATE, ...]}}}}; without --flags, a JSON array of those.
+    """
+    out, err = _console(no_color), _console(no_color, stderr=True)
+    model = _load(model_path, err)
+    if model is None:
+        sys.exit(EXIT_INPUT)
+    if model.combination is None:
+        err.print(f"{model_path}:1: combination: the model has no [combination] rule", markup=False)
+        sys.exit(EXIT_INPUT)
+    try:
+        flag_sets = [_parse_flags(model, flags_text)] if flags_text else list(model.flag_sets)
+        profiles = [p.name for p in model.profiles]
+        if profile is not None and profile not in profiles:
+            raise click.BadParameter(f"unknown profile {profile!r}; the model has {', '.join(profiles)}",
+                                     param_hint="--profile")
+    except click.BadParameter as exc:
+        err.print(f"error: {exc.format_message()}", markup=False)
+        sys.exit(EXIT_INPUT)
+    profile = profile or profiles[0]
+    within = False if literal_rule else None
+    documents = []
+    for flags in flag_sets:
+        config = Config(flags, profile, model.flag_order)
+        derived = derive_table(model, config, within_group=within)
+        if as_json:
+            documents.append(table_json(model, config, derived))
+        else:
+            _print_table(out, model, config, derived)
+    if as_json:
+        click.echo(json.dumps(documents[0] if flags_text else documents, indent=2))
+    ambiguous = any(e.ambiguous for e in derived.values())
+    sys.exit(1 if ambiguous else EXIT_OK)
+
+
+def _print_table(out: Console, model: Model, config: Config, derived) -> None:
+    from rich.table import Table
+
+    t = Table(title=f"{model.name} [{config.label}]: derived combination table", header_style="bold",
+              title_justify="left")
+    for col in ("current", "requested", "next", "path"):
+        t.add_column(col)
+    for (cur, req), e in derived.items():
+        if e.outcome == "path":
+            path = " -> ".join(e.path)
+            if e.ambiguous:
+                path += "  [AMBIGUOUS: " + " | ".join(" -> ".join(p) for p in e.alternatives) + "]"
+        elif e.outcome == "noop":
+            path = "(no-op)"
+        else:
+            path = e.reason
+        t.add_row(cur, req, e.next, path)
+    out.print(t)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

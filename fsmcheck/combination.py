@@ -1,0 +1,173 @@
+"""The derived combination table (explicit engine).
+
+For every (current, requested) pair of a configuration, the table says what a
+SET of ``device_state`` does: fail with EINVAL, do nothing, or walk a path of
+arcs. It is computed from the model's arcs and path rule only, never from a
+walk table the model may carry. The rule (vfio.h, "The remaining possible
+transitions are interpreted as combinations of the above FSM arcs"):
+
+1. A request is rejected when the requested state is not supported under the
+   flags, is not requestable (ERROR), when the current state is the error
+   state (left only by reset), or when the pair is declared blocked.
+2. A request of the current state is a no-op.
+3. Otherwise the path is a shortest path of arcs in the configuration's graph
+   (unsupported states are not in it, hence skipped) whose interior has no
+   state of a ``no_interior`` group -- unless the rule's ``within_group`` is set
+   and the whole path lies in one such group.
+
+Every shortest admissible path is collected, so ambiguities are reported
+rather than resolved by an arbitrary pick.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from .graphs import arc_graph
+from .model.schema import Config, Model
+
+__all__ = ["Entry", "derive_table", "table_json", "REJECTED", "NOOP", "PATH", "NO_PATH"]
+
+REJECTED, NOOP, PATH, NO_PATH = "rejected", "noop", "path", "no-path"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One cell of a combination table.
+
+    Attributes:
+        current, requested: the pair.
+        outcome: ``rejected`` (EINVAL), ``noop``, ``path``, or ``no-path`` (an
+            accepted request no admissible path reaches -- a model defect).
+        path: for ``path``, the states entered after ``current``, ending with
+            ``requested``; empty otherwise.
+        reason: for ``rejected`` and ``no-path``, why.
+        alternatives: every shortest admissible path (more than one means the
+            rule is ambiguous for this pair).
+    """
+
+    current: str
+    requested: str
+    outcome: str
+    path: tuple[str, ...] = ()
+    reason: str = ""
+    alternatives: tuple[tuple[str, ...], ...] = field(default=(), compare=False)
+
+    @property
+    def ambiguous(self) -> bool:
+        """True when more than one shortest admissible path exists."""
+        return len(self.alternatives) > 1
+
+    @property
+    def next(self) -> str:
+        """The first state entered, ``current`` for a no-op, or ``"EINVAL"``."""
+        if self.outcome == PATH:
+            return self.path[0]
+        return self.current if self.outcome == NOOP else "EINVAL"
+
+
+def rejection_reason(model: Model, config: Config, current: str, requested: str) -> str | None:
+    """Why a request is rejected under rule 1 of the module docstring, or None."""
+    supported = model.supported(config.flags)
+    if requested not in supported:
+        return f"{requested} is not supported under flags {config.label}"
+    if not model.state(requested).requestable:
+        return f"{requested} cannot be requested"
+    if current == model.error:
+        return f"{current} is left only by reset"
+    for b in model.blocked:
+        if (b.src, b.dst) == (current, requested):
+            return f"{current} -> {requested} is blocked ({b.source or f'line {b.line}'})"
+    return None
+
+
+def admissible_shortest_paths(model: Model, graph: nx.DiGraph, current: str, requested: str,
+                              within_group: bool | None = None) -> list[tuple[str, ...]]:
+    """Every shortest admissible path from ``current`` to ``requested``.
+
+    Paths are returned as the states entered after ``current``, sorted. An
+    empty list means no admissible path exists. ``within_group`` overrides the
+    model's rule when not None.
+    """
+    rule = model.combination
+    forbidden_groups = rule.no_interior if rule else ()
+    within = rule.within_group if (rule and within_group is None) else bool(within_group)
+    forbidden = {s for g in forbidden_groups for s in model.groups.get(g, ())}
+    outer = nx.DiGraph()
+    outer.add_nodes_from(graph.nodes)
+    outer.add_edges_from(
+        (u, v) for u, v in graph.edges
+        if (u == current or u not in forbidden) and (v == requested or v not in forbidden)
+    )
+    candidates = _shortest(outer, current, requested)
+    if within:
+        for g in forbidden_groups:
+            members = set(model.groups.get(g, ()))
+            if current in members and requested in members:
+                candidates += _shortest(graph.subgraph(members & set(graph.nodes)), current, requested)
+    if not candidates:
+        return []
+    best = min(len(p) for p in candidates)
+    return sorted({p for p in candidates if len(p) == best})
+
+
+def _shortest(graph: nx.DiGraph, src: str, dst: str) -> list[tuple[str, ...]]:
+    if src not in graph or dst not in graph:
+        return []
+    try:
+        return [tuple(p[1:]) for p in nx.all_shortest_paths(graph, src, dst)]
+    except nx.NetworkXNoPath:
+        return []
+
+
+def derive_table(model: Model, config: Config, *, within_group: bool | None = None
+                 ) -> dict[tuple[str, str], Entry]:
+    """Derive the combination table of ``config`` from the arcs and the rule.
+
+    Returns:
+        ``{(current, requested): Entry}`` for every supported current state
+        (the error state included) and every state of the model as requested.
+        Ambiguous pairs take the first path in sorted order and list all of
+        them in ``alternatives``.
+
+    Raises:
+        fsmcheck.graphs.UndecidedError: for an ``all-requestable`` profile the
+            explicit engine cannot enumerate.
+    """
+    graph = arc_graph(model, config)
+    table = {}
+    for current in model.supported(config.flags):
+        for requested in model.state_names:
+            reason = rejection_reason(model, config, current, requested)
+            if reason is not None:
+                table[(current, requested)] = Entry(current, requested, REJECTED, reason=reason)
+            elif current == requested:
+                table[(current, requested)] = Entry(current, requested, NOOP)
+            else:
+                paths = admissible_shortest_paths(model, graph, current, requested, within_group)
+                if not paths:
+                    table[(current, requested)] = Entry(
+                        current, requested, NO_PATH,
+                        reason=f"no admissible path of arcs from {current} to {requested}")
+                else:
+                    table[(current, requested)] = Entry(
+                        current, requested, PATH, path=paths[0], alternatives=tuple(paths))
+    return table
+
+
+def table_json(model: Model, config: Config, table: dict[tuple[str, str], Entry]) -> dict:
+    """The fixed JSON shape of ``fsmcheck table --json`` for one flag set.
+
+    ``{"flags": [...], "table": {CURRENT: {REQUESTED: {"next": STATE or
+    "EINVAL", "path": [STATE, ...]}}}}``; a ``no-path`` cell is written as
+    ``"EINVAL"`` (the request cannot be carried out).
+    """
+    out: dict[str, dict] = {}
+    for (current, requested), entry in table.items():
+        cell = {"next": entry.next, "path": list(entry.path)}
+        if entry.ambiguous:
+            cell["ambiguous"] = [list(p) for p in entry.alternatives]
+        out.setdefault(current, {})[requested] = cell
+    return {"flags": [f for f in model.flag_order if f in config.flags], "table": out}

@@ -1,0 +1,150 @@
+"""z3 encodings of a model's configuration.
+
+Bit-encoded models (v1) use a bit-vector of the model's width for
+``device_state``: a value *is* state ``X`` when its masked bits equal ``X``'s
+value, the validity predicate is compiled from the model's expression, and
+reserved bits stay free. Enum models (v2) use an enum sort with one constant
+per state. On either, :class:`Encoding` gives the transition relations of a
+configuration: ``arc`` (successful single steps), ``reset``, ``failure``
+(any state to the error state) and ``system`` (their union).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import z3
+
+from ..model.schema import Config, Model
+
+__all__ = ["Encoding", "UnknownResult", "fresh_names", "solve"]
+
+#: Source of unique suffixes for z3 sort names (z3 forbids redeclaring one).
+fresh_names = itertools.count()
+
+
+class UnknownResult(Exception):
+    """z3 answered ``unknown`` (a timeout or an incomplete theory)."""
+
+
+def solve(solver: z3.Solver, *assumptions) -> z3.ModelRef | None:
+    """Check ``solver``; return a model if sat, None if unsat.
+
+    Raises:
+        UnknownResult: z3 returned ``unknown``; the reason is the message.
+    """
+    result = solver.check(*assumptions)
+    if result == z3.unknown:
+        raise UnknownResult(solver.reason_unknown())
+    return solver.model() if result == z3.sat else None
+
+
+class Encoding:
+    """The z3 view of one model in one configuration.
+
+    Attributes:
+        model, config: what is encoded.
+        sort: the z3 sort of a state (bit-vector or enum).
+        const: for enum models, state name -> z3 constant.
+    """
+
+    def __init__(self, model: Model, config: Config):
+        self.model, self.config = model, config
+        self.bits = model.encoding == "bits"
+        if self.bits:
+            self.sort = z3.BitVecSort(model.width)
+            self.const = {}
+        else:
+            tag = next(fresh_names)
+            self.sort, consts = z3.EnumSort(f"{model.name}_state_{tag}", list(model.state_names))
+            self.const = dict(zip(model.state_names, consts))
+        self.supported_names = model.supported(config.flags)
+
+    # -- states ------------------------------------------------------------
+    def var(self, name: str):
+        """A fresh state variable."""
+        return z3.Const(name, self.sort)
+
+    def value(self, name: str):
+        """The z3 term that is state ``name`` (bit encodings: reserved bits 0)."""
+        if self.bits:
+            return z3.BitVecVal(self.model.state(name).value, self.model.width)
+        return self.const[name]
+
+    def is_state(self, x, name: str):
+        """``x`` is state ``name`` (bit encodings compare masked bits)."""
+        if self.bits:
+            return (x & self.model.mask) == self.model.state(name).value
+        return x == self.const[name]
+
+    def is_any(self, x, names):
+        return z3.Or([self.is_state(x, n) for n in names]) if names else z3.BoolVal(False)
+
+    def supported(self, x):
+        """``x`` is a state supported under the configuration's flags."""
+        return self.is_any(x, self.supported_names)
+
+    def name_of(self, m: z3.ModelRef, x) -> str:
+        """The state name of ``x`` in z3 model ``m``."""
+        v = m.eval(x, model_completion=True)
+        if self.bits:
+            return self.model.name_of_value(v.as_long()) or f"{v.as_long():#x}"
+        return str(v)
+
+    def describe(self, m: z3.ModelRef, x) -> str:
+        """Like :meth:`Model.describe`, plus reserved bits when set."""
+        name = self.name_of(m, x)
+        text = self.model.describe(name) if name in self.model.state_names else name
+        if self.bits:
+            raw = m.eval(x, model_completion=True).as_long()
+            if raw & ~self.model.mask:
+                text += f" [device_state={raw:#010x}]"
+        return text
+
+    # -- requests ----------------------------------------------------------
+    def accepted(self, x):
+        """A request naming ``x`` passes the value checks: for bit encodings
+        the validity predicate on the full value, for enum models a supported,
+        requestable state."""
+        if self.bits and self.model.valid is not None:
+            return z3.And(self.supported(x), self.model.valid.to_z3(x))
+        names = [n for n in self.supported_names if self.model.state(n).requestable]
+        return self.is_any(x, names)
+
+    # -- relations ---------------------------------------------------------
+    def arc(self, x, y):
+        """A successful single step ``x -> y`` of the configuration."""
+        model, config = self.model, self.config
+        profile = model.profile(config.profile)
+        if profile.arcs == "all-requestable":
+            same = (x & model.mask) == (y & model.mask) if self.bits else x == y
+            return z3.And(self.accepted(x), self.accepted(y), z3.Not(same))
+        terms = []
+        for a in model.arcs:
+            if not a.enabled(config.flags):
+                continue
+            if a.src not in self.supported_names or a.dst not in self.supported_names:
+                continue
+            if profile.tags is not None and a.tag not in profile.tags:
+                continue
+            terms.append(z3.And(self.is_state(x, a.src), self.is_state(y, a.dst)))
+        return z3.Or(terms) if terms else z3.BoolVal(False)
+
+    def reset(self, x, y):
+        """Reset from any supported state to the reset target."""
+        return z3.And(self.supported(x), y == self.value(self.model.reset))
+
+    def failure(self, x, y):
+        """A failed request may leave the device in the error state."""
+        if self.model.error is None or self.model.error not in self.supported_names:
+            return z3.BoolVal(False)
+        return z3.And(self.supported(x), z3.Not(self.is_state(x, self.model.error)),
+                      self.is_state(y, self.model.error))
+
+    def system(self, x, y):
+        """Everything that can happen: an arc, a reset or a failure."""
+        return z3.Or(self.arc(x, y), self.reset(x, y), self.failure(x, y))
+
+    def initial(self, x):
+        """``x`` is the state at open (bit encodings: exactly its value)."""
+        return x == self.value(self.model.initial)

@@ -1,0 +1,512 @@
+"""Reading and validating model files.
+
+:func:`load_model` turns a TOML model file into a :class:`~.schema.Model`.
+Every problem found is reported, not only the first: the raised
+:class:`ModelError` carries a list of :class:`Diagnostic`, each rendered as
+``file:line: key: message``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from .expr import PredicateError, parse_predicate
+from .positions import index_lines
+from .schema import (
+    ALL_FLAGS, SESSION_EFFECTS, Arc, Blocked, CombinationRule, Correspondence,
+    Model, Profile, State, Walk,
+)
+
+__all__ = ["Diagnostic", "ModelError", "load_model", "FORMAT_VERSION", "KNOWN_PROPERTIES"]
+
+#: The model-format version this loader reads (the file's ``format`` key).
+FORMAT_VERSION = 1
+
+#: Property names a model may list under ``[properties] check``.
+KNOWN_PROPERTIES = (
+    "validity", "no-invalid-entry", "reset", "reachability", "error-exit",
+    "rejections", "combination-table", "sessions", "walk-terminates",
+    "walk-agrees", "correspondence",
+)
+
+_TOP_KEYS = {
+    "format", "model", "encoding", "device", "flags", "states", "groups", "sessions",
+    "arcs", "blocked", "combination", "profiles", "walk", "correspondence", "properties",
+}
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One problem in a model file: where, which key, and what is wrong."""
+
+    path: str
+    line: int
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.key}: {self.message}"
+
+
+class ModelError(Exception):
+    """Raised by :func:`load_model` for a file that is not a valid model.
+
+    ``diagnostics`` lists every problem found (at least one).
+    """
+
+    def __init__(self, diagnostics: list[Diagnostic]):
+        self.diagnostics = diagnostics
+        super().__init__("\n".join(str(d) for d in diagnostics))
+
+
+class _Reader:
+    """Typed access to the parsed document that records problems."""
+
+    def __init__(self, path: Path, text: str, data: dict):
+        self.path, self.data = path, data
+        self.lines = index_lines(text)
+        self.problems: list[Diagnostic] = []
+
+    def error(self, keypath: tuple, message: str) -> None:
+        key = ".".join(str(k) if not isinstance(k, int) else f"[{k}]" for k in keypath)
+        key = key.replace(".[", "[")
+        self.problems.append(Diagnostic(str(self.path), self.lines.line(keypath), key, message))
+
+    def get(self, table: dict, keypath: tuple, key: str, kind, default=..., *, where=None):
+        """Fetch ``table[key]`` checking its type; record and return default on error."""
+        full = keypath + (key,)
+        if key not in table:
+            if default is ...:
+                self.error(where or full, f"missing required key {key!r}")
+                return None
+            return default
+        value = table[key]
+        if not _is_kind(value, kind):
+            self.error(full, f"expected {_kind_name(kind)}, got {_kind_name(type(value))} {value!r}")
+            return None if default is ... else default
+        return value
+
+    def unknown_keys(self, table: dict, keypath: tuple, allowed: set[str]) -> None:
+        for key in table:
+            if key not in allowed:
+                hint = ", ".join(sorted(allowed))
+                self.error(keypath + (key,), f"unknown key (expected one of: {hint})")
+
+
+def _is_kind(value, kind) -> bool:
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind is list:
+        return isinstance(value, list)
+    return isinstance(value, kind)
+
+
+def _kind_name(kind) -> str:
+    return {int: "an integer", str: "a string", bool: "a boolean", list: "an array",
+            dict: "a table", float: "a float"}.get(kind, getattr(kind, "__name__", str(kind)))
+
+
+def load_model(path: str | Path) -> Model:
+    """Read, validate and return the model in TOML file ``path``.
+
+    Returns:
+        The validated :class:`~.schema.Model`, with ``digest`` the SHA-256 of
+        the file's bytes.
+
+    Raises:
+        ModelError: the file is missing, unreadable, not TOML, or not a valid
+            model; every problem is listed as ``file:line: key: message``.
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+        text = raw.decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ModelError([Diagnostic(str(path), 1, "<file>", f"cannot read: {exc}")]) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
+        line = int(match.group(1)) if match else 1
+        msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
+        col = f" (column {match.group(2)})" if match else ""
+        raise ModelError([Diagnostic(str(path), line, "<toml>", f"TOML syntax error: {msg}{col}")]) from None
+    reader = _Reader(path, text, data)
+    model = _build(reader, hashlib.sha256(raw).hexdigest())
+    if reader.problems:
+        raise ModelError(reader.problems)
+    return model
+
+
+def _names(reader: _Reader, value, keypath: tuple, known: set[str], what: str) -> tuple[str, ...]:
+    """Check an array of names against ``known``; return the valid ones."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        reader.error(keypath, f"expected an array of {what} names")
+        return ()
+    out = []
+    for v in value:
+        if v not in known:
+            reader.error(keypath, f"unknown {what} {v!r} (known: {', '.join(sorted(known)) or 'none'})")
+        else:
+            out.append(v)
+    return tuple(out)
+
+
+def _build(r: _Reader, digest: str) -> Model | None:
+    d = r.data
+    r.unknown_keys(d, (), _TOP_KEYS)
+    fmt = r.get(d, (), "format", int)
+    if fmt is not None and fmt != FORMAT_VERSION:
+        r.error(("format",), f"unsupported model format {fmt} (this fsmcheck reads format {FORMAT_VERSION})")
+
+    meta = r.get(d, (), "model", dict) or {}
+    r.unknown_keys(meta, ("model",), {"name", "title", "encoding", "width", "sources"})
+    name = r.get(meta, ("model",), "name", str, where=("model",)) or "?"
+    title = r.get(meta, ("model",), "title", str, "")
+    encoding = r.get(meta, ("model",), "encoding", str, "enum")
+    if encoding not in ("enum", "bits"):
+        r.error(("model", "encoding"), f"must be 'enum' or 'bits', got {encoding!r}")
+    width = r.get(meta, ("model",), "width", int, 32)
+    if width is not None and not 1 <= width <= 64:
+        r.error(("model", "width"), f"must be between 1 and 64, got {width}")
+        width = 32
+    sources = tuple(r.get(meta, ("model",), "sources", list, []) or ())
+
+    flag_bits, always, flag_sets = _flags(r)
+    states = _states(r, set(flag_bits), width or 32, encoding)
+    names = {s.name for s in states}
+
+    mask, bit_names, valid = 0, {}, None
+    if encoding == "bits":
+        mask, bit_names, valid = _encoding(r, width or 32, states)
+    elif "encoding" in d:
+        r.error(("encoding",), "only bit-encoded models ('encoding = \"bits\"') take an [encoding] table")
+
+    device = r.get(d, (), "device", dict) or {}
+    r.unknown_keys(device, ("device",), {"initial", "reset", "error"})
+    initial = r.get(device, ("device",), "initial", str, where=("device",))
+    reset = r.get(device, ("device",), "reset", str, where=("device",))
+    error = r.get(device, ("device",), "error", str, None)
+    for key, value in (("initial", initial), ("reset", reset), ("error", error)):
+        if value is not None and value not in names:
+            r.error(("device", key), f"unknown state {value!r}")
+    for key, value in (("initial", initial), ("reset", reset)):
+        if value is not None and value in names and not next(s for s in states if s.name == value).needs <= always:
+            r.error(("device", key), f"state {value!r} needs flags that are not always set")
+
+    groups = _groups(r, names)
+    sessions = r.get(d, (), "sessions", dict, {}) or {}
+    r.unknown_keys(sessions, ("sessions",), {"groups"})
+    session_groups = _names(r, sessions.get("groups"), ("sessions", "groups"), set(groups), "group")
+    _check_disjoint(r, session_groups, groups)
+
+    arcs = _arcs(r, names, set(flag_bits))
+    blocked = _blocked(r, names)
+    combination = _combination(r, set(groups))
+    profiles = _profiles(r, {a.tag for a in arcs if a.tag})
+    walk = _walk(r, names, set(flag_bits))
+    correspondence = _correspondence(r, names)
+    properties = _properties(r)
+
+    if r.problems:
+        return None
+    return Model(
+        path=r.path, name=name, title=title, encoding=encoding, width=width,
+        states=states, initial=initial, reset=reset, error=error, arcs=arcs,
+        flag_bits=flag_bits, flag_sets=flag_sets, mask=mask, bit_names=bit_names,
+        valid=valid, groups=groups, session_groups=session_groups, blocked=blocked,
+        combination=combination, profiles=profiles, walk=walk,
+        correspondence=correspondence, properties=properties, sources=sources,
+        digest=digest, lines=r.lines,
+    )
+
+
+def _flags(r: _Reader):
+    table = r.get(r.data, (), "flags", dict, None)
+    if table is None:
+        return {}, frozenset(), (frozenset(),)
+    r.unknown_keys(table, ("flags",), {"bits", "always", "sets"})
+    bits = r.get(table, ("flags",), "bits", dict, {}) or {}
+    flag_bits: dict[str, int] = {}
+    seen: dict[int, str] = {}
+    for flag, bit in bits.items():
+        if not _is_kind(bit, int) or not 0 <= bit < 64:
+            r.error(("flags", "bits", flag), f"expected a bit number 0..63, got {bit!r}")
+        elif bit in seen:
+            r.error(("flags", "bits", flag), f"bit {bit} is already flag {seen[bit]!r}")
+        else:
+            seen[bit] = flag
+            flag_bits[flag] = bit
+    always = frozenset(_names(r, table.get("always", []), ("flags", "always"), set(flag_bits), "flag"))
+    raw_sets = r.get(table, ("flags",), "sets", list, None)
+    if raw_sets is None:
+        return flag_bits, always, (frozenset(flag_bits),)
+    sets, seen_sets = [], set()
+    for i, item in enumerate(raw_sets):
+        chosen = frozenset(_names(r, item, ("flags", "sets", i), set(flag_bits), "flag"))
+        if not always <= chosen:
+            r.error(("flags", "sets", i), f"flag set lacks the always-set flags {sorted(always - chosen)}")
+        if chosen in seen_sets:
+            r.error(("flags", "sets", i), f"duplicate flag set {sorted(chosen)}")
+        seen_sets.add(chosen)
+        sets.append(chosen)
+    if not sets:
+        r.error(("flags", "sets"), "at least one flag set is required")
+    return flag_bits, always, tuple(sets)
+
+
+def _states(r: _Reader, flags: set[str], width: int, encoding: str) -> tuple[State, ...]:
+    raw = r.get(r.data, (), "states", list, None)
+    if raw is None:
+        r.error(("states",), "missing required array of tables [[states]]")
+        return ()
+    out, names, values = [], {}, {}
+    for i, entry in enumerate(raw):
+        kp = ("states", i)
+        if not isinstance(entry, dict):
+            r.error(kp, "each state must be a table ([[states]])")
+            continue
+        r.unknown_keys(entry, kp, {"name", "value", "needs", "requestable", "doc"})
+        name = r.get(entry, kp, "name", str, where=kp)
+        value = r.get(entry, kp, "value", int, where=kp)
+        needs = frozenset(_names(r, entry.get("needs", []), kp + ("needs",), flags, "flag"))
+        requestable = r.get(entry, kp, "requestable", bool, True)
+        doc = r.get(entry, kp, "doc", str, "")
+        if name is None or value is None:
+            continue
+        if name in names:
+            r.error(kp + ("name",), f"duplicate state {name!r} (first declared at line {names[name]})")
+            continue
+        if not 0 <= value < (1 << width):
+            r.error(kp + ("value",), f"value {value} does not fit in {width} bits")
+        if value in values:
+            r.error(kp + ("value",), f"value {value} is already state {values[value]!r}")
+        names[name] = r.lines.line(kp)
+        values[value] = name
+        out.append(State(name, value, needs, requestable, doc, r.lines.line(kp)))
+    if raw is not None and not out and not r.problems:
+        r.error(("states",), "a model needs at least one state")
+    return tuple(out)
+
+
+def _encoding(r: _Reader, width: int, states: tuple[State, ...]):
+    table = r.get(r.data, (), "encoding", dict, None)
+    if table is None:
+        r.error(("encoding",), "a bit-encoded model needs an [encoding] table with mask and valid")
+        return 0, {}, None
+    r.unknown_keys(table, ("encoding",), {"mask", "bits", "valid"})
+    mask = r.get(table, ("encoding",), "mask", int, where=("encoding",)) or 0
+    bits = r.get(table, ("encoding",), "bits", dict, {}) or {}
+    for name, bit in bits.items():
+        if not _is_kind(bit, int) or not (mask >> bit) & 1:
+            r.error(("encoding", "bits", name), f"bit {bit!r} is not a bit of the mask {mask:#x}")
+    for s in states:
+        if s.value & ~mask:
+            r.error(("states",), f"state {s.name!r} has value {s.value:#x} outside the mask {mask:#x}")
+    declared = {s.value for s in states}
+    nbits = max(mask.bit_length(), 1)
+    if mask > 0xFF:
+        r.error(("encoding", "mask"), f"mask {mask:#x} has more than 8 bits; fsmcheck enumerates masked values")
+    else:
+        missing = [f"{v:0{nbits}b}b" for v in range(mask + 1) if v & mask == v and v not in declared]
+        if missing:
+            r.error(("states",), f"every masked value needs a state; missing {', '.join(missing)}")
+    text = r.get(table, ("encoding",), "valid", str, where=("encoding",))
+    valid = None
+    if text is not None:
+        try:
+            valid = parse_predicate(text, width)
+        except PredicateError as exc:
+            r.error(("encoding", "valid"), str(exc))
+    return mask, dict(bits), valid
+
+
+def _groups(r: _Reader, names: set[str]) -> dict[str, tuple[str, ...]]:
+    table = r.get(r.data, (), "groups", dict, {}) or {}
+    return {g: _names(r, members, ("groups", g), names, "state") for g, members in table.items()}
+
+
+def _check_disjoint(r: _Reader, session_groups, groups) -> None:
+    owner: dict[str, str] = {}
+    for g in session_groups:
+        for s in groups.get(g, ()):
+            if s in owner:
+                r.error(("sessions", "groups"), f"state {s!r} is in session groups {owner[s]!r} and {g!r}")
+            owner[s] = g
+
+
+def _pair(r: _Reader, entry: dict, kp: tuple, names: set[str]):
+    src = r.get(entry, kp, "from", str, where=kp)
+    dst = r.get(entry, kp, "to", str, where=kp)
+    ok = src is not None and dst is not None
+    for key, value in (("from", src), ("to", dst)):
+        if value is not None and value not in names:
+            r.error(kp + (key,), f"unknown state {value!r} (known: {', '.join(sorted(names))})")
+            ok = False
+    if ok and src == dst:
+        r.error(kp, f"an arc from {src!r} to itself is not a transition")
+        ok = False
+    return (src, dst) if ok else None
+
+
+def _arcs(r: _Reader, names: set[str], flags: set[str]) -> tuple[Arc, ...]:
+    raw = r.get(r.data, (), "arcs", list, []) or []
+    out, seen = [], {}
+    for i, entry in enumerate(raw):
+        kp = ("arcs", i)
+        if not isinstance(entry, dict):
+            r.error(kp, "each arc must be a table ([[arcs]])")
+            continue
+        r.unknown_keys(entry, kp, {"from", "to", "needs", "unless", "session", "tag", "source"})
+        pair = _pair(r, entry, kp, names)
+        needs = frozenset(_names(r, entry.get("needs", []), kp + ("needs",), flags, "flag"))
+        unless = frozenset(_names(r, entry.get("unless", []), kp + ("unless",), flags, "flag"))
+        session = r.get(entry, kp, "session", str, "none")
+        if session not in SESSION_EFFECTS:
+            r.error(kp + ("session",), f"must be one of {', '.join(SESSION_EFFECTS)}, got {session!r}")
+        if needs & unless:
+            r.error(kp + ("unless",), f"flags {sorted(needs & unless)} are both needed and excluded")
+        if pair is None:
+            continue
+        key = (pair, needs, unless)
+        if key in seen:
+            r.error(kp, f"duplicate arc {pair[0]} -> {pair[1]} (first declared at line {seen[key]})")
+            continue
+        seen[key] = r.lines.line(kp)
+        out.append(Arc(pair[0], pair[1], needs, unless, session or "none",
+                       r.get(entry, kp, "tag", str, ""), r.get(entry, kp, "source", str, ""),
+                       r.lines.line(kp)))
+    return tuple(out)
+
+
+def _blocked(r: _Reader, names: set[str]) -> tuple[Blocked, ...]:
+    raw = r.get(r.data, (), "blocked", list, []) or []
+    out, seen = [], {}
+    for i, entry in enumerate(raw):
+        kp = ("blocked", i)
+        if not isinstance(entry, dict):
+            r.error(kp, "each blocked request must be a table ([[blocked]])")
+            continue
+        r.unknown_keys(entry, kp, {"from", "to", "source"})
+        pair = _pair(r, entry, kp, names)
+        if pair is None:
+            continue
+        if pair in seen:
+            r.error(kp, f"duplicate blocked request {pair[0]} -> {pair[1]} (first at line {seen[pair]})")
+            continue
+        seen[pair] = r.lines.line(kp)
+        out.append(Blocked(pair[0], pair[1], r.get(entry, kp, "source", str, ""), r.lines.line(kp)))
+    return tuple(out)
+
+
+def _combination(r: _Reader, groups: set[str]) -> CombinationRule | None:
+    table = r.get(r.data, (), "combination", dict, None)
+    if table is None:
+        return None
+    kp = ("combination",)
+    r.unknown_keys(table, kp, {"path", "no_interior", "within_group"})
+    path = r.get(table, kp, "path", str, "shortest")
+    if path != "shortest":
+        r.error(kp + ("path",), f"only 'shortest' is supported, got {path!r}")
+    no_interior = _names(r, table.get("no_interior", []), kp + ("no_interior",), groups, "group")
+    within = r.get(table, kp, "within_group", bool, False)
+    return CombinationRule("shortest", no_interior, bool(within), r.lines.line(kp))
+
+
+def _profiles(r: _Reader, tags: set[str]) -> tuple[Profile, ...]:
+    table = r.get(r.data, (), "profiles", dict, None)
+    if table is None:
+        return (Profile("spec"),)
+    out = []
+    for name, entry in table.items():
+        kp = ("profiles", name)
+        if not isinstance(entry, dict):
+            r.error(kp, "each profile must be a table ([profiles.NAME])")
+            continue
+        r.unknown_keys(entry, kp, {"arcs", "tags", "doc"})
+        arcs = r.get(entry, kp, "arcs", str, "declared")
+        if arcs not in ("declared", "all-requestable"):
+            r.error(kp + ("arcs",), f"must be 'declared' or 'all-requestable', got {arcs!r}")
+        chosen = None
+        if "tags" in entry:
+            chosen = frozenset(_names(r, entry["tags"], kp + ("tags",), tags, "arc tag"))
+        out.append(Profile(name, arcs, chosen, r.get(entry, kp, "doc", str, ""), r.lines.line(kp)))
+    if not out:
+        r.error(("profiles",), "declare at least one profile, or leave [profiles] out")
+    return tuple(out) or (Profile("spec"),)
+
+
+def _walk(r: _Reader, names: set[str], flags: set[str]) -> Walk | None:
+    table = r.get(r.data, (), "walk", dict, None)
+    if table is None:
+        return None
+    kp = ("walk",)
+    r.unknown_keys(table, kp, {"source", "exits", "reject", "requires", "next"})
+    requires = {}
+    for state, need in (r.get(table, kp, "requires", dict, {}) or {}).items():
+        if state not in names:
+            r.error(kp + ("requires", state), f"unknown state {state!r}")
+            continue
+        requires[state] = frozenset(_names(r, need, kp + ("requires", state), flags | {ALL_FLAGS}, "flag"))
+    nxt: dict[tuple[str, str], str] = {}
+    rows = r.get(table, kp, "next", dict, where=kp) or {}
+    for cur in sorted(names - set(rows)):
+        r.error(kp + ("next",), f"missing row for current state {cur!r}")
+    for cur, row in rows.items():
+        rkp = kp + ("next", cur)
+        if cur not in names:
+            r.error(rkp, f"unknown state {cur!r}")
+            continue
+        if not isinstance(row, dict):
+            r.error(rkp, "expected a table of requested state = next state")
+            continue
+        for req in sorted(names - set(row)):
+            r.error(rkp, f"missing entry for requested state {req!r}")
+        for req, step in row.items():
+            if req not in names:
+                r.error(rkp + (req,), f"unknown requested state {req!r}")
+            elif step not in names:
+                r.error(rkp + (req,), f"unknown next state {step!r}")
+            else:
+                nxt[(cur, req)] = step
+    return Walk(
+        next=nxt, requires=requires,
+        exits=frozenset(_names(r, table.get("exits", []), kp + ("exits",), names, "state")),
+        reject=frozenset(_names(r, table.get("reject", []), kp + ("reject",), names, "state")),
+        source=r.get(table, kp, "source", str, ""), line=r.lines.line(kp),
+    )
+
+
+def _correspondence(r: _Reader, names: set[str]) -> Correspondence | None:
+    table = r.get(r.data, (), "correspondence", dict, None)
+    if table is None:
+        return None
+    kp = ("correspondence",)
+    r.unknown_keys(table, kp, {"model", "profile", "map"})
+    other = r.get(table, kp, "model", str, where=kp)
+    profile = r.get(table, kp, "profile", str, where=kp)
+    mapping = r.get(table, kp, "map", dict, where=kp) or {}
+    for state in mapping:
+        if state not in names:
+            r.error(kp + ("map", state), f"unknown state {state!r}")
+    if other is None or profile is None:
+        return None
+    target = (r.path.parent / other).resolve()
+    if not target.is_file():
+        r.error(kp + ("model",), f"no such model file {str(target)!r}")
+    return Correspondence(target, profile, {k: str(v) for k, v in mapping.items()}, r.lines.line(kp))
+
+
+def _properties(r: _Reader) -> tuple[str, ...] | None:
+    """The listed properties, or None (check every applicable one)."""
+    table = r.get(r.data, (), "properties", dict, {}) or {}
+    r.unknown_keys(table, ("properties",), {"check"})
+    if "check" not in table:
+        return None
+    return _names(r, table["check"], ("properties", "check"), set(KNOWN_PROPERTIES), "property")

@@ -1,0 +1,97 @@
+"""Line numbers of the keys of a TOML document.
+
+:mod:`tomllib` parses TOML exactly but reports no positions. This module
+recovers them with a line scanner that understands the constructs where a key
+is *declared*: ``[table]`` and ``[[array-of-tables]]`` headers and
+``key = value`` lines (bare, quoted and dotted keys). It never interprets
+values; tomllib remains the parser of record, so a file the scanner misreads
+still loads correctly and only its error positions degrade to the nearest
+enclosing key.
+
+A key path is a tuple of strings and integers, e.g. ``("arcs", 3, "to")`` for
+the ``to`` key of the fourth ``[[arcs]]`` table.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["KeyLines", "index_lines"]
+
+_BARE = r"[A-Za-z0-9_-]+"
+_QUOTED = r'"(?:[^"\\]|\\.)*"|\'[^\']*\''
+_KEY = rf"(?:{_BARE}|{_QUOTED})"
+_DOTTED = rf"{_KEY}(?:\s*\.\s*{_KEY})*"
+_HEADER = re.compile(rf"^\s*(\[\[?)\s*({_DOTTED})\s*\]\]?\s*(?:#.*)?$")
+_ASSIGN = re.compile(rf"^\s*({_DOTTED})\s*=")
+_INLINE_KEY = re.compile(rf"(?:^|[{{,])\s*({_KEY})\s*=")
+
+
+def _split_dotted(text: str) -> tuple[str, ...]:
+    parts = re.findall(_KEY, text)
+    return tuple(p[1:-1] if p[:1] in "\"'" else p for p in parts)
+
+
+class KeyLines:
+    """Map from key paths to the 1-based line that declares them.
+
+    :meth:`line` answers for any path: an exact match, else the line of the
+    longest declared prefix, else 1.
+    """
+
+    def __init__(self, lines: dict[tuple, int]):
+        self._lines = lines
+
+    def line(self, path: tuple) -> int:
+        """Return the line declaring ``path`` or its nearest declared prefix."""
+        path = tuple(path)
+        while path:
+            if path in self._lines:
+                return self._lines[path]
+            path = path[:-1]
+        return 1
+
+    def __contains__(self, path: tuple) -> bool:
+        return tuple(path) in self._lines
+
+
+def index_lines(text: str) -> KeyLines:
+    """Scan TOML ``text`` and return the :class:`KeyLines` of its keys.
+
+    Inline tables written on one line (``KEY = { a = 1, b = 2 }``) have their
+    inner keys indexed at that line. Multi-line strings are skipped.
+    """
+    lines: dict[tuple, int] = {}
+    counters: dict[tuple, int] = {}
+    table: tuple = ()
+    in_multiline: str | None = None
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if in_multiline:
+            if raw.count(in_multiline) % 2 == 1:
+                in_multiline = None
+            continue
+        header = _HEADER.match(raw)
+        if header:
+            path = _split_dotted(header.group(2))
+            if header.group(1) == "[[":
+                index = counters.get(path, 0)
+                counters[path] = index + 1
+                lines.setdefault(path, number)
+                table = path + (index,)
+            else:
+                table = path
+            lines.setdefault(table, number)
+            continue
+        assign = _ASSIGN.match(raw)
+        if not assign:
+            continue
+        key = table + _split_dotted(assign.group(1))
+        lines.setdefault(key, number)
+        rest = raw[assign.end():]
+        for delim in ('"""', "'''"):
+            if rest.count(delim) % 2 == 1:
+                in_multiline = delim
+        if rest.lstrip().startswith("{"):
+            for inner in _INLINE_KEY.finditer(rest.lstrip()):
+                lines.setdefault(key + _split_dotted(inner.group(1)), number)
+    return KeyLines(lines)

@@ -1,0 +1,32 @@
+"""Shared fixtures: paths of the shipped models and seeded-defect variants."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+MODELS = ROOT / "models"
+TOY = Path(__file__).resolve().parent / "models" / "door.toml"
+
+
+@pytest.fixture
+def variant(tmp_path):
+    """``variant(name, [(old, new), ...])`` writes a copy of ``models/NAME``
+    (with the other shipped models beside it) where each ``old`` text, which
+    must occur exactly once, is replaced by ``new``; returns its path."""
+
+    def make(name: str, edits: list[tuple[str, str]]) -> Path:
+        for model in MODELS.glob("*.toml"):
+            shutil.copy(model, tmp_path / model.name)
+        target = tmp_path / name
+        text = target.read_text()
+        for old, new in edits:
+            assert text.count(old) == 1, f"seeded edit must match once: {old!r}"
+            text = text.replace(old, new)
+        target.write_text(text)
+        return target
+
+    return make
