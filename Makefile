@@ -2,16 +2,17 @@
 PYTHON ?= python3
 MODELS := models/vfio_v1.toml models/vfio_v2.toml
 
-.PHONY: all setup verify test table bench clean
+.PHONY: all setup verify test table kernel bench clean
 
 all: verify
 
-# Debian's graphviz (the `dot` program, for diagrams) and the Python package
-# with its dependencies. Idempotent; re-run after editing pyproject.toml.
+# Debian's graphviz (the `dot` program, for diagrams) and linux-source-6.12
+# (the kernel C that kernel-walk and driver-arcs are tested on), then the
+# Python package with its dependencies. Idempotent.
 .setup.stamp: pyproject.toml
-	@if ! command -v dot >/dev/null 2>&1; then \
-	  echo "setup: installing Debian's graphviz"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null; \
+	@if ! command -v dot >/dev/null 2>&1 || [ ! -f /usr/src/linux-source-6.12.tar.xz ]; then \
+	  echo "setup: installing Debian's graphviz and linux-source-6.12"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz linux-source-6.12 >/dev/null; \
 	fi
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e .
 	@touch $@
@@ -30,9 +31,21 @@ test: setup
 table: setup
 	fsmcheck table models/vfio_v2.toml
 
+# kernel-walk and driver-arcs on Debian's linux-source-6.12 and the NVMe RFC (seed 004).
+KSRC := .kernel-src/linux-source-6.12
+$(KSRC): | setup
+	mkdir -p .kernel-src && tar -C .kernel-src -xf /usr/src/linux-source-6.12.tar.xz \
+	  linux-source-6.12/include/uapi/linux/vfio.h linux-source-6.12/drivers/vfio linux-source-6.12/samples/vfio-mdev
+kernel: setup $(KSRC)
+	fsmcheck kernel-walk $(KSRC)/drivers/vfio/vfio_main.c
+	@for d in samples/vfio-mdev/mtty.c drivers/vfio/pci/mlx5/main.c drivers/vfio/pci/qat/main.c \
+	  drivers/vfio/pci/hisilicon/hisi_acc_vfio_pci.c drivers/vfio/pci/pds/lm.c; do \
+	  fsmcheck driver-arcs $(KSRC)/$$d || exit 1; done
+	-fsmcheck driver-arcs ../shared/seeds/004_*.txt
+
 # Benchmarks: engine times with ratios against a baseline measured in the same run.
 bench: setup
 	$(PYTHON) bench/bench_verify.py
 
 clean:
-	rm -rf .setup.stamp .pytest_cache .hypothesis *.egg-info
+	rm -rf .setup.stamp .pytest_cache .hypothesis *.egg-info .kernel-src

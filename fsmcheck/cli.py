@@ -201,5 +201,14 @@ def _print_table(out: Console, model: Model, config: Config, derived) -> None:
     out.print(t)
 
 
+def _register() -> None:
+    from .csource.commands import driver_arcs, kernel_walk
+
+    main.add_command(kernel_walk)
+    main.add_command(driver_arcs)
+
+
+_register()
+
 if __name__ == "__main__":  # pragma: no cover
     main()

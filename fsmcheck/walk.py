@@ -73,8 +73,9 @@ def run_walk(model: Model, config: Config, current: str, requested: str) -> Walk
     if walk is None:
         raise ValueError(f"model {model.name} carries no walk")
     all_flags = frozenset(model.flag_bits)
-    if not (walk.supported(current, config.flags, all_flags)
-            and walk.supported(requested, config.flags, all_flags)):
+    if walk.check_current and not walk.supported(current, config.flags, all_flags):
+        return WalkResult(EINVAL)
+    if walk.check_requested and not walk.supported(requested, config.flags, all_flags):
         return WalkResult(EINVAL)
     path: list[str] = []
     state, visited = current, [current]

@@ -30,3 +30,14 @@ def variant(tmp_path):
         return target
 
     return make
+
+
+@pytest.fixture(scope="session")
+def kernel_tree(tmp_path_factory):
+    """Root of the unpacked Debian linux-source-6.12 files the tests read."""
+    from .kernel_source import unpack
+
+    return unpack(tmp_path_factory.mktemp("linux"))
+
+
+SEED_NVME = ROOT.parent / "shared" / "seeds"

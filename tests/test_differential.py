@@ -56,7 +56,10 @@ def models(draw) -> str:
         lines += ["[[blocked]]", f'from = "{a}"', f'to = "{b}"']
     lines += ["[combination]", 'no_interior = ["g"]', f"within_group = {str(within).lower()}"]
     exits = draw(st.lists(st.sampled_from(names), unique=True, max_size=1))
-    lines += ["[walk]", f"exits = {_toml_list(exits)}", f"reject = {_toml_list(exits)}", "[walk.requires]"]
+    checks = draw(st.tuples(st.booleans(), st.booleans()))
+    lines += ["[walk]", f"exits = {_toml_list(exits)}", f"reject = {_toml_list(exits)}",
+              f"check_current = {str(checks[0]).lower()}", f"check_requested = {str(checks[1]).lower()}",
+              "[walk.requires]"]
     for name in names:
         req = ["*"] if name == error else needs[name]
         lines.append(f"{name} = {_toml_list(req)}")

@@ -359,7 +359,8 @@ class _WalkUnrolling:
 
         bound = len(model.states)
         self.bound = bound
-        status = z3.If(z3.And(sup(c), sup(r)), z3.If(c == r, _DONE, _RUN), _REJ)
+        checks = ([sup(c)] if walk.check_current else []) + ([sup(r)] if walk.check_requested else [])
+        status = z3.If(z3.And(checks), z3.If(c == r, _DONE, _RUN), _REJ)
         cur = c
         self.cur, self.status, self.skips = [cur], [status], []
         for j in range(bound):

@@ -447,7 +447,8 @@ def _walk(r: _Reader, names: set[str], flags: set[str]) -> Walk | None:
     if table is None:
         return None
     kp = ("walk",)
-    r.unknown_keys(table, kp, {"source", "exits", "reject", "requires", "next"})
+    r.unknown_keys(table, kp, {"source", "exits", "reject", "requires", "next", "check_current",
+                               "check_requested"})
     requires = {}
     for state, need in (r.get(table, kp, "requires", dict, {}) or {}).items():
         if state not in names:
@@ -479,6 +480,8 @@ def _walk(r: _Reader, names: set[str], flags: set[str]) -> Walk | None:
         next=nxt, requires=requires,
         exits=frozenset(_names(r, table.get("exits", []), kp + ("exits",), names, "state")),
         reject=frozenset(_names(r, table.get("reject", []), kp + ("reject",), names, "state")),
+        check_current=bool(r.get(table, kp, "check_current", bool, True)),
+        check_requested=bool(r.get(table, kp, "check_requested", bool, True)),
         source=r.get(table, kp, "source", str, ""), line=r.lines.line(kp),
     )
 

@@ -98,15 +98,18 @@ class Walk:
     the next state; while that state is unsupported (its ``requires`` flags
     are not all set) and not in ``exits``, the walk looks up
     ``next[(that state, req)]`` instead. A result in ``reject`` fails the
-    request with EINVAL; so does a current or requested state whose
-    ``requires`` are not met. The device steps to the result and repeats
-    until it reaches ``req``.
+    request with EINVAL; so does a current (``check_current``) or requested
+    (``check_requested``) state whose ``requires`` are not met. A request of
+    the current state is then a no-op. Otherwise the device steps to the
+    result and repeats until it reaches ``req``.
     """
 
     next: dict[tuple[str, str], str]
     requires: dict[str, frozenset[str]]
     exits: frozenset[str] = frozenset()
     reject: frozenset[str] = frozenset()
+    check_current: bool = True
+    check_requested: bool = True
     source: str = ""
     line: int = 0
 

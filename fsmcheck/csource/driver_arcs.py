@@ -1,0 +1,315 @@
+"""The arcs a driver's step function handles, read from its C source.
+
+A VFIO migration driver implements one FSM arc per branch of its step
+function (``mtty_step_state``, ``mlx5vf_pci_step_device_state_locked``...):
+``if (cur == A && new == B) {...}``, or grouped forms such as
+``(cur == A && (new == B || new == C)) || ...``. :func:`read_driver_arcs`
+finds that function, expands each top-level ``if`` condition into its
+(current, requested) pairs, and classifies each branch:
+
+- whether it returns a data session: ``always`` (every non-error return is a
+  file), ``never`` (every one is ``NULL``), ``maybe`` (both occur);
+- which calls it makes whose result it discards although the callee (found
+  in the same file or directory, or patch) returns a value -- a failed step
+  that would be reported as success (the NVMe RFC's STOP -> RUNNING, seed
+  004).
+
+:func:`compare_arcs` sets that against the arcs the kernel's walk asks of a
+driver with the given flags (derived from the model's combination table).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pycparser import c_ast
+
+from ..combination import PATH, derive_table
+from ..model.schema import Config, Model
+from .cparse import ConstantError, evaluate, parse_expression, parse_function
+from .kernel_walk import vfio_symbols
+from .source import CFunction, Source, SourceError, read_source
+
+__all__ = ["DriverArcs", "HandledArc", "ArcComparison", "compare_arcs", "find_flags", "read_driver_arcs"]
+
+_STATE = re.compile(r"\b(\w+)\s*==\s*VFIO_DEVICE_STATE_\w+")
+
+
+@dataclass(frozen=True)
+class HandledArc:
+    """One arc a driver handles: ``session`` is always/never/maybe/unknown;
+    ``discarded`` lists (callee, line) whose non-void result the branch drops."""
+
+    src: str
+    dst: str
+    line: int
+    session: str
+    discarded: tuple[tuple[str, int], ...] = ()
+
+
+@dataclass
+class DriverArcs:
+    """What :func:`read_driver_arcs` found in a driver."""
+
+    path: str
+    function: str
+    line: int
+    current_var: str
+    requested_var: str
+    arcs: list[HandledArc] = field(default_factory=list)
+
+
+def _candidates(source: Source) -> list[CFunction]:
+    scored = []
+    for fn in source.functions():
+        names = set(_STATE.findall(fn.text))
+        if len(names) >= 2 and "&&" in fn.text:
+            scored.append((len(_STATE.findall(fn.text)), fn))
+    return [fn for _, fn in sorted(scored, key=lambda x: -x[0])]
+
+
+def read_driver_arcs(path: str | Path, model: Model, function: str | None = None) -> DriverArcs:
+    """Find and analyse the step function of the driver in ``path`` (a C file
+    or a patch email).
+
+    Raises:
+        SourceError: no step function, or it does not parse.
+    """
+    source = read_source(path)
+    if function:
+        fn = source.function(function)
+    else:
+        found = _candidates(source)
+        if not found:
+            raise SourceError(f"{source.path}: no step function (a function testing "
+                              "`cur == VFIO_DEVICE_STATE_X && new == VFIO_DEVICE_STATE_Y`)")
+        fn = found[0]
+    tree = parse_function(fn)
+    symbols = vfio_symbols(model)
+    by_value = {s.value: s.name for s in model.states}
+    params = {p.name for p in (tree.decl.type.args.params if tree.decl.type.args else []) if p.name}
+    variables = set(_STATE.findall(fn.text))
+    requested = [v for v in variables if v in params]
+    current = [v for v in variables if v not in params]
+    if len(requested) != 1 or len(current) != 1:
+        current = [v for v in variables if "cur" in v] or current
+        requested = [v for v in variables if v not in current]
+    if len(requested) != 1 or len(current) != 1:
+        raise SourceError(f"{fn.path}:{fn.first_line}: cannot tell the current from the requested state "
+                          f"among {sorted(variables)} in {fn.name}()")
+    cur_var, req_var = current[0], requested[0]
+    returns_value = _return_types(source, Path(path))
+    result = DriverArcs(fn.path, fn.name, fn.first_line, cur_var, req_var)
+    for stmt in tree.body.block_items or []:
+        if not isinstance(stmt, c_ast.If):
+            continue
+        pairs = _pairs(stmt.cond, cur_var, req_var, symbols, by_value)
+        if not pairs:
+            continue
+        session = _session(stmt.iftrue)
+        discarded = tuple(sorted(_discarded(stmt.iftrue, returns_value)))
+        for src, dst, line in pairs:
+            result.arcs.append(HandledArc(src, dst, line, session, discarded))
+    return result
+
+
+def _dnf(node) -> list[list[c_ast.Node]]:
+    if isinstance(node, c_ast.BinaryOp) and node.op == "||":
+        return _dnf(node.left) + _dnf(node.right)
+    if isinstance(node, c_ast.BinaryOp) and node.op == "&&":
+        return [a + b for a in _dnf(node.left) for b in _dnf(node.right)]
+    return [[node]]
+
+
+def _pairs(cond, cur_var, req_var, symbols, by_value):
+    out = []
+    for conj in _dnf(cond):
+        cur, req, line = set(), set(), cond.coord.line
+        for atom in conj:
+            if isinstance(atom, c_ast.BinaryOp) and atom.op == "==" and isinstance(atom.left, c_ast.ID):
+                try:
+                    state = by_value[evaluate(atom.right, symbols)]
+                except (ConstantError, KeyError):
+                    continue
+                if atom.left.name == cur_var:
+                    cur.add(state)
+                    line = atom.coord.line
+                elif atom.left.name == req_var:
+                    req.add(state)
+        if len(cur) == 1 and len(req) == 1:
+            out.append((cur.pop(), req.pop(), line))
+    return out
+
+
+class _Finder(c_ast.NodeVisitor):
+    def __init__(self, kind):
+        self.kind, self.found = kind, []
+
+    def generic_visit(self, node):
+        if isinstance(node, self.kind):
+            self.found.append(node)
+        for child in node:
+            self.visit(child)
+
+
+def _all(node, kind):
+    finder = _Finder(kind)
+    finder.visit(node)
+    return finder.found
+
+
+def _return_kinds(expr) -> set[str]:
+    if expr is None:
+        return {"none"}
+    if isinstance(expr, c_ast.TernaryOp):
+        return _return_kinds(expr.iftrue) | _return_kinds(expr.iffalse)
+    if isinstance(expr, c_ast.ID) and expr.name == "NULL":
+        return {"none"}
+    if isinstance(expr, c_ast.Constant) and expr.value == "0":
+        return {"none"}
+    if isinstance(expr, c_ast.Cast):
+        return _return_kinds(expr.expr)
+    if isinstance(expr, c_ast.FuncCall) and isinstance(expr.name, c_ast.ID) and expr.name.name in (
+            "ERR_PTR", "ERR_CAST"):
+        return {"error"}
+    return {"file"}
+
+
+def _session(branch) -> str:
+    kinds = set()
+    for ret in _all(branch, c_ast.Return):
+        kinds |= _return_kinds(ret.expr)
+    kinds.discard("error")
+    if kinds == {"file"}:
+        return "always"
+    if kinds == {"none"}:
+        return "never"
+    return "maybe" if kinds else "unknown"
+
+
+def _discarded(branch, returns_value: dict[str, bool]) -> set[tuple[str, int]]:
+    statements = []
+    for compound in [branch] + _all(branch, c_ast.Compound):
+        items = compound.block_items if isinstance(compound, c_ast.Compound) else [compound]
+        statements.extend(items or [])
+    out = set()
+    for stmt in statements:
+        if isinstance(stmt, c_ast.FuncCall) and isinstance(stmt.name, c_ast.ID):
+            if returns_value.get(stmt.name.name):
+                out.add((stmt.name.name, stmt.coord.line))
+    return out
+
+
+_PROTOTYPE = re.compile(r"^(?P<head>[A-Za-z_][\w \t\*]*?[\s\*])(?P<name>[A-Za-z_]\w*)\s*\(", re.MULTILINE)
+
+
+def _return_types(source: Source, path: Path) -> dict[str, bool]:
+    """Function name -> True if it returns a value (is not ``void``), from the
+    definitions and prototypes of the source and of its directory."""
+    texts = [source.text]
+    if path.is_file() and source.text and not _is_patch(source):
+        texts += [p.read_text(errors="replace") for p in sorted(path.parent.glob("*.[ch]")) if p != path]
+    out: dict[str, bool] = {}
+    for text in texts:
+        for m in _PROTOTYPE.finditer(text):
+            head = re.sub(r"\b(static|inline|extern|const|__always_inline|noinline)\b", "", m.group("head")).strip()
+            if not head or head in ("return", "else") or head.endswith(("=", ",")):
+                continue
+            out.setdefault(m.group("name"), head != "void")
+    return out
+
+
+def _is_patch(source: Source) -> bool:
+    return source.lines[:2] != (1, 2)
+
+
+def find_flags(path: str | Path, model: Model) -> tuple[frozenset[str], str] | None:
+    """The driver's declared ``migration_flags``, and where (``file:line``).
+
+    Looks in ``path`` first, then in the other ``.c`` files of its directory
+    (a patch: only its added C). Returns None when no assignment is found.
+
+    Raises:
+        SourceError: several assignments with different values.
+    """
+    source = read_source(path)
+    files = [(source.path, source.text, source.lines)]
+    path = Path(path)
+    if not _is_patch(source):
+        files += [(str(p), p.read_text(errors="replace"), None) for p in sorted(path.parent.glob("*.c")) if p != path]
+    symbols = vfio_symbols(model)
+    found = []
+    for name, text, lines in files:
+        for m in re.finditer(r"\bmigration_flags\s*=\s*([^;]+);", text):
+            try:
+                value = evaluate(parse_expression(m.group(1)), symbols)
+            except ConstantError:
+                continue
+            index = text.count("\n", 0, m.start())
+            line = lines[index] if lines else index + 1
+            flags = frozenset(f for f, bit in model.flag_bits.items() if value >> bit & 1)
+            found.append((flags, f"{name}:{line}"))
+        if found:
+            break
+    values = {f for f, _ in found}
+    if len(values) > 1:
+        raise SourceError("several migration_flags values: " + "; ".join(
+            f"{'|'.join(sorted(f))} at {w}" for f, w in found))
+    return found[0] if found else None
+
+
+@dataclass
+class ArcComparison:
+    """The driver's arcs against the arcs the walk requires for ``config``."""
+
+    config: Config
+    required: list[tuple[str, str]]
+    missing: list[tuple[str, str]]
+    extra: list[HandledArc]
+    session_errors: list[str]
+    session_notes: list[str]
+    discarded: list[str]
+
+    @property
+    def clean(self) -> bool:
+        """No missing arc, no session mismatch, no discarded failure."""
+        return not (self.missing or self.session_errors or self.discarded)
+
+
+def required_arcs(model: Model, config: Config) -> list[tuple[str, str]]:
+    """The arcs the walk will ask a driver for: every step of every derived
+    combination path of ``config``, in state order."""
+    steps = set()
+    for (cur, _req), entry in derive_table(model, config).items():
+        if entry.outcome == PATH:
+            steps.update(zip((cur,) + entry.path, entry.path))
+    order = model.state_names
+    return sorted(steps, key=lambda a: (order.index(a[0]), order.index(a[1])))
+
+
+def compare_arcs(driver: DriverArcs, model: Model, config: Config) -> ArcComparison:
+    """Compare a driver's handled arcs with those its flags require."""
+    required = required_arcs(model, config)
+    handled = {(a.src, a.dst): a for a in driver.arcs}
+    missing = [a for a in required if a not in handled]
+    extra = [a for key, a in handled.items() if key not in set(required)]
+    effects = {(a.src, a.dst): a.session for a in model.arcs if a.enabled(config.flags)}
+    errors, notes, discarded = [], [], []
+    for key in required:
+        arc = handled.get(key)
+        if arc is None:
+            continue
+        where = f"{driver.path}:{arc.line}"
+        effect = effects.get(key, "none")
+        if effect == "starts" and arc.session == "never":
+            errors.append(f"{where}: {key[0]} -> {key[1]} returns no data_fd; the model says it starts a session")
+        elif effect != "starts" and arc.session == "always":
+            errors.append(f"{where}: {key[0]} -> {key[1]} returns a data_fd; the model says {effect!r}")
+        elif arc.session in ("maybe", "unknown"):
+            notes.append(f"{where}: {key[0]} -> {key[1]} {arc.session} returns a data_fd (model: {effect})")
+        for callee, line in arc.discarded:
+            discarded.append(f"{driver.path}:{line}: {key[0]} -> {key[1]} discards the result of {callee}(): "
+                             "a failed step would be reported as success")
+    return ArcComparison(config, required, missing, extra, errors, notes, discarded)
