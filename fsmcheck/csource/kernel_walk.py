@@ -224,7 +224,11 @@ def _designated(init, symbols, where) -> dict[int, c_ast.Node]:
     out, position = {}, 0
     for item in init.exprs:
         if isinstance(item, c_ast.NamedInitializer):
-            position = evaluate(item.name[0], symbols)
+            designator = item.name[0]
+            # pycparser >= 3.1 wraps "[index]" in an ArrayDesignator node.
+            designator = getattr(designator, "expr", designator) if type(designator).__name__ == \
+                "ArrayDesignator" else designator
+            position = evaluate(designator, symbols)
             out[position] = item.expr
         else:
             out[position] = item

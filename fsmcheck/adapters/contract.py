@@ -1,0 +1,121 @@
+"""The adapter contract: how a conformance pack talks to a driver.
+
+A driver author implements a few dozen lines: an *adapter factory* that,
+given a protocol name, returns an adapter (or None if the driver does not
+speak that protocol); the adapter opens fresh devices. Nothing here depends
+on pytest, so the same adapter can drive a hypothesis state machine or an
+automata learner.
+
+Errors mirror the kernel: an operation that fails raises
+:class:`DriverError` with the errno *name* (``"EINVAL"``, ``"ENODEV"``...).
+Data-session handles are opaque integers (on Linux: the ``data_fd``), never
+reused.
+
+v2 (``VFIO_DEVICE_FEATURE`` on a device fd; vfio.h)::
+
+    class MyV2Device:
+        def migration_flags(self) -> int: ...          # VFIO_DEVICE_FEATURE_MIGRATION GET
+        def get_state(self) -> int: ...                # MIG_DEVICE_STATE GET: enum value
+        def set_state(self, state: int) -> int | None: # MIG_DEVICE_STATE SET: data_fd or None
+            ...                                        # raises DriverError("EINVAL") etc.
+        def reset(self) -> None: ...                   # VFIO_DEVICE_RESET
+        def read(self, handle: int, size: int) -> bytes: ...   # b"" = end of stream;
+                                                       # DriverError("ENOMSG") = no data yet (PRE_COPY)
+        def write(self, handle: int, data: bytes) -> int: ...  # bytes accepted
+        def close_handle(self, handle: int) -> None: ...
+        def close(self) -> None: ...
+
+    class MyV2Adapter:
+        def open(self, flags: int) -> MyV2Device:
+            # A fresh device. `flags` is the flag set the suite targets; a real
+            # device may ignore it (suites whose flags differ are skipped).
+            ...
+
+v1 (the migration region; seed 000/001)::
+
+    class MyV1Device:
+        def read_header(self, offset: int, width: int) -> int: ...   # width in bytes: 4 or 8
+        def write_header(self, offset: int, width: int, value: int) -> None: ...
+        def read_data(self, offset: int, size: int) -> bytes: ...    # region offset
+        def write_data(self, offset: int, data: bytes) -> None: ...
+        def reset(self) -> None: ...
+        def close(self) -> None: ...
+
+    class MyV1Adapter:
+        def open(self) -> MyV1Device: ...
+
+The factory, named to the pack as ``--fsmcheck-adapter=package.module:factory``::
+
+    def factory(protocol: str):        # "v2" or "v1"
+        return MyV2Adapter() if protocol == "v2" else None
+
+Optional capability: a device with ``inject_failure(src, dst, errno="EIO",
+to_error=False)`` lets the error-path suite make the step ``src -> dst``
+fail once (entering the error state when ``to_error``); without it those
+tests are skipped, not failed. A complete, working example is
+:mod:`fsmcheck.drivers.reference` (the reference drivers' factory).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional, Protocol, runtime_checkable
+
+__all__ = ["AdapterFactory", "DriverError", "V1Adapter", "V1Device", "V2Adapter", "V2Device"]
+
+
+class DriverError(Exception):
+    """An operation failed the way the kernel would fail it.
+
+    Attributes:
+        errno: the errno name, e.g. ``"EINVAL"``, ``"ENODEV"``, ``"ENOMSG"``.
+        message: free text for people.
+    """
+
+    def __init__(self, errno: str, message: str = ""):
+        super().__init__(f"{errno}: {message}" if message else errno)
+        self.errno = errno
+        self.message = message
+
+
+@runtime_checkable
+class V2Device(Protocol):
+    """A VFIO v2 migration device (see the module docstring)."""
+
+    def migration_flags(self) -> int: ...
+    def get_state(self) -> int: ...
+    def set_state(self, state: int) -> Optional[int]: ...
+    def reset(self) -> None: ...
+    def read(self, handle: int, size: int) -> bytes: ...
+    def write(self, handle: int, data: bytes) -> int: ...
+    def close_handle(self, handle: int) -> None: ...
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class V2Adapter(Protocol):
+    """Opens fresh v2 devices."""
+
+    def open(self, flags: int) -> V2Device: ...
+
+
+@runtime_checkable
+class V1Device(Protocol):
+    """A VFIO v1 migration region (see the module docstring)."""
+
+    def read_header(self, offset: int, width: int) -> int: ...
+    def write_header(self, offset: int, width: int, value: int) -> None: ...
+    def read_data(self, offset: int, size: int) -> bytes: ...
+    def write_data(self, offset: int, data: bytes) -> None: ...
+    def reset(self) -> None: ...
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class V1Adapter(Protocol):
+    """Opens fresh v1 devices."""
+
+    def open(self) -> V1Device: ...
+
+
+#: ``factory(protocol) -> adapter or None``.
+AdapterFactory = Callable[[str], object]

@@ -1,0 +1,161 @@
+"""Mutant v2 drivers: the reference driver with one plausible defect each.
+
+Every mutant names the rule it breaks and where the rule comes from. The
+conformance pack must kill each one (``fsmcheck mutate``).
+"""
+
+from __future__ import annotations
+
+from ..adapters.contract import DriverError
+from .reference import ReferenceV2Adapter
+from .v2_device import ReferenceV2Device
+
+__all__ = ["MUTANTS", "factory_for"]
+
+
+class WrongResetTarget(ReferenceV2Device):
+    """Reset leaves the device in STOP instead of RUNNING (vfio.h VFIO_DEVICE_RESET)."""
+
+    def _reset_target(self):
+        return "STOP"
+
+
+class MissingArc(ReferenceV2Device):
+    """STOP -> RESUMING is not implemented: the driver WARN_ONs and fails (vfio_main.c arc list)."""
+
+    def _step(self, src, dst):
+        if (src, dst) == ("STOP", "RESUMING"):
+            raise DriverError("EINVAL", "arc not implemented")
+        return super()._step(src, dst)
+
+
+class AcceptsError(ReferenceV2Device):
+    """SET ERROR succeeds and enters ERROR (vfio.h: ERROR cannot be specified)."""
+
+    def set_state(self, state):
+        if self.name_of.get(state) == self.model.error:
+            self._end_all_sessions()
+            self.state = self.model.error
+            return None
+        return super().set_state(state)
+
+
+class AcceptsOutOfRange(ReferenceV2Device):
+    """A value >= 8 is taken modulo 8 instead of failing (vfio.h enum; SET checks the value)."""
+
+    def set_state(self, state):
+        return super().set_state(state & 7 if state >= 8 else state)
+
+
+class BlockedArcAllowed(ReferenceV2Device):
+    """STOP_COPY -> PRE_COPY is carried out through STOP and RUNNING (vfio.h: blocked)."""
+
+    def set_state(self, state):
+        target = self.name_of.get(state)
+        if self.state == "STOP_COPY" and target in ("PRE_COPY", "PRE_COPY_P2P") and target in \
+                self.model.supported(self.flags):
+            self.set_state(self.value_of["RUNNING"])
+            return super().set_state(state)
+        return super().set_state(state)
+
+
+class SavingGroupInteriorPath(ReferenceV2Device):
+    """PRE_COPY -> RUNNING_P2P goes through PRE_COPY_P2P, a saving-group state in the
+    interior (vfio.h path rule); observable when a step of the derived path fails."""
+
+    def _path(self, current, target, derived):
+        if (current, target) == ("PRE_COPY", "RUNNING_P2P"):
+            return ("PRE_COPY_P2P", "RUNNING_P2P")
+        return derived
+
+
+class NonShortestPath(ReferenceV2Device):
+    """RUNNING -> STOP_COPY takes a detour through RESUMING (vfio.h: shortest path)."""
+
+    def _path(self, current, target, derived):
+        if target == "STOP_COPY" and derived and derived[-2:] == ("STOP", "STOP_COPY"):
+            return derived[:-1] + ("RESUMING", "STOP", "STOP_COPY")
+        return derived
+
+
+class ReusedHandle(ReferenceV2Device):
+    """Every session gets the same handle (seed 002: data_fds are never re-used)."""
+
+    def _new_handle(self):
+        return 1000
+
+
+class HandleNeverDisabled(ReferenceV2Device):
+    """Ending a session or a reset leaves the old handle working (seed 002; drivers give ENODEV)."""
+
+    def _disable(self, session):
+        pass
+
+
+class NewHandleInSavingGroup(ReferenceV2Device):
+    """PRE_COPY -> STOP_COPY (and PRE_COPY_P2P -> STOP_COPY) return a new handle
+    (vfio.h: moving inside the saving group keeps the fd)."""
+
+    def _step(self, src, dst):
+        handle = super()._step(src, dst)
+        if dst == "STOP_COPY" and src in ("PRE_COPY", "PRE_COPY_P2P"):
+            self.active.handle = handle = self._new_handle()
+            self.sessions[handle] = self.active
+        return handle
+
+
+class CorruptResumeAccepted(ReferenceV2Device):
+    """RESUMING -> STOP accepts any data (vfio.h: the driver must validate and fail)."""
+
+    def _validate(self, data):
+        try:
+            return super()._validate(data)
+        except ValueError:
+            return bytes(self.memory)
+
+
+class FailedStepReportedSuccess(ReferenceV2Device):
+    """A failed STOP -> RUNNING (or -> RUNNING_P2P) step is reported as success: the
+    NVMe RFC ignores nvmevf_cmd_resume_device()'s result (seed 004)."""
+
+    def _step(self, src, dst):
+        try:
+            return super()._step(src, dst)
+        except DriverError:
+            if src == "STOP" and dst in ("RUNNING", "RUNNING_P2P"):
+                return None
+            raise
+
+
+class NoEndOfStream(ReferenceV2Device):
+    """STOP_COPY never reports end of stream (read returns ENOMSG instead of 0; vfio.h)."""
+
+    def _eof_allowed(self):
+        return False
+
+
+class StaleStateReported(ReferenceV2Device):
+    """GET reports RUNNING while the device is in RUNNING_P2P (vfio.h: GET returns the state)."""
+
+    def get_state(self):
+        value = super().get_state()
+        return self.value_of["RUNNING"] if self.state == "RUNNING_P2P" else value
+
+
+#: name -> device class, in a stable order.
+MUTANTS = {cls.__name__: cls for cls in (
+    WrongResetTarget, MissingArc, AcceptsError, AcceptsOutOfRange, BlockedArcAllowed,
+    SavingGroupInteriorPath, NonShortestPath, ReusedHandle, HandleNeverDisabled,
+    NewHandleInSavingGroup, CorruptResumeAccepted, FailedStepReportedSuccess, NoEndOfStream,
+    StaleStateReported,
+)}
+
+
+def factory_for(name: str):
+    """An adapter factory serving mutant ``name`` for v2 (and nothing for v1)."""
+    cls = MUTANTS[name]
+
+    def factory(protocol: str):
+        return ReferenceV2Adapter(cls) if protocol == "v2" else None
+
+    return factory

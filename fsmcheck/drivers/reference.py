@@ -1,0 +1,48 @@
+"""The reference drivers' adapter factory -- also the worked example of the
+adapter contract (:mod:`fsmcheck.adapters.contract`).
+
+Use it with a pack: ``pytest generated_tests
+--fsmcheck-adapter=fsmcheck.drivers.reference:factory`` (the default).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from ..model import load_model
+from ..model.shipped import shipped_model_path
+from .v2_device import ReferenceV2Device
+
+__all__ = ["factory", "ReferenceV2Adapter", "v2_model"]
+
+
+@lru_cache(maxsize=None)
+def v2_model():
+    """The shipped v2 model, loaded once."""
+    return load_model(shipped_model_path("vfio_v2"))
+
+
+class ReferenceV2Adapter:
+    """Opens :class:`ReferenceV2Device` instances of any defined flag set.
+
+    ``device_class`` lets a mutant reuse the adapter.
+    """
+
+    def __init__(self, device_class=ReferenceV2Device):
+        self.device_class = device_class
+        self._opened = 0
+
+    def open(self, flags: int):
+        self._opened += 1
+        return self.device_class(v2_model(), flags, seed=self._opened)
+
+
+def factory(protocol: str):
+    """The adapter factory: ``"v2"`` and ``"v1"`` reference drivers."""
+    if protocol == "v2":
+        return ReferenceV2Adapter()
+    if protocol == "v1":
+        from .v1_device import ReferenceV1Adapter
+
+        return ReferenceV1Adapter()
+    return None
