@@ -2,9 +2,9 @@
 PYTHON ?= python3
 MODELS := models/vfio_v1.toml models/vfio_v2.toml
 
-.PHONY: all setup verify test table kernel bench clean
+.PHONY: all main setup verify pack check-pack test table kernel mutate bench clean
 
-all: verify
+all: main
 
 # Debian's graphviz (the `dot` program, for diagrams) and linux-source-6.12
 # (the kernel C that kernel-walk and driver-arcs are tested on), then the
@@ -19,9 +19,24 @@ all: verify
 
 setup: .setup.stamp
 
-# The main job: verify the shipped models on both engines.
+# The main job: verify the shipped models on both engines, generate the
+# conformance pack, run it against the reference drivers (all four v2 flag
+# sets and v1) with its coverage summary, then the mutation score.
+main: verify pack mutate
+
 verify: setup
 	fsmcheck verify $(MODELS)
+
+pack: setup
+	fsmcheck generate $(MODELS) -o generated_tests
+	$(PYTHON) -m pytest -q -p no:cacheprovider generated_tests
+
+# Fails when the committed pack is not what the models generate.
+check-pack: setup
+	fsmcheck generate $(MODELS) -o generated_tests --check
+
+mutate: setup
+	fsmcheck mutate --pack generated_tests
 
 # The tests (pytest), after set-up.
 test: setup

@@ -201,6 +201,115 @@ def _print_table(out: Console, model: Model, config: Config, derived) -> None:
     out.print(t)
 
 
+@main.command()
+@click.argument("models", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("-o", "--output", default="generated_tests", show_default=True, type=click.Path(file_okay=False),
+              help="Directory of the pack.")
+@click.option("--check", "check_only", is_flag=True,
+              help="Write nothing; exit 1 if the pack in OUTPUT is stale or missing.")
+@click.option("--no-verify", is_flag=True, help="Generate even if a property fails (not recommended).")
+@click.option("--no-color", is_flag=True, envvar="NO_COLOR")
+def generate(models, output, check_only, no_verify, no_color):
+    """Compile verified MODELS into pytest conformance modules in OUTPUT.
+
+    Each model is verified first (both engines); a model whose properties do
+    not all hold is not compiled (exit 1) unless --no-verify. Output is
+    byte-identical on every run and stamped with the model's SHA-256 and the
+    fsmcheck version. Run the pack with `pytest OUTPUT
+    [--fsmcheck-adapter=module:factory]`.
+    """
+    from pathlib import Path
+
+    from .generate.pack import pack_files
+    from .generate.writer import stale_files, write_files
+
+    out, err = _console(no_color), _console(no_color, stderr=True)
+    directory = Path(output)
+    files, code = {}, EXIT_OK
+    for path in models:
+        model = _load(path, err)
+        if model is None:
+            sys.exit(EXIT_INPUT)
+        if not no_verify:
+            results = verify_model(model)
+            verdict = exit_code(results)
+            if verdict != EXIT_OK:
+                failing = ", ".join(f"{r.prop.name} [{r.config}]" for r in results if r.status != "holds")
+                err.print(f"{path}: not generated: properties do not hold: {failing}", markup=False)
+                sys.exit(verdict)
+        try:
+            files.update(pack_files(model, directory.resolve().parent))
+        except ValueError as exc:
+            err.print(f"{path}: {exc}", markup=False)
+            sys.exit(EXIT_INPUT)
+    if check_only:
+        stale = stale_files(directory, files)
+        for name in stale:
+            out.print(f"stale: {directory / name}", markup=False)
+        if stale:
+            out.print(f"the pack in {directory} is stale: run fsmcheck generate {' '.join(models)} -o {output}",
+                      markup=False)
+            sys.exit(1)
+        out.print(f"the pack in {directory} is current ({len(files)} modules)", markup=False)
+        sys.exit(EXIT_OK)
+    for written in write_files(directory, files):
+        out.print(f"wrote {written}", markup=False)
+    sys.exit(code)
+
+
+@main.command()
+@click.option("-p", "--pack", "pack_dir", default="generated_tests", show_default=True,
+              type=click.Path(file_okay=False, exists=True), help="The generated pack.")
+@click.option("--seed", default=0, show_default=True, type=int, help="State-machine seed for every run.")
+@click.option("--jobs", default=2, show_default=True, type=click.IntRange(min=1), help="Parallel pytest runs.")
+@click.option("--json", "as_json", is_flag=True, help="Print the score as JSON.")
+@click.option("--no-color", is_flag=True, envvar="NO_COLOR")
+def mutate(pack_dir, seed, jobs, as_json, no_color):
+    """Run the pack against the reference drivers and every mutant driver;
+    print which suites killed each mutant and the mutation score.
+
+    Exit 0 when the reference drivers pass and every mutant is killed, 1
+    otherwise.
+    """
+    from pathlib import Path
+
+    from rich.table import Table
+
+    from .mutate import score
+
+    out, err = _console(no_color), _console(no_color, stderr=True)
+    show = (lambda r: err.print(f"  {r.protocol} {r.name}: {'killed' if r.killed else 'SURVIVED'} "
+                                f"({r.seconds:.1f} s)", markup=False)) if not as_json else None
+    reference, mutants = score(Path(pack_dir), seed=seed, jobs=jobs, progress=show)
+    ref_ok = all(r.failed == 0 and r.errors == 0 and r.returncode == 0 for r in reference)
+    killed = sum(1 for m in mutants if m.killed)
+    code = EXIT_OK if ref_ok and killed == len(mutants) else 1
+    if as_json:
+        click.echo(json.dumps({
+            "reference": [{"protocol": r.protocol, "passed": r.passed, "failed": r.failed, "skipped": r.skipped,
+                           "seconds": round(r.seconds, 2)} for r in reference],
+            "mutants": [{"name": m.name, "protocol": m.protocol, "description": m.description,
+                         "killed": m.killed, "suites": m.suites, "failed": m.failed, "passed": m.passed,
+                         "errors": m.errors}
+                        for m in mutants],
+            "score": {"killed": killed, "total": len(mutants)}, "exit_code": code}, indent=2))
+        sys.exit(code)
+    for r in reference:
+        out.print(f"reference {r.protocol}: {r.passed} passed, {r.failed} failed, {r.errors} errors, {r.skipped} skipped "
+                  f"({r.seconds:.1f} s)", markup=False)
+    table = Table(title="mutation score", title_justify="left", header_style="bold")
+    for col in ("protocol", "mutant", "verdict", "killed by (failing tests per suite)", "defect"):
+        table.add_column(col)
+    for m in mutants:
+        suites = ", ".join(f"{s} {n}" for s, n in sorted(m.suites.items(), key=lambda kv: -kv[1]))
+        verdict = "killed" if m.killed else ("ERRORS" if m.errors else "SURVIVED")
+        table.add_row(m.protocol, m.name, verdict, suites or "-", m.description)
+    out.print(table)
+    out.print(f"mutation score: {killed}/{len(mutants)} killed"
+              + ("" if ref_ok else "; the reference drivers FAIL the pack"), markup=False)
+    sys.exit(code)
+
+
 def _register() -> None:
     from .csource.commands import driver_arcs, kernel_walk
 

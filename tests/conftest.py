@@ -41,3 +41,12 @@ def kernel_tree(tmp_path_factory):
 
 
 SEED_NVME = ROOT.parent / "shared" / "seeds"
+
+
+@pytest.fixture
+def nvme_seed():
+    """../shared/seeds/004_*.txt: the NVMe RFC thread (beside the checkout in CI)."""
+    found = sorted(SEED_NVME.glob("004_*.txt"))
+    if not found:
+        pytest.fail(f"seed 004 not found in {SEED_NVME}: ../shared must sit beside the checkout")
+    return found[0]

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from fsmcheck.cli import main
 
-from .conftest import MODELS, SEED_NVME
+from .conftest import MODELS
 
 V2 = str(MODELS / "vfio_v2.toml")
 
@@ -46,8 +46,8 @@ def test_flags_found_in_another_file_of_the_directory(kernel_tree):
     assert doc["flags_declared_at"].endswith("mlx5/cmd.c:267")
 
 
-def test_nvme_rfc_patch_names_its_gap():
-    seed = next(SEED_NVME.glob("004_*.txt"))
+def test_nvme_rfc_patch_names_its_gap(nvme_seed):
+    seed = nvme_seed
     result = run(str(seed))
     assert result.exit_code == 1
     doc = json.loads(result.output)

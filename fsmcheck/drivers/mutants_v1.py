@@ -11,15 +11,21 @@ __all__ = ["MUTANTS", "factory_for"]
 class Accepts101(ReferenceV1Device):
     """RESUMING|RUNNING (101b) is accepted (seed 003: invalid)."""
 
-    def _valid(self, value):
-        return (value & 7) == 5 or super()._valid(value)
+    def _write_state(self, value):
+        if value & 7 == 5 and self.device_state & 7 != self.error_value:
+            self._store_state(value)
+            return
+        super()._write_state(value)
 
 
 class Accepts111(ReferenceV1Device):
     """111b is accepted (SPEC 1: invalid)."""
 
-    def _valid(self, value):
-        return (value & 7) == 7 or super()._valid(value)
+    def _write_state(self, value):
+        if value & 7 == 7 and self.device_state & 7 != self.error_value:
+            self._store_state(value)
+            return
+        super()._write_state(value)
 
 
 class ReservedBitsClobbered(ReferenceV1Device):
@@ -123,3 +129,10 @@ def factory_for(name: str):
         return ReferenceV1Adapter(cls) if protocol == "v1" else None
 
     return factory
+
+
+def __getattr__(name: str):
+    """``factory_Accepts101`` (etc.) is the adapter factory of that mutant."""
+    if name.startswith("factory_") and name[len("factory_"):] in MUTANTS:
+        return factory_for(name[len("factory_"):])
+    raise AttributeError(name)

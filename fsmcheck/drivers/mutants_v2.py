@@ -159,3 +159,11 @@ def factory_for(name: str):
         return ReferenceV2Adapter(cls) if protocol == "v2" else None
 
     return factory
+
+
+def __getattr__(name: str):
+    """``factory_WrongResetTarget`` (etc.) is the adapter factory of that mutant:
+    ``--fsmcheck-adapter=fsmcheck.drivers.mutants_v2:factory_WrongResetTarget``."""
+    if name.startswith("factory_") and name[len("factory_"):] in MUTANTS:
+        return factory_for(name[len("factory_"):])
+    raise AttributeError(name)

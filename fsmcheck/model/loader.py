@@ -35,7 +35,7 @@ KNOWN_PROPERTIES = (
 
 _TOP_KEYS = {
     "format", "model", "encoding", "device", "flags", "states", "groups", "sessions",
-    "arcs", "blocked", "combination", "profiles", "walk", "correspondence", "properties",
+    "arcs", "blocked", "combination", "profiles", "walk", "correspondence", "properties", "region",
 }
 
 
@@ -202,8 +202,14 @@ def _build(r: _Reader, digest: str) -> Model | None:
 
     groups = _groups(r, names)
     sessions = r.get(d, (), "sessions", dict, {}) or {}
-    r.unknown_keys(sessions, ("sessions",), {"groups"})
+    r.unknown_keys(sessions, ("sessions",), {"groups", "directions"})
     session_groups = _names(r, sessions.get("groups"), ("sessions", "groups"), set(groups), "group")
+    directions = r.get(sessions, ("sessions",), "directions", dict, {}) or {}
+    for g, direction in directions.items():
+        if g not in session_groups:
+            r.error(("sessions", "directions", g), f"{g!r} is not a session group")
+        elif direction not in ("read", "write"):
+            r.error(("sessions", "directions", g), f"must be 'read' or 'write', got {direction!r}")
     _check_disjoint(r, session_groups, groups)
 
     arcs = _arcs(r, names, set(flag_bits))
@@ -213,6 +219,7 @@ def _build(r: _Reader, digest: str) -> Model | None:
     walk = _walk(r, names, set(flag_bits))
     correspondence = _correspondence(r, names)
     properties = _properties(r)
+    region = _region(r)
 
     if r.problems:
         return None
@@ -220,9 +227,10 @@ def _build(r: _Reader, digest: str) -> Model | None:
         path=r.path, name=name, title=title, encoding=encoding, width=width,
         states=states, initial=initial, reset=reset, error=error, arcs=arcs,
         flag_bits=flag_bits, flag_sets=flag_sets, mask=mask, bit_names=bit_names,
-        valid=valid, groups=groups, session_groups=session_groups, blocked=blocked,
+        valid=valid, groups=groups, session_groups=session_groups,
+        session_directions=dict(directions), blocked=blocked,
         combination=combination, profiles=profiles, walk=walk,
-        correspondence=correspondence, properties=properties, sources=sources,
+        correspondence=correspondence, properties=properties, sources=sources, region=region,
         digest=digest, lines=r.lines,
     )
 
@@ -504,6 +512,36 @@ def _correspondence(r: _Reader, names: set[str]) -> Correspondence | None:
     if not target.is_file():
         r.error(kp + ("model",), f"no such model file {str(target)!r}")
     return Correspondence(target, profile, {k: str(v) for k, v in mapping.items()}, r.lines.line(kp))
+
+
+def _region(r: _Reader) -> tuple[dict, ...]:
+    """The register fields of a region-based protocol (v1), if declared."""
+    table = r.get(r.data, (), "region", dict, None)
+    if table is None:
+        return ()
+    r.unknown_keys(table, ("region",), {"fields"})
+    out, end = [], 0
+    for i, field in enumerate(r.get(table, ("region",), "fields", list, []) or []):
+        kp = ("region", "fields", i)
+        if not isinstance(field, dict):
+            r.error(kp, "each field must be a table")
+            continue
+        r.unknown_keys(field, kp, {"name", "offset", "width", "access"})
+        name = r.get(field, kp, "name", str, where=kp)
+        offset = r.get(field, kp, "offset", int, where=kp)
+        width = r.get(field, kp, "width", int, where=kp)
+        access = r.get(field, kp, "access", str, "rw")
+        if None in (name, offset, width):
+            continue
+        if width not in (1, 2, 4, 8) or offset % width:
+            r.error(kp, f"field {name!r}: width {width} at offset {offset} is not a natural alignment")
+        if offset < end:
+            r.error(kp, f"field {name!r} overlaps the previous field")
+        if access not in ("ro", "rw"):
+            r.error(kp + ("access",), f"must be 'ro' or 'rw', got {access!r}")
+        end = offset + width
+        out.append({"name": name, "offset": offset, "width": width, "access": access})
+    return tuple(out)
 
 
 def _properties(r: _Reader) -> tuple[str, ...] | None:

@@ -185,12 +185,14 @@ class Model:
     valid: Predicate | None = None
     groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
     session_groups: tuple[str, ...] = ()
+    session_directions: dict[str, str] = field(default_factory=dict)
     blocked: tuple[Blocked, ...] = ()
     combination: CombinationRule | None = None
     profiles: tuple[Profile, ...] = (Profile("spec"),)
     walk: Walk | None = None
     correspondence: Correspondence | None = None
     properties: tuple[str, ...] | None = None
+    region: tuple[dict, ...] = ()
     sources: tuple[str, ...] = ()
     digest: str = ""
     lines: object = None

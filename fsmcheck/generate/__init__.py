@@ -1,0 +1,1 @@
+"""Compiling a verified model into a pytest conformance pack."""

@@ -1,0 +1,90 @@
+"""The v2 pack of one flag set: every suite's data, derived from the model."""
+
+from __future__ import annotations
+
+from ..combination import NO_PATH, NOOP, PATH, REJECTED, derive_table
+from ..model.schema import Config, Model
+from .tour import arc_tour
+from .wmethod import FAULT_MODEL, w_method_sequences
+
+__all__ = ["v2_pack_data", "W_EXTRA_STATES"]
+
+#: The W-method bound on extra states.
+W_EXTRA_STATES = 1
+
+
+def v2_pack_data(model: Model, config: Config) -> dict:
+    """Everything a generated v2 module holds for ``config``, as plain data."""
+    table = derive_table(model, config)
+    supported = model.supported(config.flags)
+    error = model.error
+    spec = {
+        "model": model.name,
+        "sha256": model.digest,
+        "flags": [f for f in model.flag_order if f in config.flags],
+        "flags_value": sum(1 << model.flag_bits[f] for f in config.flags),
+        "states": {s.name: s.value for s in model.states},
+        "supported": list(supported),
+        "initial": model.initial,
+        "reset": model.reset,
+        "error": error,
+        "session_groups": {g: list(model.groups[g]) for g in model.session_groups},
+        "directions": dict(model.session_directions),
+        "arcs": [[a.src, a.dst, a.session] for a in model.arcs
+                 if a.enabled(config.flags) and {a.src, a.dst} <= set(supported)],
+        "table": {cur: {req: [("rejected" if e.outcome in (REJECTED, NO_PATH) else e.outcome), list(e.path)]
+                        for (c, req), e in table.items() if c == cur}
+                  for cur in supported},
+    }
+    tour = arc_tour(model, config)
+    pairs = [(c, r) for (c, r), e in table.items() if e.outcome in (PATH, NOOP)]
+    rejections = []
+    top = max(s.value for s in model.states)
+    for cur in supported:
+        for (c, r), e in table.items():
+            if c == cur and e.outcome in (REJECTED, NO_PATH):
+                rejections.append((cur, model.state(r).value, e.reason))
+        rejections.append((cur, top + 1, f"{top + 1} names no state"))
+        rejections.append((cur, 2**32 - 1, "0xffffffff names no state"))
+    failures = [(c, r, i, to_error) for (c, r), e in table.items() if e.outcome == PATH
+                for i in range(len(e.path)) for to_error in (False, True)]
+    saving_paths = _saving_paths(model, config, table)
+    sequences = w_method_sequences(model, config, W_EXTRA_STATES)
+    return {
+        "spec": spec,
+        "tour": [list(step) for step in tour.steps],
+        "tour_info": {"length": tour.length, "optimum": tour.optimum, "lower_bound": tour.lower_bound,
+                      "arcs": tour.arcs, "resets": tour.resets},
+        "pairs": pairs,
+        "rejections": rejections,
+        "resets": list(supported),
+        "saving_paths": saving_paths,
+        "failures": failures,
+        "sequences": [list(map(list, seq)) for seq in sequences],
+        "fault_model": FAULT_MODEL.format(n=len(supported), m=W_EXTRA_STATES),
+        "coverage": {"states": len(supported), "arcs": len(spec["arcs"]), "pairs": len(pairs)},
+    }
+
+
+def _saving_paths(model: Model, config: Config, table) -> list[list[str]]:
+    """Walks into the saving group and inside it: from the state at open, every
+    maximal chain of saving-group states joined by 'keeps' arcs."""
+    supported = set(model.supported(config.flags))
+    saving = [g for g in model.session_groups if model.session_directions.get(g) == "read"]
+    members = {s for g in saving for s in model.groups[g]} & supported
+    keeps = {(a.src, a.dst) for a in model.arcs if a.enabled(config.flags) and a.session == "keeps"
+             and {a.src, a.dst} <= members}
+    entries = [s for s in model.state_names if s in members
+               and table[(model.initial, s)].outcome == PATH]
+    paths = []
+    for entry in entries:
+        path = [entry]
+        while True:
+            nxt = next((b for a, b in sorted(keeps, key=lambda k: (model.state_names.index(k[0]),
+                                                                   model.state_names.index(k[1])))
+                        if a == path[-1] and b not in path), None)
+            if nxt is None:
+                break
+            path.append(nxt)
+        paths.append(path)
+    return paths

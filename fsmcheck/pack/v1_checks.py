@@ -1,0 +1,284 @@
+"""The bodies of the generated v1 tests (the migration region).
+
+The pack's ``SPEC`` gives the header layout, the state encodings, the arcs
+the sources require, and how to reach each state along required arcs; see
+``fsmcheck.generate.v1_pack``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+
+from .coverage import COVERAGE
+from .harness import AdapterFault, Harness
+
+__all__ = [
+    "check_invalid_write", "check_reserved_bits", "check_bad_access", "check_arc", "check_unspecified_arc",
+    "check_reset", "check_saving_and_resuming", "check_bad_resume", "check_error_state", "saved_stream_v1",
+]
+
+RULES = {
+    "invalid": "SPEC 1 / seed 000: a write of an invalid value fails; device_state unchanged",
+    "reserved": "seed 001: bits 3-31 are reserved; the user read-modify-writes so they are preserved",
+    "access": "seed 001: fields are accessed only at their native width and alignment; others fail",
+    "readonly": "seed 001: pending_bytes and data_offset are read only",
+    "arc": "SPEC 1: transitions the driver must support (and those agreed in review)",
+    "reported": "SPEC 1: device_state reads back the state the device is in",
+    "reset": "seed 000: any reset returns device_state to 001b, the error state included",
+    "error": "SPEC 1: the error state 110b is left only by reset",
+    "saving": "seed 001: saving sequence (pending_bytes, data_offset, data_size, data)",
+    "resuming": "SPEC 1: clearing RESUMING incorporates the data and fails on bad data",
+}
+
+_STREAMS: dict = {}
+
+
+@contextlib.contextmanager
+def open_v1(adapter, spec: dict):
+    try:
+        device = adapter.open()
+    except Exception as exc:
+        raise AdapterFault(f"the adapter's open() raised {type(exc).__name__}: {exc}") from None
+    h = Harness(device, {s["value"]: s["name"] for s in spec["states"]})
+    h.log.append("open")
+    COVERAGE.flag_sets.add("v1")
+    try:
+        yield h
+    finally:
+        h.close()
+
+
+def _field(spec, name):
+    f = spec["fields"][name]
+    return f["offset"], f["width"]
+
+
+def _read_state(h: Harness, spec) -> int:
+    out = h.read_header(*_field(spec, "device_state"))
+    if not out.ok:
+        raise h.violation(f"reading device_state failed with {out.error}", expected="a value",
+                          observed=out.error, rule=RULES["reported"])
+    COVERAGE.states.add(("v1", out.value & spec["mask"]))
+    return out.value
+
+
+def _bits(spec, value):
+    return f"{value & spec['mask']:03b}b" + (f" (device_state {value:#x})" if value & ~spec["mask"] else "")
+
+
+def _write_state(h: Harness, spec, value):
+    return h.write_header(*_field(spec, "device_state"), value)
+
+
+def _expect(h: Harness, spec, want: int, rule: str, mask_only: bool = True):
+    got = _read_state(h, spec)
+    if (got & spec["mask"] if mask_only else got) != (want & spec["mask"] if mask_only else want):
+        raise h.violation(f"device_state reads {_bits(spec, got)}, expected {_bits(spec, want)}",
+                          expected=_bits(spec, want), observed=_bits(spec, got), rule=RULES[rule])
+
+
+def _drain(h: Harness, spec, limit: int = 10000) -> bytes:
+    data = bytearray()
+    for _ in range(limit):
+        pending = h.read_header(*_field(spec, "pending_bytes"))
+        if not pending.ok:
+            raise h.violation(f"reading pending_bytes failed with {pending.error}", expected="a count",
+                              observed=pending.error, rule=RULES["saving"])
+        if pending.value == 0:
+            return bytes(data)
+        offset = h.read_header(*_field(spec, "data_offset"))
+        size = h.read_header(*_field(spec, "data_size"))
+        if not offset.ok or not size.ok:
+            raise h.violation("reading data_offset/data_size failed", expected="values",
+                              observed=offset.error or size.error, rule=RULES["saving"])
+        chunk = h.read_data(offset.value, size.value)
+        if not chunk.ok:
+            raise h.violation(f"reading the data section failed with {chunk.error}", expected="data",
+                              observed=chunk.error, rule=RULES["saving"])
+        data += chunk.value
+    raise h.violation("pending_bytes never reached 0 in stop-and-copy", expected="0 after draining",
+                      observed=f"still > 0 after {limit} iterations", rule=RULES["saving"])
+
+
+def _resume(h: Harness, spec, stream: bytes, segment: int) -> None:
+    for i in range(0, len(stream), segment):
+        chunk = stream[i:i + segment]
+        offset = h.read_header(*_field(spec, "data_offset"))
+        if not offset.ok:
+            raise h.violation(f"reading data_offset while resuming failed with {offset.error}", expected="an offset",
+                              observed=offset.error, rule=RULES["resuming"])
+        h.write_data(offset.value, chunk)
+        out = h.write_header(*_field(spec, "data_size"), len(chunk))
+        if not out.ok:
+            raise h.violation(f"writing data_size failed with {out.error}", expected="accepted",
+                              observed=out.error, rule=RULES["resuming"])
+
+
+def saved_stream_v1(adapter, spec) -> bytes:
+    """A complete stream: 001 -> 010 (stop-and-copy), drained."""
+    key = id(adapter)
+    if key not in _STREAMS:
+        with open_v1(adapter, spec) as h:
+            _walk(h, spec, [spec["values"]["RUNNING"], spec["values"]["SAVING"]], None)
+            _STREAMS[key] = _drain(h, spec)
+            _walk(h, spec, [spec["values"]["STOP"]], None)
+    return _STREAMS[key]
+
+
+def _walk(h: Harness, spec, values, stream) -> None:
+    """Write each value in turn (a path of required arcs), checking each."""
+    current = _read_state(h, spec) & spec["mask"]
+    for value in values:
+        if value == current:
+            continue
+        if current == spec["values"]["RESUMING"] and stream is not None:
+            _resume(h, spec, stream, 4096)
+        out = _write_state(h, spec, value)
+        if not out.ok:
+            raise h.violation(f"write {_bits(spec, value)} from {_bits(spec, current)} failed with {out.error}",
+                              expected="success", observed=out.error, rule=RULES["arc"])
+        COVERAGE.arcs.add(("v1", current, value & spec["mask"]))
+        _expect(h, spec, value, "reported")
+        current = value & spec["mask"]
+
+
+def _reach(h, spec, state: str, stream):
+    _walk(h, spec, spec["reach"][state], stream)
+
+
+def check_invalid_write(adapter, spec, current: str, value: int) -> None:
+    with open_v1(adapter, spec) as h:
+        _reach(h, spec, current, None)
+        out = _write_state(h, spec, value)
+        COVERAGE.rejections.add(("v1", current, value))
+        if out.ok:
+            raise h.violation(f"write of invalid {_bits(spec, value)} from {current} succeeded",
+                              expected="failure", observed="success", rule=RULES["invalid"])
+        _expect(h, spec, spec["values"][current], "invalid")
+
+
+def check_reserved_bits(adapter, spec, target: str, reserved: int) -> None:
+    with open_v1(adapter, spec) as h:
+        before = _read_state(h, spec)
+        value = (before & ~spec["mask"]) | reserved | spec["values"][target]
+        out = _write_state(h, spec, value)
+        if not out.ok:
+            raise h.violation(f"write {_bits(spec, value)} failed with {out.error}", expected="success",
+                              observed=out.error, rule=RULES["reserved"])
+        got = _read_state(h, spec)
+        if got & ~spec["mask"] != value & ~spec["mask"]:
+            raise h.violation("the reserved bits changed", expected=f"{value & ~spec['mask']:#x}",
+                              observed=f"{got & ~spec['mask']:#x}", rule=RULES["reserved"])
+
+
+def check_bad_access(adapter, spec, op: str, offset: int, width: int) -> None:
+    with open_v1(adapter, spec) as h:
+        out = h.read_header(offset, width) if op == "read" else h.write_header(offset, width, 0)
+        if out.ok:
+            rule = RULES["readonly"] if op == "write" and any(
+                f["offset"] == offset and f["width"] == width for f in spec["fields"].values()) else RULES["access"]
+            raise h.violation(f"{op} of {width} bytes at offset {offset} succeeded", expected="failure",
+                              observed="success", rule=rule)
+        _expect(h, spec, spec["values"]["RUNNING"], "reported")
+
+
+def check_arc(adapter, spec, src: str, dst: str) -> None:
+    stream = saved_stream_v1(adapter, spec) if src == "RESUMING" else None
+    with open_v1(adapter, spec) as h:
+        _reach(h, spec, src, None)
+        _walk(h, spec, [spec["values"][dst]], stream)
+
+
+def check_unspecified_arc(adapter, spec, src: str, dst: str, record) -> None:
+    """Record, not judge: whether the driver takes an arc the sources never discussed."""
+    stream = saved_stream_v1(adapter, spec) if src == "RESUMING" else None
+    with open_v1(adapter, spec) as h:
+        _reach(h, spec, src, None)
+        if stream is not None:
+            _resume(h, spec, stream, 4096)
+        out = _write_state(h, spec, spec["values"][dst])
+        state = _read_state(h, spec) & spec["mask"]
+        record("unspecified_arc", f"{src} -> {dst}: " + ("accepted" if out.ok else out.error)
+               + f", reads {state:03b}b")
+
+
+def check_reset(adapter, spec, current: str) -> None:
+    with open_v1(adapter, spec) as h:
+        if current == spec["error"]:
+            _enter_error(h, spec)
+        else:
+            _reach(h, spec, current, None)
+        h.reset()
+        COVERAGE.resets.add(("v1", current))
+        _expect(h, spec, spec["values"][spec["reset"]], "reset", mask_only=False)
+
+
+def _enter_error(h, spec):
+    inject = getattr(h.device, "inject_failure", None)
+    if inject is None:
+        pytest.skip("the device cannot inject failures: the error state is unreachable")
+    inject("RUNNING", "STOP", errno="EIO", to_error=True)
+    h.log.append("inject failure at RUNNING -> STOP (into the error state)")
+    out = _write_state(h, spec, spec["values"]["STOP"])
+    if out.ok:
+        raise h.violation("an injected failure did not fail the write", expected="failure",
+                          observed="success", rule=RULES["error"])
+    _expect(h, spec, spec["values"][spec["error"]], "error")
+
+
+def check_error_state(adapter, spec, value: int) -> None:
+    with open_v1(adapter, spec) as h:
+        _enter_error(h, spec)
+        out = _write_state(h, spec, value)
+        if out.ok:
+            raise h.violation(f"a write of {_bits(spec, value)} left the error state", expected="failure",
+                              observed="success", rule=RULES["error"])
+        _expect(h, spec, spec["values"][spec["error"]], "error")
+
+
+def check_saving_and_resuming(adapter, spec, segment: int) -> None:
+    """001 -> 011 (pre-copy, drain) -> 010 (drain to 0) -> 000; resume the
+    stream in ``segment``-byte chunks into a fresh device; clearing RESUMING
+    succeeds; re-saving it gives the same stream."""
+    v = spec["values"]
+    with open_v1(adapter, spec) as h:
+        _walk(h, spec, [v["SAVING|RUNNING"]], None)
+        stream = _drain(h, spec)
+        _walk(h, spec, [v["SAVING"]], None)
+        stream += _drain(h, spec)
+        _walk(h, spec, [v["STOP"]], None)
+    with open_v1(adapter, spec) as h:
+        _walk(h, spec, [v["RESUMING"]], None)
+        _resume(h, spec, stream, segment)
+        _walk(h, spec, [v["RUNNING"]], None)
+        _walk(h, spec, [v["SAVING"]], None)
+        again = _drain(h, spec)
+    with open_v1(adapter, spec) as h:
+        _walk(h, spec, [v["RESUMING"]], None)
+        _resume(h, spec, again, 4096)
+        _walk(h, spec, [v["RUNNING"]], None)
+    if not stream or not again:
+        raise AssertionError("empty migration stream: " + RULES["saving"])
+
+
+def check_bad_resume(adapter, spec, kind: str) -> None:
+    stream = saved_stream_v1(adapter, spec)
+    bad = {"empty": b"", "truncated": stream[: len(stream) // 2],
+           "corrupted": stream[:-1] + bytes([stream[-1] ^ 0xFF])}[kind]
+    v = spec["values"]
+    with open_v1(adapter, spec) as h:
+        _walk(h, spec, [v["RESUMING"]], None)
+        if bad:
+            _resume(h, spec, bad, 4096)
+        out = _write_state(h, spec, v["RUNNING"])
+        if out.ok:
+            raise h.violation(f"clearing RESUMING accepted a {kind} stream", expected="failure",
+                              observed="success", rule=RULES["resuming"])
+        got = _read_state(h, spec) & spec["mask"]
+        if got not in (v["RESUMING"], v[spec["error"]]):
+            raise h.violation(f"after the failed write device_state is {got:03b}b", expected="100b or 110b",
+                              observed=f"{got:03b}b", rule=RULES["resuming"])
+        h.reset()
+        _expect(h, spec, v[spec["reset"]], "reset", mask_only=False)

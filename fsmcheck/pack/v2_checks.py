@@ -1,0 +1,415 @@
+"""The bodies of the generated v2 tests.
+
+Every function drives a fresh device through a :class:`~.harness.Harness`
+and raises :class:`~.harness.ProtocolViolation` (with the sequence from open,
+expected vs observed, and the rule's source) on the first deviation from the
+model. The expected values come from the pack's ``SPEC``; nothing here knows
+VFIO beyond what the spec says, except the errno the kernel uses
+(``EINVAL`` for rejections, ``ENODEV`` for disabled handles).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import zlib
+
+import pytest
+
+from .coverage import COVERAGE
+from .harness import AdapterFault, Harness, ProtocolViolation
+from .v2_spec import RULES, V2Spec
+
+__all__ = [
+    "check_arc_tour", "check_pair", "check_rejection", "check_reset", "check_saving_session",
+    "check_end_of_stream", "check_round_trip", "check_bad_resume", "check_fresh_handles",
+    "check_failure_path", "check_sequence", "open_device", "saved_stream",
+]
+
+_STREAMS: dict = {}
+_MAX_READS = 10000
+
+
+@contextlib.contextmanager
+def open_device(adapter, spec: V2Spec):
+    """A fresh device of the spec's flag set; skips when the device's flags differ."""
+    try:
+        device = adapter.open(spec.flags_value)
+    except Exception as exc:
+        raise AdapterFault(f"the adapter's open(flags={spec.flags_value}) raised {type(exc).__name__}: {exc}") from None
+    h = Harness(device, spec.names)
+    h.log.append(f"open (flags {spec.label})")
+    try:
+        flags = h._call("migration_flags", device.migration_flags)
+        if not flags.ok or flags.value != spec.flags_value:
+            pytest.skip(f"the device reports migration flags {flags.value if flags.ok else flags.error}; "
+                        f"this suite is for {spec.flags_value} ({spec.label})")
+        COVERAGE.flag_sets.add(spec.label)
+        yield h
+    finally:
+        h.close()
+
+
+def saved_stream(adapter, spec: V2Spec) -> bytes:
+    """A complete migration stream saved from a fresh device (STOP -> STOP_COPY,
+    read to end of stream), cached per adapter and flag set. A device that
+    leaves RESUMING needs one: drivers refuse RESUMING -> STOP without a
+    complete, valid stream (seen on mtty)."""
+    key = (id(adapter), spec.flags_value)
+    if key not in _STREAMS:
+        with open_device(adapter, spec) as h:
+            _set_ok(h, spec, spec.initial, "STOP")
+            out = _set_ok(h, spec, "STOP", "STOP_COPY")
+            if out.value is None:
+                raise h.violation("STOP -> STOP_COPY returned no handle", expected="a new data_fd",
+                                  observed="none", rule=RULES["handle-new"])
+            _STREAMS[key] = _read_all(h, out.value)
+    return _STREAMS[key]
+
+
+def _expect_state(h: Harness, spec: V2Spec, want: str, rule: str = "get") -> None:
+    got = h.get()
+    COVERAGE.states.add((spec.label, h.name(got)))
+    if got != spec.states[want]:
+        raise h.violation(f"device_state is {h.name(got)}, expected {want}", expected=want,
+                          observed=h.name(got), rule=RULES[rule])
+
+
+def _set_ok(h: Harness, spec: V2Spec, current: str, requested: str):
+    out = h.set(spec.states[requested])
+    outcome, path = spec.outcome(current, requested)
+    if not out.ok:
+        raise h.violation(f"SET {requested} from {current} failed with {out.error}",
+                          expected="success" + (f" via {' -> '.join((current,) + path)}" if path else ""),
+                          observed=out.error, rule=RULES["set"])
+    COVERAGE.pairs.add((spec.label, current, requested))
+    for step in zip((current,) + path, path):
+        COVERAGE.arcs.add((spec.label,) + step)
+    return out
+
+
+def _feed(h: Harness, handle: int, data: bytes, segment: int = 4096) -> None:
+    for i in range(0, len(data), segment):
+        out = h.write(handle, data[i:i + segment])
+        if not out.ok:
+            raise h.violation(f"write to the resuming handle failed with {out.error}", expected="accepted",
+                              observed=out.error, rule=RULES["resume-validate"])
+
+
+def _read_all(h: Harness, handle: int) -> bytes:
+    data = bytearray()
+    for _ in range(_MAX_READS):
+        out = h.read(handle, 1 << 16)
+        if not out.ok:
+            raise h.violation(f"read in STOP_COPY failed with {out.error}", expected="data, then end of stream",
+                              observed=out.error, rule=RULES["eof"])
+        if not out.value:
+            return bytes(data)
+        data += out.value
+    raise h.violation("no end of stream in STOP_COPY", expected=f"read() == b'' within {_MAX_READS} reads",
+                      observed="data or errors forever", rule=RULES["eof"])
+
+
+def _reach(h: Harness, spec: V2Spec, state: str, stream: bytes | None):
+    """From the state at open, request ``state``; returns the handle held there."""
+    handle = None
+    if state != spec.initial:
+        out = _set_ok(h, spec, spec.initial, state)
+        handle = out.value
+        if state == "RESUMING" and handle is not None and stream is not None:
+            _feed(h, handle, stream)
+    _expect_state(h, spec, state)
+    return handle
+
+
+def _check_handle_alive(h: Harness, spec: V2Spec, handle: int, state: str, rule: str) -> None:
+    direction = spec.direction(state)
+    out = h.read(handle, 1) if direction == "read" else h.write(handle, b"")
+    if out.error == "ENODEV" or out.error == "EBADF":
+        raise h.violation(f"handle {handle} stopped working in {state}", expected="a working data session",
+                          observed=out.error, rule=RULES[rule])
+
+
+def _check_handle_dead(h: Harness, handle: int, rule: str) -> None:
+    """The handle's session has ended: I/O on it fails with ENODEV (a wrong-
+    direction error, EINVAL or EBADF, sends the check to the other direction)."""
+    out = None
+    for op in (lambda: h.read(handle, 1), lambda: h.write(handle, b"x")):
+        out = op()
+        if out.error == "ENODEV":
+            return
+        if out.error not in ("EINVAL", "EBADF"):
+            break
+    raise h.violation(f"handle {handle} still works after its session ended", expected="ENODEV",
+                      observed=out.error or "success", rule=RULES[rule])
+
+
+# -- suites --------------------------------------------------------------------
+def check_arc_tour(adapter, spec: V2Spec, tour: list) -> None:
+    """Walk the arc tour: each step is ``("arc", src, dst)`` or ``("reset", src, dst)``."""
+    stream = saved_stream(adapter, spec) if any(step[2] == "RESUMING" for step in tour) else None
+    with open_device(adapter, spec) as h:
+        _expect_state(h, spec, spec.initial)
+        for kind, src, dst in tour:
+            if kind == "reset":
+                h.reset()
+            else:
+                out = _set_ok(h, spec, src, dst)
+                _check_handle_returned(h, spec, src, (dst,), out.value, None)
+                if dst == "RESUMING" and out.value is not None:
+                    _feed(h, out.value, stream)
+            _expect_state(h, spec, dst, "reset" if kind == "reset" else "get")
+
+
+def _check_handle_returned(h, spec, current, path, handle, old) -> None:
+    want = spec.returns_handle(current, path)
+    if want and handle is None:
+        raise h.violation(f"SET {path[-1]} from {current} returned no handle", expected="a new data_fd",
+                          observed="none", rule=RULES["handle-new"])
+    if not want and handle is not None:
+        raise h.violation(f"SET {path[-1]} from {current} returned handle {handle}", expected="no data_fd",
+                          observed=f"handle {handle}", rule=RULES["handle-none"])
+    if handle is not None and old is not None and handle == old:
+        raise h.violation(f"the new session reuses handle {handle}", expected="a fresh handle",
+                          observed=f"handle {handle} again", rule=RULES["handle-fresh"])
+
+
+def check_pair(adapter, spec: V2Spec, current: str, requested: str) -> None:
+    """One accepted (current, requested) pair: final state, handle, handle rules."""
+    outcome, path = spec.outcome(current, requested)
+    stream = saved_stream(adapter, spec) if "RESUMING" in (current,) + path else None
+    with open_device(adapter, spec) as h:
+        old = _reach(h, spec, current, stream)
+        out = _set_ok(h, spec, current, requested)
+        _check_handle_returned(h, spec, current, path or (requested,), out.value if path else None, old)
+        if not path and out.value is not None:
+            raise h.violation(f"SET {requested} in {requested} returned a handle", expected="a no-op",
+                              observed=f"handle {out.value}", rule=RULES["handle-none"])
+        _expect_state(h, spec, requested)
+        if old is not None and path:
+            if spec.keeps_session(current, requested) and not spec.returns_handle(current, path):
+                _check_handle_alive(h, spec, old, requested, "handle-kept")
+            else:
+                _check_handle_dead(h, old, "handle-disabled")
+        if requested == "RESUMING" and out.value is not None and current != requested:
+            _feed(h, out.value, saved_stream(adapter, spec))
+
+
+def check_rejection(adapter, spec: V2Spec, current: str, value: int, reason: str) -> None:
+    """A rejected request: EINVAL and the state unchanged."""
+    stream = saved_stream(adapter, spec) if current == "RESUMING" else None
+    with open_device(adapter, spec) as h:
+        if current == spec.error:
+            _enter_error(h, spec)
+        else:
+            _reach(h, spec, current, stream)
+        out = h.set(value)
+        COVERAGE.rejections.add((spec.label, current, value))
+        if out.error != "EINVAL":
+            raise h.violation(f"SET {h.name(value)} from {current} ({reason}) was not rejected with EINVAL",
+                              expected="EINVAL", observed=out.error or f"success (handle {out.value})",
+                              rule=RULES["error-exit" if current == spec.error else "reject"])
+        _expect_state(h, spec, current, "reject")
+
+
+def _enter_error(h: Harness, spec: V2Spec) -> None:
+    inject = getattr(h.device, "inject_failure", None)
+    if inject is None:
+        pytest.skip("the device cannot inject failures (no inject_failure): ERROR is unreachable")
+    target = next(r for (c, r), (o, p) in sorted(spec.table.items()) if c == spec.initial and o == "path")
+    _, path = spec.outcome(spec.initial, target)
+    inject(spec.initial, path[0], errno="EIO", to_error=True)
+    h.log.append(f"inject failure at {spec.initial} -> {path[0]} (into ERROR)")
+    out = h.set(spec.states[target])
+    if out.ok:
+        raise h.violation("an injected failure did not fail the SET", expected="a failure",
+                          observed="success", rule=RULES["failure"])
+    _expect_state(h, spec, spec.error, "failure")
+
+
+def check_reset(adapter, spec: V2Spec, current: str) -> None:
+    """Reset from ``current``: RUNNING, and the handle held there disabled."""
+    stream = saved_stream(adapter, spec) if current == "RESUMING" else None
+    with open_device(adapter, spec) as h:
+        handle = None
+        if current == spec.error:
+            _enter_error(h, spec)
+        else:
+            handle = _reach(h, spec, current, stream)
+        h.reset()
+        COVERAGE.resets.add((spec.label, current))
+        _expect_state(h, spec, spec.reset, "reset")
+        if handle is not None:
+            _check_handle_dead(h, handle, "reset")
+
+
+def check_saving_session(adapter, spec: V2Spec, path: list[str]) -> None:
+    """Enter the saving group, move inside it along ``path``: one handle
+    throughout, readable; end of stream in STOP_COPY; leaving disables it."""
+    with open_device(adapter, spec) as h:
+        current = spec.initial
+        out = _set_ok(h, spec, current, path[0])
+        handle = out.value
+        if handle is None:
+            raise h.violation(f"SET {path[0]} returned no handle", expected="a new data_fd", observed="none",
+                              rule=RULES["handle-new"])
+        current = path[0]
+        for state in path[1:]:
+            out = _set_ok(h, spec, current, state)
+            if out.value is not None:
+                raise h.violation(f"{current} -> {state} returned handle {out.value}", expected="the same session",
+                                  observed=f"new handle {out.value}", rule=RULES["handle-kept"])
+            _check_handle_alive(h, spec, handle, state, "handle-kept")
+            current = state
+        _expect_state(h, spec, current)
+        if current == "STOP_COPY":
+            _read_all(h, handle)
+        leave = next(s for s in spec.supported if s not in spec.session_groups.get(spec.group(current), ())
+                     and spec.outcome(current, s)[0] == "path")
+        _set_ok(h, spec, current, leave)
+        _check_handle_dead(h, handle, "handle-disabled")
+
+
+def check_end_of_stream(adapter, spec: V2Spec) -> None:
+    """STOP -> STOP_COPY: reading reaches end of stream (read() == b"")."""
+    with open_device(adapter, spec) as h:
+        _set_ok(h, spec, spec.initial, "STOP")
+        out = _set_ok(h, spec, "STOP", "STOP_COPY")
+        data = _read_all(h, out.value)
+        if not data:
+            raise h.violation("STOP_COPY produced an empty stream", expected="the device state",
+                              observed="0 bytes", rule=RULES["eof"])
+
+
+def check_round_trip(adapter, spec: V2Spec, segment: int) -> None:
+    """Save a device, resume another with the stream rewritten in ``segment``-byte
+    writes; re-saving the resumed device gives the same stream."""
+    stream = saved_stream(adapter, spec)
+    with open_device(adapter, spec) as h:
+        _set_ok(h, spec, spec.initial, "STOP")
+        out = _set_ok(h, spec, "STOP", "RESUMING")
+        _feed(h, out.value, stream, segment)
+        _set_ok(h, spec, "RESUMING", "STOP")
+        again = _set_ok(h, spec, "STOP", "STOP_COPY")
+        copy = _read_all(h, again.value)
+        if copy != stream:
+            raise h.violation("the resumed device does not hold the saved state",
+                              expected=f"re-saved stream == saved stream ({len(stream)} bytes, crc {zlib.crc32(stream):#x})",
+                              observed=f"{len(copy)} bytes, crc {zlib.crc32(copy):#x}", rule=RULES["round-trip"])
+
+
+def check_bad_resume(adapter, spec: V2Spec, kind: str) -> None:
+    """Resuming with an empty, truncated or corrupted stream fails; reset recovers."""
+    stream = saved_stream(adapter, spec)
+    bad = {"empty": b"", "truncated": stream[: len(stream) // 2],
+           "corrupted": stream[:-1] + bytes([stream[-1] ^ 0xFF])}[kind]
+    with open_device(adapter, spec) as h:
+        _set_ok(h, spec, spec.initial, "STOP")
+        out = _set_ok(h, spec, "STOP", "RESUMING")
+        if bad:
+            _feed(h, out.value, bad)
+        result = h.set(spec.states["STOP"])
+        if result.ok:
+            raise h.violation(f"RESUMING -> STOP accepted a {kind} stream", expected="failure",
+                              observed="success", rule=RULES["resume-validate"])
+        got = h.name(h.get())
+        if got not in ("RESUMING", spec.error):
+            raise h.violation(f"after the failed RESUMING -> STOP the state is {got}",
+                              expected=f"RESUMING or {spec.error}", observed=got, rule=RULES["failure"])
+        h.reset()
+        _expect_state(h, spec, spec.reset, "reset")
+
+
+def check_fresh_handles(adapter, spec: V2Spec) -> None:
+    """Two sessions in a row get different handles; the first is disabled."""
+    with open_device(adapter, spec) as h:
+        _set_ok(h, spec, spec.initial, "STOP")
+        first = _set_ok(h, spec, "STOP", "STOP_COPY").value
+        _set_ok(h, spec, "STOP_COPY", "STOP")
+        second = _set_ok(h, spec, "STOP", "STOP_COPY").value
+        if first == second:
+            raise h.violation(f"the second session reuses handle {first}", expected="a fresh handle",
+                              observed=f"handle {second}", rule=RULES["handle-fresh"])
+        _check_handle_dead(h, first, "handle-disabled")
+
+
+def check_failure_path(adapter, spec: V2Spec, current: str, requested: str, index: int, to_error: bool) -> None:
+    """Inject a failure at step ``index`` of the derived path: the SET fails,
+    the state is the start, one on the path before the failing step, or ERROR;
+    reset recovers."""
+    outcome, path = spec.outcome(current, requested)
+    stream = saved_stream(adapter, spec) if "RESUMING" in (current,) + path else None
+    with open_device(adapter, spec) as h:
+        inject = getattr(h.device, "inject_failure", None)
+        if inject is None:
+            pytest.skip("the device cannot inject failures (no inject_failure)")
+        _reach(h, spec, current, stream)
+        src, dst = ((current,) + path)[index], path[index]
+        inject(src, dst, errno="EIO", to_error=to_error)
+        h.log.append(f"inject failure at {src} -> {dst}" + (" (into ERROR)" if to_error else ""))
+        out = h.set(spec.states[requested])
+        if out.ok:
+            raise h.violation(f"SET {requested} from {current} succeeded although step {src} -> {dst} failed",
+                              expected=f"a failure (the path is {' -> '.join((current,) + path)})",
+                              observed="success", rule=RULES["failure"])
+        allowed = {current, *path[:index], spec.error}
+        got = h.name(h.get())
+        if got not in allowed:
+            raise h.violation(f"after the failed SET the state is {got}", expected=" or ".join(sorted(allowed)),
+                              observed=got, rule=RULES["failure"])
+        if to_error and got != spec.error:
+            raise h.violation("the failure was into ERROR but GET does not say ERROR", expected=spec.error,
+                              observed=got, rule=RULES["failure"])
+        h.reset()
+        _expect_state(h, spec, spec.reset, "reset")
+
+
+def check_sequence(adapter, spec: V2Spec, inputs: list) -> None:
+    """A W-method sequence: each input is ``("set", value)`` or ``("reset",)``;
+    after each, the output (success/EINVAL, handle or not) and GET must match
+    the model."""
+    stream = None
+    with open_device(adapter, spec) as h:
+        state, handle = spec.initial, None
+        _expect_state(h, spec, state)
+        for item in inputs:
+            if item[0] == "reset":
+                h.reset()
+                state, handle = spec.reset, None
+                _expect_state(h, spec, state, "reset")
+                continue
+            value = item[1]
+            requested = spec.names.get(value)
+            outcome, path = spec.outcome(state, requested) if requested else ("rejected", ())
+            out = h.set(value)
+            if outcome == "rejected":
+                if out.error != "EINVAL":
+                    raise h.violation(f"SET {h.name(value)} from {state} was not rejected", expected="EINVAL",
+                                      observed=out.error or "success", rule=RULES["reject"])
+                _expect_state(h, spec, state, "reject")
+                continue
+            if not out.ok:
+                raise h.violation(f"SET {requested} from {state} failed with {out.error}", expected="success",
+                                  observed=out.error, rule=RULES["set"])
+            if path:
+                _check_handle_returned(h, spec, state, path, out.value, handle)
+                for step in zip((state,) + path, path):
+                    COVERAGE.arcs.add((spec.label,) + step)
+                if out.value is not None:
+                    handle = out.value
+                elif not spec.keeps_session(state, requested):
+                    handle = None
+                if requested == "RESUMING" and out.value is not None:
+                    stream = stream or saved_stream(adapter, spec)
+                    _feed(h, out.value, stream)
+            COVERAGE.pairs.add((spec.label, state, requested))
+            state = requested
+            _expect_state(h, spec, state)
+
+
+def violation_free(fn, *args) -> bool:
+    """True if ``fn(*args)`` raises no violation (for the state machine)."""
+    try:
+        fn(*args)
+    except ProtocolViolation:
+        return False
+    return True

@@ -1,0 +1,112 @@
+"""A hypothesis state machine that drives a v2 device with the model as oracle.
+
+Rules: request any state value (and values naming no state), reset, read
+the current session, feed a saved stream or garbage into a resuming session.
+After every step the device's GET must equal the model's state. Hypothesis
+shrinks a failing run to a minimal sequence; the seed comes from the plugin
+(``--fsmcheck-seed``).
+"""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, seed, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from .plugin import STATE, adapter_for
+from .v2_checks import open_device, saved_stream
+from .v2_spec import RULES, V2Spec
+
+__all__ = ["machine_test_case"]
+
+
+def machine_test_case(spec: V2Spec):
+    """A ``unittest.TestCase`` class running the state machine for ``spec``."""
+    values = sorted(spec.states.values()) + [max(spec.states.values()) + 1, 2**32 - 1]
+
+    class V2Machine(RuleBasedStateMachine):
+        def __init__(self):
+            super().__init__()
+            self.adapter = adapter_for("v2")
+            self._device = open_device(self.adapter, spec)
+            self.h = self._device.__enter__()
+            self.state, self.handle, self.fed, self.fed_valid = spec.initial, None, 0, False
+
+        def teardown(self):
+            self._device.__exit__(None, None, None)
+
+        @rule(value=st.sampled_from(values))
+        def request(self, value):
+            h, current = self.h, self.state
+            requested = spec.names.get(value)
+            outcome, path = spec.outcome(current, requested) if requested else ("rejected", ())
+            out = h.set(value)
+            if outcome == "rejected":
+                if out.error != "EINVAL":
+                    raise h.violation(f"SET {h.name(value)} from {current} was not rejected", expected="EINVAL",
+                                      observed=out.error or "success", rule=RULES["reject"])
+                return
+            if current == "RESUMING" and path and not self.fed_valid:
+                if out.ok:
+                    raise h.violation("leaving RESUMING without a complete stream succeeded",
+                                      expected="failure", observed="success", rule=RULES["resume-validate"])
+                self.state = h.name(h.get())
+                if self.state not in ("RESUMING", spec.error):
+                    raise h.violation(f"after the failed SET the state is {self.state}",
+                                      expected=f"RESUMING or {spec.error}", observed=self.state, rule=RULES["failure"])
+                return
+            if not out.ok:
+                raise h.violation(f"SET {requested} from {current} failed with {out.error}", expected="success",
+                                  observed=out.error, rule=RULES["set"])
+            if path:
+                want = spec.returns_handle(current, path)
+                if want != (out.value is not None):
+                    raise h.violation(f"SET {requested} from {current}: handle {out.value}",
+                                      expected="a new handle" if want else "no handle",
+                                      observed=str(out.value), rule=RULES["handle-new" if want else "handle-none"])
+                if out.value is not None:
+                    self.handle = out.value
+                elif not spec.keeps_session(current, requested):
+                    self.handle = None
+                if requested == "RESUMING":
+                    self.fed, self.fed_valid = 0, False
+            self.state = requested
+
+        @rule()
+        def reset(self):
+            self.h.reset()
+            self.state, self.handle = spec.reset, None
+
+        @precondition(lambda self: self.handle is not None and spec.direction(self.state) == "read")
+        @rule()
+        def read_session(self):
+            out = self.h.read(self.handle, 64)
+            if not out.ok and out.error != "ENOMSG":
+                raise self.h.violation(f"read in {self.state} failed with {out.error}", expected="data, b'' or ENOMSG",
+                                       observed=out.error, rule=RULES["handle-kept"])
+
+        @precondition(lambda self: self.handle is not None and self.state == "RESUMING" and self.fed == 0)
+        @rule()
+        def feed_saved_stream(self):
+            stream = saved_stream(self.adapter, spec)
+            out = self.h.write(self.handle, stream)
+            self.fed, self.fed_valid = len(stream), out.ok
+
+        @precondition(lambda self: self.handle is not None and self.state == "RESUMING")
+        @rule(data=st.binary(min_size=1, max_size=16))
+        def feed_garbage(self, data):
+            self.h.write(self.handle, data)
+            self.fed, self.fed_valid = self.fed + len(data), False
+
+        @invariant()
+        def device_state_matches_the_model(self):
+            got = self.h.name(self.h.get())
+            if got != self.state:
+                raise self.h.violation(f"device_state is {got}, the model says {self.state}", expected=self.state,
+                                       observed=got, rule=RULES["get"])
+
+    V2Machine.__name__ = V2Machine.__qualname__ = f"V2Machine_{spec.flags_value}"
+    case = V2Machine.TestCase
+    case.settings = settings(max_examples=STATE["examples"], stateful_step_count=25, deadline=None,
+                             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+    return seed(STATE["seed"] if STATE["seed"] is not None else 0)(case)
