@@ -33,6 +33,7 @@ class MutantResult:
     errors: int = 0
     skipped: int = 0
     suites: dict = field(default_factory=dict)   # suite -> failures
+    failures: list = field(default_factory=list)  # (test id, first line of the message)
     returncode: int = 0
     seconds: float = 0.0
 
@@ -83,6 +84,7 @@ def run_pack(pack: Path, modules: list[Path], factory: str, seed: int, extra: li
                 result.errors += 1
             elif failure is not None:
                 result.failed += 1
+                result.failures.append((case.get("name", ""), (failure.get("message") or "").split("\n")[0]))
                 suite = _suite(case)
                 result.suites[suite] = result.suites.get(suite, 0) + 1
             elif case.find("skipped") is not None:

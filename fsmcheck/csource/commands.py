@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..model import ModelError, load_model
+from ..model.shipped import shipped_model_path
 from ..model.schema import Config
 from ..verify_report import EXIT_FAIL, EXIT_INPUT, EXIT_OK, exit_code
 from .driver_arcs import compare_arcs, find_flags, read_driver_arcs
@@ -23,8 +24,10 @@ __all__ = ["driver_arcs", "kernel_walk"]
 
 def default_model() -> str:
     """The shipped v2 model: ``models/vfio_v2.toml`` of this checkout, else of the CWD."""
-    shipped = Path(__file__).resolve().parents[2] / "models" / "vfio_v2.toml"
-    return str(shipped if shipped.is_file() else Path("models/vfio_v2.toml"))
+    try:
+        return str(shipped_model_path("vfio_v2"))
+    except FileNotFoundError:
+        return "models/vfio_v2.toml"
 
 
 def _console(no_color: bool, stderr: bool = False) -> Console:

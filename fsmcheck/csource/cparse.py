@@ -20,7 +20,7 @@ except ImportError:  # pycparser 2
 
 from .source import CFunction, SourceError
 
-__all__ = ["ConstantError", "evaluate", "parse_function", "parse_expression"]
+__all__ = ["ConstantError", "evaluate", "find_all", "parse_function", "parse_expression"]
 
 _PRELUDE = "\n".join(
     f"typedef int {name};" for name in (
@@ -106,3 +106,21 @@ def evaluate(node: c_ast.Node, symbols: dict[str, int]) -> int:
         return evaluate(node.expr, symbols)
     raise ConstantError(f"unsupported constant expression {type(node).__name__}"
                         + (f" at line {node.coord.line}" if getattr(node, "coord", None) else ""))
+
+
+class _Finder(c_ast.NodeVisitor):
+    def __init__(self, kind):
+        self.kind, self.found = kind, []
+
+    def generic_visit(self, node):
+        if isinstance(node, self.kind):
+            self.found.append(node)
+        for child in node:
+            self.visit(child)
+
+
+def find_all(node: c_ast.Node, kind) -> list:
+    """Every node of type ``kind`` in the tree under ``node`` (itself included), in order."""
+    finder = _Finder(kind)
+    finder.visit(node)
+    return finder.found

@@ -28,7 +28,7 @@ from pycparser import c_ast
 
 from ..combination import PATH, derive_table
 from ..model.schema import Config, Model
-from .cparse import ConstantError, evaluate, parse_expression, parse_function
+from .cparse import ConstantError, evaluate, find_all, parse_expression, parse_function
 from .kernel_walk import vfio_symbols
 from .source import CFunction, Source, SourceError, read_source
 
@@ -143,21 +143,7 @@ def _pairs(cond, cur_var, req_var, symbols, by_value):
     return out
 
 
-class _Finder(c_ast.NodeVisitor):
-    def __init__(self, kind):
-        self.kind, self.found = kind, []
-
-    def generic_visit(self, node):
-        if isinstance(node, self.kind):
-            self.found.append(node)
-        for child in node:
-            self.visit(child)
-
-
-def _all(node, kind):
-    finder = _Finder(kind)
-    finder.visit(node)
-    return finder.found
+_all = find_all
 
 
 def _return_kinds(expr) -> set[str]:

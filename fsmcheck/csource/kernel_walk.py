@@ -27,7 +27,7 @@ from pathlib import Path
 from pycparser import c_ast
 
 from ..model.schema import ALL_FLAGS, Model, Walk
-from .cparse import ConstantError, evaluate, parse_expression, parse_function
+from .cparse import ConstantError, evaluate, find_all, parse_expression, parse_function
 from .source import SourceError, read_source
 
 __all__ = ["KernelWalk", "read_kernel_walk", "vfio_symbols", "WALK_FUNCTION"]
@@ -177,21 +177,7 @@ def read_kernel_walk(path: str | Path, model: Model, function: str = WALK_FUNCTI
                       loop.coord.line, notes)
 
 
-class _Collect(c_ast.NodeVisitor):
-    def __init__(self, kind):
-        self.kind, self.found = kind, []
-
-    def generic_visit(self, node):
-        if isinstance(node, self.kind):
-            self.found.append(node)
-        for child in node:
-            self.visit(child)
-
-
-def _all(tree, kind):
-    collector = _Collect(kind)
-    collector.visit(tree)
-    return collector.found
+_all = find_all
 
 
 def _local_arrays(tree):

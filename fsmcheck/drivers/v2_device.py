@@ -57,6 +57,9 @@ class ReferenceV2Device:
         ValueError: ``flags`` is not a defined flag set.
     """
 
+    #: Bytes of internal device state (a subclass may model a bigger device).
+    state_size = STATE_SIZE
+
     def __init__(self, model: Model, flags: int, seed: int = 0):
         self.model = model
         chosen = frozenset(f for f, bit in model.flag_bits.items() if flags >> bit & 1)
@@ -72,7 +75,7 @@ class ReferenceV2Device:
         self.running = set(model.groups.get("running", ()))
         self.saving = set(model.groups.get("saving", ()))
         self.state = model.initial
-        self.memory = bytearray(random.Random(seed).randbytes(STATE_SIZE))
+        self.memory = bytearray(random.Random(seed).randbytes(self.state_size))
         self.tick = 0
         self.sessions: dict[int, Session] = {}
         self.active: Session | None = None
@@ -85,7 +88,7 @@ class ReferenceV2Device:
             raise DriverError("EBADF", "device closed")
         if self.state in self.running:
             self.tick += 1
-            self.memory[self.tick % STATE_SIZE] ^= (self.tick * 37 + 11) & 0xFF
+            self.memory[self.tick % self.state_size] ^= (self.tick * 37 + 11) & 0xFF
 
     # -- contract ------------------------------------------------------------
     def migration_flags(self) -> int:
@@ -166,7 +169,7 @@ class ReferenceV2Device:
         session.enabled = False
 
     def _validate(self, data: bytes) -> bytes:
-        return parse_stream(data, STATE_SIZE)
+        return parse_stream(data, self.state_size)
 
     def _step(self, src: str, dst: str) -> int | None:
         """Carry out one arc; return a new handle when it starts a session."""
