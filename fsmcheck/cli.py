@@ -44,7 +44,9 @@ def _load(path: str, err: Console) -> Model | None:
 @click.version_option(__version__, prog_name="fsmcheck")
 def main() -> None:
     """Verify device-migration protocol models (VFIO v1 and v2) with two
-    engines, networkx and z3, and derive their combination tables.
+    engines, networkx and z3; derive their combination tables; compile them
+    into pytest conformance packs and score the packs against mutant
+    drivers; check the kernel's walk and drivers' arcs straight from C.
 
     Exit codes: 0 success / all hold; 1 a property fails or is unknown;
     2 bad input; 3 internal error or engine disagreement.
@@ -167,17 +169,17 @@ def table(model_path, flags_text, profile, as_json, literal_rule, no_color):
         sys.exit(EXIT_INPUT)
     profile = profile or profiles[0]
     within = False if literal_rule else None
-    documents = []
+    documents, ambiguous = [], False
     for flags in flag_sets:
         config = Config(flags, profile, model.flag_order)
         derived = derive_table(model, config, within_group=within)
+        ambiguous = ambiguous or any(e.ambiguous for e in derived.values())
         if as_json:
             documents.append(table_json(model, config, derived))
         else:
             _print_table(out, model, config, derived)
     if as_json:
         click.echo(json.dumps(documents[0] if flags_text else documents, indent=2))
-    ambiguous = any(e.ambiguous for e in derived.values())
     sys.exit(1 if ambiguous else EXIT_OK)
 
 
