@@ -33,7 +33,7 @@ pack: setup
 
 # Fails when the committed pack is not what the models generate.
 check-pack: setup
-	fsmcheck generate $(MODELS) -o generated_tests --check
+	fsmcheck generate --check
 
 mutate: setup
 	fsmcheck mutate --pack generated_tests

@@ -8,6 +8,7 @@ file, an unknown flag set); 3 an internal error or an engine disagreement.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 
@@ -204,7 +205,7 @@ def _print_table(out: Console, model: Model, config: Config, derived) -> None:
 
 
 @main.command()
-@click.argument("models", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("models", nargs=-1, type=click.Path(dir_okay=False))
 @click.option("-o", "--output", default="generated_tests", show_default=True, type=click.Path(file_okay=False),
               help="Directory of the pack.")
 @click.option("--check", "check_only", is_flag=True,
@@ -214,19 +215,28 @@ def _print_table(out: Console, model: Model, config: Config, derived) -> None:
 def generate(models, output, check_only, no_verify, no_color):
     """Compile verified MODELS into pytest conformance modules in OUTPUT.
 
-    Each model is verified first (both engines); a model whose properties do
-    not all hold is not compiled (exit 1) unless --no-verify. Output is
+    Without MODELS, the models named in the stamps of the pack already in
+    OUTPUT are used (so `fsmcheck generate --check` checks a committed pack),
+    else the shipped models/*.toml. Each model is verified first (both
+    engines); a model whose properties do not all hold is not compiled
+    (exit 1) unless --no-verify. Output is
     byte-identical on every run and stamped with the model's SHA-256 and the
     fsmcheck version. Run the pack with `pytest OUTPUT
     [--fsmcheck-adapter=module:factory]`.
     """
     from pathlib import Path
 
-    from .generate.pack import pack_files
+    from .generate.pack import pack_files, stamped_models
     from .generate.writer import stale_files, write_files
+    from .model.shipped import shipped_model_path
 
     out, err = _console(no_color), _console(no_color, stderr=True)
     directory = Path(output)
+    if not models:
+        found = stamped_models(directory) if directory.is_dir() else []
+        if not found:
+            found = [shipped_model_path(name) for name in ("vfio_v1", "vfio_v2")]
+        models = tuple(os.path.relpath(p) for p in found)
     files, code = {}, EXIT_OK
     for path in models:
         model = _load(path, err)

@@ -44,6 +44,23 @@ def test_committed_pack_is_current():
     assert result.exit_code == 0, result.output
 
 
+def test_check_without_models_reads_the_pack_stamps(monkeypatch):
+    # `fsmcheck generate --check`, as the issue and CI call it, from the checkout.
+    monkeypatch.chdir(ROOT)
+    result = CliRunner().invoke(main, ["generate", "--check"])
+    assert result.exit_code == 0, result.output
+    assert "the pack in generated_tests is current (5 modules)" in result.output
+
+
+def test_check_without_models_catches_a_stale_pack(tmp_path):
+    assert generate(tmp_path / "pack", V1, V2).exit_code == 0
+    module = tmp_path / "pack" / "test_vfio_v1.py"
+    module.write_text(module.read_text().replace("INVALID = [", "INVALID = [\n", 1))
+    result = CliRunner().invoke(main, ["generate", "--check", "-o", str(tmp_path / "pack")])
+    assert result.exit_code == 1
+    assert f"stale: {module}" in result.output
+
+
 def test_check_reports_a_stale_pack_and_writes_nothing(tmp_path):
     assert generate(tmp_path, V2).exit_code == 0
     target = tmp_path / "test_vfio_v2_stop_copy.py"
