@@ -36,7 +36,7 @@ def test_resume_cap_below_the_saved_stream_is_caught(rfc_run):
     assert msg and "write to the resuming handle failed with ENOSPC" in msg
 
 
-def test_its_six_arcs_are_all_there(rfc_run):
+def test_its_six_arcs_work_and_only_the_resume_cap_breaks_the_tour(rfc_run):
     assert _failed(rfc_run, "test_arc_tour") is not None  # the tour resumes its own (too big) stream
     assert all(_failed(rfc_run, f"test_pair[{p}]") is None for p in ("RUNNING->STOP", "STOP->STOP_COPY",
                                                                      "STOP_COPY->STOP", "STOP->RUNNING"))

@@ -195,7 +195,7 @@ def _return_types(source: Source, path: Path) -> dict[str, bool]:
     """Function name -> True if it returns a value (is not ``void``), from the
     definitions and prototypes of the source and of its directory."""
     texts = [source.text]
-    if path.is_file() and source.text and not _is_patch(source):
+    if path.is_file() and not source.patch:
         texts += [p.read_text(errors="replace") for p in sorted(path.parent.glob("*.[ch]")) if p != path]
     out: dict[str, bool] = {}
     for text in texts:
@@ -205,10 +205,6 @@ def _return_types(source: Source, path: Path) -> dict[str, bool]:
                 continue
             out.setdefault(m.group("name"), head != "void")
     return out
-
-
-def _is_patch(source: Source) -> bool:
-    return source.lines[:2] != (1, 2)
 
 
 def find_flags(path: str | Path, model: Model) -> tuple[frozenset[str], str] | None:
@@ -223,7 +219,7 @@ def find_flags(path: str | Path, model: Model) -> tuple[frozenset[str], str] | N
     source = read_source(path)
     files = [(source.path, source.text, source.lines)]
     path = Path(path)
-    if not _is_patch(source):
+    if not source.patch:
         files += [(str(p), p.read_text(errors="replace"), None) for p in sorted(path.parent.glob("*.c")) if p != path]
     symbols = vfio_symbols(model)
     found = []

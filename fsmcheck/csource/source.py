@@ -40,6 +40,7 @@ class Source:
     path: str
     text: str
     lines: tuple[int, ...]
+    patch: bool = False
 
     def functions(self) -> list[CFunction]:
         """Every function definition at file scope, in order."""
@@ -167,4 +168,4 @@ def read_source(path: str | Path, *, member: str | None = None) -> Source:
             numbers.append(number)
     if not kept:
         raise SourceError(f"{path}: a patch, but it adds no C" + (f" to {member}" if member else ""))
-    return Source(str(path), strip_comments("\n".join(kept)), tuple(numbers) + (numbers[-1] + 1,))
+    return Source(str(path), strip_comments("\n".join(kept)), tuple(numbers) + (numbers[-1] + 1,), patch=True)

@@ -19,7 +19,6 @@ of :mod:`.stream`.
 from __future__ import annotations
 
 import random
-import struct
 
 from ..adapters.contract import DriverError
 from ..graphs import arc_graph

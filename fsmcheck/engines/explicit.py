@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import networkx as nx
 
-from ..combination import NO_PATH, PATH, REJECTED, derive_table, rejection_reason
+from ..combination import NO_PATH, PATH, REJECTED, derive_table
 from ..graphs import UndecidedError, accepted_values, arc_graph, system_graph
 from ..model.loader import load_model
 from ..model.schema import Config, Model
@@ -53,6 +53,21 @@ def trace_to(model: Model, config: Config, target: str) -> list[str]:
         kind = simple.edges[u, v]["kind"]
         out.append(model.describe(v) + ("" if kind == "arc" else f" [{kind}]"))
     return out
+
+
+_TABLES: dict = {}
+
+
+def _table(model: Model, config: Config):
+    """The derived table, computed once per model file content and configuration
+    (rejections, combination-table, sessions and walk-agrees all read it; it
+    does not depend on the model's walk)."""
+    key = (str(model.path), model.digest, config)
+    if key not in _TABLES:
+        if len(_TABLES) >= 32:
+            _TABLES.pop(next(iter(_TABLES)))
+        _TABLES[key] = derive_table(model, config)
+    return _TABLES[key]
 
 
 def _fail(summary: str, trace=(), line: int = 0, **data) -> Verdict:
@@ -140,7 +155,7 @@ def _check_rejections(model: Model, config: Config) -> Verdict:
     if model.error and model.state(model.error).requestable:
         return _fail(f"the error state {model.error} is requestable", (model.error,),
                      model.state(model.error).line, state=model.error)
-    table = derive_table(model, config)
+    table = _table(model, config)
     supported = set(model.supported(config.flags))
     blocked = {(b.src, b.dst): b for b in model.blocked}
     for (cur, req), entry in table.items():
@@ -156,7 +171,7 @@ def _check_rejections(model: Model, config: Config) -> Verdict:
 
 
 def _check_combination(model: Model, config: Config) -> Verdict:
-    table = derive_table(model, config)
+    table = _table(model, config)
     graph = arc_graph(model, config)
     evidence = {k: (e.outcome, e.alternatives) for k, e in table.items()}
     for (cur, req), entry in sorted(table.items(), key=lambda kv: _pair_key(model, kv[0])):
@@ -171,7 +186,7 @@ def _check_combination(model: Model, config: Config) -> Verdict:
                 f"ambiguous combination transition {cur} -> {req}: {alts}",
                 (cur,) + entry.alternatives[0], model.combination.line,
                 {"pair": [cur, req], "paths": [list(p) for p in entry.alternatives]}))
-        if model.error in entry.path[:-1] or (model.error in entry.path):
+        if model.error in entry.path:
             return _fail(f"derived path {cur} -> {req} passes the error state", (cur,) + entry.path,
                          model.combination.line, evidence=evidence, pair=[cur, req])
         steps = list(zip((cur,) + entry.path, entry.path))
@@ -196,7 +211,7 @@ def _check_sessions(model: Model, config: Config) -> Verdict:
                          f"its groups say {want!r}", (u, v), data["line"], arc=[u, v])
     if model.combination is None:
         return Verdict(HOLDS)
-    table = derive_table(model, config)
+    table = _table(model, config)
     for (cur, req), entry in sorted(table.items(), key=lambda kv: _pair_key(model, kv[0])):
         if entry.outcome != PATH:
             continue
@@ -236,7 +251,7 @@ def _check_walk_terminates(model: Model, config: Config) -> Verdict:
 
 
 def _check_walk_agrees(model: Model, config: Config) -> Verdict:
-    table = derive_table(model, config)
+    table = _table(model, config)
     for (cur, req), entry in sorted(table.items(), key=lambda kv: _pair_key(model, kv[0])):
         result = run_walk(model, config, cur, req)
         want = (EINVAL, ()) if entry.outcome in (REJECTED, NO_PATH) else (OK, entry.path)

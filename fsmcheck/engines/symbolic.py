@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import z3
 
-from ..combination import NO_PATH, NOOP, PATH, REJECTED
+from ..combination import NO_PATH, PATH, REJECTED
 from ..model.loader import load_model
 from ..model.schema import Config, Model
 from ..verdict import FAILS, HOLDS, UNKNOWN, Counterexample, Verdict
@@ -480,12 +480,14 @@ def _correspondence(enc: Encoding, timeout_ms: int) -> Verdict:
         solver.add(M(enc.value(n)) == other_enc.value(corr.mapping[n]))
     for key in ("initial", "reset"):
         mine, theirs = getattr(model, key), getattr(other, key)
-        s = _solver(timeout_ms)
-        s.add(M(enc.value(mine)) != other_enc.value(theirs)) if mine in corr.mapping else s.add(True)
-        for a in solver.assertions():
-            s.add(a)
-        if mine not in corr.mapping or solve(s) is not None:
-            return _fail(f"{key} state {mine} maps to {corr.mapping.get(mine)!r}, but {other.name}'s is {theirs!r}",
+        if mine not in corr.mapping:
+            return _fail(f"{key} state {mine} has no {other.name} encoding", (mine,), line, key=key)
+        solver.push()
+        solver.add(M(enc.value(mine)) != other_enc.value(theirs))
+        differs = solve(solver) is not None
+        solver.pop()
+        if differs:
+            return _fail(f"{key} state {mine} maps to {corr.mapping[mine]!r}, but {other.name}'s is {theirs!r}",
                          (mine,), line, key=key)
     x, y = enc.var("x"), enc.var("y")
     solver.add(enc.arc(x, y), enc.is_any(x, mapped), enc.is_any(y, mapped),

@@ -12,17 +12,18 @@ from __future__ import annotations
 
 import contextlib
 import zlib
+from typing import NamedTuple
 
 import pytest
 
 from .coverage import COVERAGE
-from .harness import AdapterFault, Harness, ProtocolViolation
+from .harness import AdapterFault, Harness
 from .v2_spec import RULES, V2Spec
 
 __all__ = [
     "check_arc_tour", "check_pair", "check_rejection", "check_reset", "check_saving_session",
     "check_end_of_stream", "check_round_trip", "check_bad_resume", "check_fresh_handles",
-    "check_failure_path", "check_sequence", "open_device", "saved_stream",
+    "check_failure_path", "check_sequence", "open_device", "saved_stream", "apply_request", "Step",
 ]
 
 _STREAMS: dict = {}
@@ -363,6 +364,56 @@ def check_failure_path(adapter, spec: V2Spec, current: str, requested: str, inde
         _expect_state(h, spec, spec.reset, "reset")
 
 
+class Step(NamedTuple):
+    """The model's state after a request, the handle held there, the handle
+    the request returned (or None), and whether it was rejected."""
+
+    state: str
+    handle: int | None
+    new_handle: int | None
+    rejected: bool
+
+
+def apply_request(h: Harness, spec: V2Spec, state: str, handle: int | None, value: int,
+                  *, stream_complete: bool = True) -> Step:
+    """SET ``value`` from model state ``state`` (holding ``handle``) and check
+    the output against the model: EINVAL for a rejected request; otherwise
+    success, a new handle exactly where a session starts (never a reused one).
+    With ``stream_complete`` False, leaving RESUMING must fail and leave the
+    device in RESUMING or ERROR, as GET then says. The oracle of the W-method
+    suite and of the state machine."""
+    requested = spec.names.get(value)
+    outcome, path = spec.outcome(state, requested) if requested else ("rejected", ())
+    out = h.set(value)
+    if outcome == "rejected":
+        if out.error != "EINVAL":
+            raise h.violation(f"SET {h.name(value)} from {state} was not rejected", expected="EINVAL",
+                              observed=out.error or "success", rule=RULES["reject"])
+        return Step(state, handle, None, True)
+    if state == "RESUMING" and path and not stream_complete:
+        if out.ok:
+            raise h.violation("leaving RESUMING without a complete stream succeeded", expected="failure",
+                              observed="success", rule=RULES["resume-validate"])
+        got = h.name(h.get())
+        if got not in ("RESUMING", spec.error):
+            raise h.violation(f"after the failed SET the state is {got}", expected=f"RESUMING or {spec.error}",
+                              observed=got, rule=RULES["failure"])
+        return Step(got, handle, None, False)
+    if not out.ok:
+        raise h.violation(f"SET {requested} from {state} failed with {out.error}", expected="success",
+                          observed=out.error, rule=RULES["set"])
+    if path:
+        _check_handle_returned(h, spec, state, path, out.value, handle)
+        for step in zip((state,) + path, path):
+            COVERAGE.arcs.add((spec.label,) + step)
+        if out.value is not None:
+            handle = out.value
+        elif not spec.keeps_session(state, requested):
+            handle = None
+    COVERAGE.pairs.add((spec.label, state, requested))
+    return Step(requested, handle, out.value if path else None, False)
+
+
 def check_sequence(adapter, spec: V2Spec, inputs: list) -> None:
     """A W-method sequence: each input is ``("set", value)`` or ``("reset",)``;
     after each, the output (success/EINVAL, handle or not) and GET must match
@@ -377,39 +428,9 @@ def check_sequence(adapter, spec: V2Spec, inputs: list) -> None:
                 state, handle = spec.reset, None
                 _expect_state(h, spec, state, "reset")
                 continue
-            value = item[1]
-            requested = spec.names.get(value)
-            outcome, path = spec.outcome(state, requested) if requested else ("rejected", ())
-            out = h.set(value)
-            if outcome == "rejected":
-                if out.error != "EINVAL":
-                    raise h.violation(f"SET {h.name(value)} from {state} was not rejected", expected="EINVAL",
-                                      observed=out.error or "success", rule=RULES["reject"])
-                _expect_state(h, spec, state, "reject")
-                continue
-            if not out.ok:
-                raise h.violation(f"SET {requested} from {state} failed with {out.error}", expected="success",
-                                  observed=out.error, rule=RULES["set"])
-            if path:
-                _check_handle_returned(h, spec, state, path, out.value, handle)
-                for step in zip((state,) + path, path):
-                    COVERAGE.arcs.add((spec.label,) + step)
-                if out.value is not None:
-                    handle = out.value
-                elif not spec.keeps_session(state, requested):
-                    handle = None
-                if requested == "RESUMING" and out.value is not None:
-                    stream = stream or saved_stream(adapter, spec)
-                    _feed(h, out.value, stream)
-            COVERAGE.pairs.add((spec.label, state, requested))
-            state = requested
-            _expect_state(h, spec, state)
-
-
-def violation_free(fn, *args) -> bool:
-    """True if ``fn(*args)`` raises no violation (for the state machine)."""
-    try:
-        fn(*args)
-    except ProtocolViolation:
-        return False
-    return True
+            step = apply_request(h, spec, state, handle, item[1])
+            state, handle = step.state, step.handle
+            if state == "RESUMING" and step.new_handle is not None:
+                stream = stream or saved_stream(adapter, spec)
+                _feed(h, step.new_handle, stream)
+            _expect_state(h, spec, state, "reject" if step.rejected else "get")

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from .plugin import STATE, adapter_for
-from .v2_checks import open_device, saved_stream
+from .v2_checks import apply_request, open_device, saved_stream
 from .v2_spec import RULES, V2Spec
 
 __all__ = ["machine_test_case"]
@@ -37,40 +37,10 @@ def machine_test_case(spec: V2Spec):
 
         @rule(value=st.sampled_from(values))
         def request(self, value):
-            h, current = self.h, self.state
-            requested = spec.names.get(value)
-            outcome, path = spec.outcome(current, requested) if requested else ("rejected", ())
-            out = h.set(value)
-            if outcome == "rejected":
-                if out.error != "EINVAL":
-                    raise h.violation(f"SET {h.name(value)} from {current} was not rejected", expected="EINVAL",
-                                      observed=out.error or "success", rule=RULES["reject"])
-                return
-            if current == "RESUMING" and path and not self.fed_valid:
-                if out.ok:
-                    raise h.violation("leaving RESUMING without a complete stream succeeded",
-                                      expected="failure", observed="success", rule=RULES["resume-validate"])
-                self.state = h.name(h.get())
-                if self.state not in ("RESUMING", spec.error):
-                    raise h.violation(f"after the failed SET the state is {self.state}",
-                                      expected=f"RESUMING or {spec.error}", observed=self.state, rule=RULES["failure"])
-                return
-            if not out.ok:
-                raise h.violation(f"SET {requested} from {current} failed with {out.error}", expected="success",
-                                  observed=out.error, rule=RULES["set"])
-            if path:
-                want = spec.returns_handle(current, path)
-                if want != (out.value is not None):
-                    raise h.violation(f"SET {requested} from {current}: handle {out.value}",
-                                      expected="a new handle" if want else "no handle",
-                                      observed=str(out.value), rule=RULES["handle-new" if want else "handle-none"])
-                if out.value is not None:
-                    self.handle = out.value
-                elif not spec.keeps_session(current, requested):
-                    self.handle = None
-                if requested == "RESUMING":
-                    self.fed, self.fed_valid = 0, False
-            self.state = requested
+            step = apply_request(self.h, spec, self.state, self.handle, value, stream_complete=self.fed_valid)
+            if step.state == "RESUMING" and step.new_handle is not None:
+                self.fed, self.fed_valid = 0, False
+            self.state, self.handle = step.state, step.handle
 
         @rule()
         def reset(self):
