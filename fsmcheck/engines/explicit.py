@@ -70,8 +70,10 @@ def _table(model: Model, config: Config):
     return _TABLES[key]
 
 
-def _fail(summary: str, trace=(), line: int = 0, **data) -> Verdict:
-    return Verdict(FAILS, counterexample=Counterexample(summary, tuple(trace), line, data))
+def _fail(summary: str, trace=(), line: int = 0, evidence=None, **data) -> Verdict:
+    """A failing verdict; ``evidence`` (the derived table) goes to the verdict,
+    where the engines' results are compared, not into the counterexample."""
+    return Verdict(FAILS, counterexample=Counterexample(summary, tuple(trace), line, data), evidence=evidence)
 
 
 def _check_validity(model: Model, config: Config) -> Verdict:

@@ -50,8 +50,10 @@ def _solver(timeout_ms: int) -> z3.Solver:
     return s
 
 
-def _fail(summary, trace=(), line=0, **data) -> Verdict:
-    return Verdict(FAILS, counterexample=Counterexample(summary, tuple(trace), line, data))
+def _fail(summary, trace=(), line=0, evidence=None, **data) -> Verdict:
+    """A failing verdict; ``evidence`` (the derived table) goes to the verdict,
+    where the engines' results are compared, not into the counterexample."""
+    return Verdict(FAILS, counterexample=Counterexample(summary, tuple(trace), line, data), evidence=evidence)
 
 
 def _trace(enc: Encoding, target, timeout_ms: int) -> list[str]:
