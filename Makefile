@@ -2,34 +2,50 @@
 PYTHON ?= python3
 MODELS := models/vfio_v1.toml models/vfio_v2.toml
 
-.PHONY: all main setup verify pack check-pack test table kernel mutate bench clean
+.PHONY: all main setup verify report pack check-pack test table kernel mutate bench clean
 
 all: main
 
-# Debian's graphviz (the `dot` program, for diagrams) and linux-source-6.12
-# (the kernel C that kernel-walk and driver-arcs are tested on), then the
-# Python package with its dependencies. Idempotent.
+# Debian's graphviz (the `dot` program, for diagrams), linux-source-6.12
+# (the kernel C that kernel-walk and driver-arcs are tested on), chromium
+# (the report's browser test), spin and gcc (the Promela cross-check); then
+# the Python package with its test extras (playwright drives the system
+# chromium, jsonschema validates SARIF); then the SARIF 2.1.0 schema from
+# npm (Microsoft's @microsoft/jest-sarif ships it). Idempotent.
+APT_PACKAGES := graphviz linux-source-6.12 chromium spin gcc
+SARIF_SCHEMA := .tools/sarif-2.1.0-rtm.5.json
 .setup.stamp: pyproject.toml
-	@if ! command -v dot >/dev/null 2>&1 || [ ! -f /usr/src/linux-source-6.12.tar.xz ]; then \
-	  echo "setup: installing Debian's graphviz and linux-source-6.12"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz linux-source-6.12 >/dev/null; \
+	@if ! command -v dot >/dev/null 2>&1 || ! command -v chromium >/dev/null 2>&1 || \
+	   ! command -v spin >/dev/null 2>&1 || [ ! -f /usr/src/linux-source-6.12.tar.xz ]; then \
+	  echo "setup: installing Debian's $(APT_PACKAGES)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
 	fi
-	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e .
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	@if [ ! -f $(SARIF_SCHEMA) ]; then \
+	  mkdir -p .tools && npm pack --silent @microsoft/jest-sarif@1.0.0-beta.0 --pack-destination .tools >/dev/null && \
+	  tar -xzf .tools/microsoft-jest-sarif-1.0.0-beta.0.tgz -C .tools --strip-components=3 \
+	    package/lib/schemas/sarif-2.1.0-rtm.5.json && rm .tools/microsoft-jest-sarif-1.0.0-beta.0.tgz; \
+	fi
 	@touch $@
 
 setup: .setup.stamp
 
-# The main job: verify the shipped models on both engines, generate the
-# conformance pack, run it against the reference drivers (all four v2 flag
-# sets and v1) with its coverage summary, then the mutation score.
-main: verify pack mutate
+# The main job: verify the shipped models on both engines, write the review
+# report and diagrams, generate the conformance pack, run it against the
+# reference drivers (all four v2 flag sets and v1) with its coverage summary
+# and JUnit XML, then the mutation score.
+main: verify report pack mutate
 
 verify: setup
-	fsmcheck verify $(MODELS)
+	fsmcheck verify $(MODELS) --sarif verify.sarif
+
+# report.html (self-contained) and diagrams/*.svg for the shipped models.
+report: setup
+	fsmcheck report $(MODELS) -o report.html --diagrams diagrams
 
 pack: setup
 	fsmcheck generate $(MODELS) -o generated_tests
-	$(PYTHON) -m pytest -q -p no:cacheprovider generated_tests
+	$(PYTHON) -m pytest -q -p no:cacheprovider generated_tests --junitxml=pack-junit.xml
 
 # Fails when the committed pack is not what the models generate.
 check-pack: setup
@@ -63,4 +79,5 @@ bench: setup
 	$(PYTHON) bench/bench_verify.py
 
 clean:
-	rm -rf .setup.stamp .pytest_cache .hypothesis *.egg-info .kernel-src
+	rm -rf .setup.stamp .pytest_cache .hypothesis *.egg-info .kernel-src .tools artifacts diagrams \
+	  report.html verify.sarif pack-junit.xml

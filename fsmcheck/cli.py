@@ -11,13 +11,14 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 
 import click
 from rich.console import Console
 
 from . import __version__
 from .combination import derive_table, table_json
-from .model import ModelError, load_model
+from .console import load_or_report, make_console, parse_flags
 from .model.schema import Config, Model
 from .verify import verify_model
 from .verify_report import (
@@ -27,18 +28,8 @@ from .verify_report import (
 __all__ = ["main"]
 
 
-def _console(no_color: bool, stderr: bool = False) -> Console:
-    return Console(no_color=no_color, stderr=stderr, highlight=False, soft_wrap=False,
-                   width=None if sys.stdout.isatty() else 160)
-
-
-def _load(path: str, err: Console) -> Model | None:
-    try:
-        return load_model(path)
-    except ModelError as exc:
-        for d in exc.diagnostics:
-            err.print(str(d), markup=False, highlight=False)
-        return None
+_console = make_console
+_load = load_or_report
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -61,15 +52,21 @@ def main() -> None:
               help="z3 timeout per query; a timeout makes the verdict 'unknown'.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only failures and the summary line.")
 @click.option("--no-color", is_flag=True, envvar="NO_COLOR", help="Plain text output (also NO_COLOR=1).")
-def verify(models, as_json, timeout_ms, quiet, no_color):
+@click.option("--sarif", "sarif_path", type=click.Path(dir_okay=False),
+              help="Also write the results as SARIF 2.1.0 to this file (one result per failing property "
+                   "instance, located at the model line).")
+@click.option("--trace-dir", type=click.Path(file_okay=False),
+              help="Also write each counterexample as an ITF-like JSON trace into this directory.")
+def verify(models, as_json, timeout_ms, quiet, no_color, sarif_path, trace_dir):
     """Decide every property of each MODEL on both engines.
 
     Prints a table of properties with each engine's verdict and time, every
     failing property's shortest counterexample and the model-file line it
-    points at.
+    points at. --sarif and --trace-dir write machine formats for CI (see
+    fsmcheck.ci.sarif and fsmcheck.trace for the formats).
     """
     out, err = _console(no_color), _console(no_color, stderr=True)
-    codes, documents, errors = [], [], []
+    codes, documents, errors, verified = [], [], [], []
     show_progress = not quiet and not as_json and err.is_terminal
     for path in models:
         model = _load(path, err)
@@ -93,6 +90,7 @@ def verify(models, as_json, timeout_ms, quiet, no_color):
             continue
         seconds = time.perf_counter() - start
         codes.append(exit_code(results))
+        verified.append((model, results))
         if as_json:
             documents.append(results_json(model, results, seconds))
         elif quiet:
@@ -104,9 +102,39 @@ def verify(models, as_json, timeout_ms, quiet, no_color):
         else:
             print_results(out, model, results, seconds)
     code = _worst(codes)
+    if sarif_path:
+        from .ci.sarif import sarif_log
+        from .generate.writer import write_file
+
+        write_file(Path(sarif_path), json.dumps(sarif_log(verified), indent=2) + "\n")
+        if not quiet and not as_json:
+            err.print(f"wrote {sarif_path}", markup=False)
+    if trace_dir:
+        written = _write_traces(Path(trace_dir), verified)
+        if not quiet and not as_json:
+            err.print(f"wrote {len(written)} trace(s) to {trace_dir}", markup=False)
     if as_json:
         click.echo(json.dumps(document_json(documents, errors, code), indent=2))
     sys.exit(code)
+
+
+def _write_traces(directory: Path, verified) -> list[Path]:
+    """One ITF-like JSON file per counterexample: MODEL.PROPERTY.CONFIG.ENGINE.itf.json."""
+    import re
+
+    from .generate.writer import write_file
+    from .trace import itf_trace
+
+    written = []
+    for model, results in verified:
+        for r in results:
+            for engine, v in r.verdicts.items():
+                if v.counterexample is None:
+                    continue
+                name = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{model.name}.{r.prop.name}.{r.config}.{engine}")
+                doc = itf_trace(model, r, engine)
+                written.append(write_file(directory / f"{name}.itf.json", json.dumps(doc, indent=2) + "\n"))
+    return written
 
 
 def _worst(codes: list[int]) -> int:
@@ -114,23 +142,6 @@ def _worst(codes: list[int]) -> int:
         if code in codes:
             return code
     return EXIT_OK
-
-
-def _parse_flags(model: Model, text: str) -> frozenset[str]:
-    names = [t.strip() for t in text.replace("|", ",").split(",") if t.strip()]
-    if len(names) == 1 and names[0].isdigit():
-        value = int(names[0])
-        names = [f for f, bit in model.flag_bits.items() if value >> bit & 1]
-    unknown = [n for n in names if n not in model.flag_bits]
-    if unknown:
-        raise click.BadParameter(f"unknown flag(s) {', '.join(unknown)}; the model has "
-                                 f"{', '.join(model.flag_order) or 'no flags'}", param_hint="--flags")
-    chosen = frozenset(names)
-    if chosen not in model.flag_sets:
-        defined = "; ".join(",".join(f for f in model.flag_order if f in s) for s in model.flag_sets)
-        raise click.BadParameter(f"{','.join(sorted(chosen)) or '(none)'} is not a defined flag set; "
-                                 f"defined: {defined}", param_hint="--flags")
-    return chosen
 
 
 @main.command()
@@ -160,7 +171,7 @@ def table(model_path, flags_text, profile, as_json, literal_rule, no_color):
         err.print(f"{model_path}:1: combination: the model has no [combination] rule", markup=False)
         sys.exit(EXIT_INPUT)
     try:
-        flag_sets = [_parse_flags(model, flags_text)] if flags_text else list(model.flag_sets)
+        flag_sets = [parse_flags(model, flags_text)] if flags_text else list(model.flag_sets)
         profiles = [p.name for p in model.profiles]
         if profile is not None and profile not in profiles:
             raise click.BadParameter(f"unknown profile {profile!r}; the model has {', '.join(profiles)}",
@@ -324,9 +335,10 @@ def mutate(pack_dir, seed, jobs, as_json, no_color):
 
 def _register() -> None:
     from .csource.commands import driver_arcs, kernel_walk
+    from .review.commands import export, render, report
 
-    main.add_command(kernel_walk)
-    main.add_command(driver_arcs)
+    for command in (kernel_walk, driver_arcs, render, report, export):
+        main.add_command(command)
 
 
 _register()

@@ -50,3 +50,37 @@ def nvme_seed():
     if not found:
         pytest.fail(f"seed 004 not found in {SEED_NVME}: ../shared must sit beside the checkout")
     return found[0]
+
+
+#: Where tests keep artifacts worth looking at (the report's screenshot).
+ARTIFACTS = ROOT / "artifacts"
+
+#: Where `make setup` puts tools that come from registries other than PyPI
+#: and Debian (the SARIF schema from npm).
+TOOLS = ROOT / ".tools"
+
+
+def require_tool(available: bool, what: str, install: str) -> None:
+    """Skip when a system tool is missing -- or fail, when
+    FSMCHECK_REQUIRE_TOOLS=1 (CI), so a missing install step cannot hide."""
+    import os
+
+    if available:
+        return
+    message = f"{what} is not installed ({install})"
+    if os.environ.get("FSMCHECK_REQUIRE_TOOLS") == "1":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+#: The seeded defects the cross-checks use (tests/test_defects.py has their
+#: fsmcheck verdicts): v1 whose validity lets 101b through, and v2 without
+#: the STOP -> RESUMING arc.
+V1_LETS_101_THROUGH = ("vfio_v1.toml", [('valid = "(s & 0x4) == 0 or (s & 0x7) == 0x4"',
+                                         'valid = "(s & 0x6) != 0x6"')])
+V2_WITHOUT_STOP_TO_RESUMING = ("vfio_v2.toml", [('''[[arcs]]
+from = "STOP"
+to = "RESUMING"
+session = "starts"
+source = "vfio.h: STOP -> RESUMING returns a new data_fd"
+''', "")])

@@ -9,7 +9,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from ..model import ModelError, load_model
+from ..console import load_or_report, make_console
 from ..model.shipped import shipped_model_path
 from ..model.schema import Config
 from ..verify_report import EXIT_FAIL, EXIT_INPUT, EXIT_OK, exit_code
@@ -29,18 +29,14 @@ def default_model() -> str:
         return "models/vfio_v2.toml"
 
 
-def _console(no_color: bool, stderr: bool = False) -> Console:
-    return Console(no_color=no_color, stderr=stderr, highlight=False,
-                   width=None if sys.stdout.isatty() else 160)
+_console = make_console
 
 
 def _load(path: str, err: Console):
-    try:
-        return load_model(path)
-    except ModelError as exc:
-        for d in exc.diagnostics:
-            err.print(str(d), markup=False)
+    model = load_or_report(path, err)
+    if model is None:
         sys.exit(EXIT_INPUT)
+    return model
 
 
 @click.command("kernel-walk")

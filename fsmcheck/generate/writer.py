@@ -1,4 +1,4 @@
-"""Writing a pack to disk atomically, and checking a committed pack is current."""
+"""Writing files atomically (packs, diagrams, reports), and checking a committed pack is current."""
 
 from __future__ import annotations
 
@@ -6,27 +6,35 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["stale_files", "write_files"]
+__all__ = ["stale_files", "write_file", "write_files"]
+
+
+def write_file(target: Path, data: str | bytes) -> Path:
+    """Write ``data`` (text as UTF-8 with ``\\n`` line ends, or bytes) to
+    ``target`` through a temporary file in the same directory renamed into
+    place, so an interrupted run leaves either the old file or the new one,
+    never a partial one. Creates missing parent directories; returns ``target``."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        if isinstance(data, bytes):
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+        else:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+                handle.write(data)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
 
 
 def write_files(directory: Path, files: dict[str, str]) -> list[Path]:
-    """Write ``{name: text}`` into ``directory``; each file is written to a
-    temporary file and renamed into place, so an interrupted run leaves either
-    the old or the new file, never a partial one. Returns the written paths."""
-    directory.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, text in sorted(files.items()):
-        target = directory / name
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=directory)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-                handle.write(text)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        written.append(target)
-    return written
+    """Write ``{name: text}`` into ``directory``, each file atomically
+    (:func:`write_file`). Returns the written paths."""
+    return [write_file(Path(directory) / name, text) for name, text in sorted(files.items())]
 
 
 def stale_files(directory: Path, files: dict[str, str]) -> list[str]:

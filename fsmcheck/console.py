@@ -1,0 +1,74 @@
+"""What the commands share: consoles, loading a model (a malformed file is
+reported as ``file:line: key: message``) and choosing configurations from
+``--flags`` / ``--profile``."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from rich.console import Console
+
+from .model import ModelError, load_model
+from .model.schema import Config, Model
+
+__all__ = ["make_console", "load_or_report", "parse_flags", "select_configs"]
+
+
+def make_console(no_color: bool, stderr: bool = False, quiet: bool = False) -> Console:
+    """A rich console on stdout (or stderr); plain text with ``no_color``;
+    discards everything with ``quiet``; 160 columns when not a terminal."""
+    return Console(no_color=no_color, stderr=stderr, highlight=False, soft_wrap=False, quiet=quiet,
+                   width=None if sys.stdout.isatty() else 160)
+
+
+def load_or_report(path: str, err: Console) -> Model | None:
+    """The model at ``path``, or None after printing each diagnostic on ``err``."""
+    try:
+        return load_model(path)
+    except ModelError as exc:
+        for d in exc.diagnostics:
+            err.print(str(d), markup=False, highlight=False)
+        return None
+
+
+def parse_flags(model: Model, text: str) -> frozenset[str]:
+    """The flag set named by ``text`` (``STOP_COPY,P2P``, ``STOP_COPY|P2P`` or
+    the number ``3``).
+
+    Raises:
+        click.BadParameter: an unknown flag, or not one of the model's sets.
+    """
+    names = [t.strip() for t in text.replace("|", ",").split(",") if t.strip()]
+    if len(names) == 1 and names[0].isdigit():
+        value = int(names[0])
+        names = [f for f, bit in model.flag_bits.items() if value >> bit & 1]
+    unknown = [n for n in names if n not in model.flag_bits]
+    if unknown:
+        raise click.BadParameter(f"unknown flag(s) {', '.join(unknown)}; the model has "
+                                 f"{', '.join(model.flag_order) or 'no flags'}", param_hint="--flags")
+    chosen = frozenset(names)
+    if chosen not in model.flag_sets:
+        defined = "; ".join(",".join(f for f in model.flag_order if f in s) for s in model.flag_sets)
+        raise click.BadParameter(f"{','.join(sorted(chosen)) or '(none)'} is not a defined flag set; "
+                                 f"defined: {defined}", param_hint="--flags")
+    return chosen
+
+
+def select_configs(model: Model, flags_text: str | None, profile: str | None) -> list[Config]:
+    """The configurations ``--flags`` and ``--profile`` choose (all when both are None).
+
+    Raises:
+        click.BadParameter: an unknown flag set or profile.
+    """
+    configs = model.configs()
+    if flags_text:
+        flags = parse_flags(model, flags_text)
+        configs = [c for c in configs if c.flags == flags]
+    if profile is not None:
+        names = [p.name for p in model.profiles]
+        if profile not in names:
+            raise click.BadParameter(f"unknown profile {profile!r}; the model has {', '.join(names)}",
+                                     param_hint="--profile")
+        configs = [c for c in configs if c.profile == profile]
+    return configs

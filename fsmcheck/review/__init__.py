@@ -1,0 +1,2 @@
+"""What reviewers read: state diagrams (:mod:`.diagram`) and the
+self-contained HTML review report (:mod:`.report`)."""

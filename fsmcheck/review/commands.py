@@ -1,0 +1,224 @@
+"""``fsmcheck render``, ``fsmcheck report`` and ``fsmcheck export``."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from ..console import load_or_report, make_console, select_configs
+from ..generate.writer import write_file
+from ..model import ModelError
+from ..model.schema import Model
+from ..trace import steps
+from ..verify_report import EXIT_INPUT, EXIT_OK
+from .diagram import FORMATS, DotMissingError, diagram, render as render_file
+
+__all__ = ["export", "render", "report"]
+
+
+def _model(path: str, err) -> Model:
+    model = load_or_report(path, err)
+    if model is None:
+        sys.exit(EXIT_INPUT)
+    return model
+
+
+def _configs(model: Model, flags_text, profile, err):
+    try:
+        configs = select_configs(model, flags_text, profile)
+    except click.BadParameter as exc:
+        err.print(f"error: {exc.format_message()}", markup=False)
+        sys.exit(EXIT_INPUT)
+    if not configs:
+        err.print("error: no configuration matches --flags and --profile", markup=False)
+        sys.exit(EXIT_INPUT)
+    return configs
+
+
+def _read_trace(model: Model, path: str, err):
+    """A trace file: an ITF-like trace (``fsmcheck verify --trace-dir``) or a
+    JSON list of state names. Returns (steps, configuration label or None)."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        err.print(f"{path}: not a readable JSON trace: {exc}", markup=False)
+        sys.exit(EXIT_INPUT)
+    try:
+        if isinstance(data, dict) and "states" in data:
+            label = data.get("#meta", {}).get("configuration")
+            names = [s["state"] + ("" if s.get("via") in (None, "open", "request") else f" [{s['via']}]")
+                     for s in data["states"]]
+        elif isinstance(data, list) and all(isinstance(x, str) for x in data):
+            label, names = None, data
+        else:
+            raise ValueError("expected an ITF-like trace object or a list of state names")
+        return steps(model, names), label
+    except (KeyError, TypeError, ValueError) as exc:
+        err.print(f"{path}: {exc}", markup=False)
+        sys.exit(EXIT_INPUT)
+
+
+@click.command()
+@click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="Output file; the suffix picks the format: .svg, .png, .pdf or .dot.")
+@click.option("--flags", "flags_text", default=None, help="Draw one flag set (e.g. STOP_COPY,P2P or 3).")
+@click.option("--profile", default=None, help="Draw one profile (v1: strict or lenient).")
+@click.option("--trace", "trace_path", type=click.Path(dir_okay=False, exists=True),
+              help="Overlay a trace: an ITF-like JSON trace from `verify --trace-dir`, or a JSON list of "
+                   "state names (a combination path). Its arcs are numbered and highlighted.")
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+@click.option("--no-color", is_flag=True, envvar="NO_COLOR", help="Plain text output.")
+def render(model_path, output, flags_text, profile, trace_path, quiet, no_color):
+    """Draw MODEL's state diagram with graphviz: one per configuration side by
+    side, or the one --flags / --profile choose.
+
+    The saving group is a cluster, arcs are coloured by their data-session
+    effect (starts/keeps/ends), blocked requests are dashed with a bar, the
+    error state and v1's invalid values are drawn apart, and the state at
+    open and the reset target are marked. Exit 0 on success, 2 on bad input
+    or when graphviz's `dot` is missing (the message says how to install it).
+    """
+    out, err = make_console(no_color, quiet=quiet), make_console(no_color, stderr=True)
+    model = _model(model_path, err)
+    trace, label = (None, None)
+    if trace_path:
+        trace, label = _read_trace(model, trace_path, err)
+        if label and not flags_text and not profile:
+            chosen = [c for c in model.configs() if c.label == label]
+            if not chosen:
+                err.print(f"{trace_path}: configuration {label!r} is not one of {model.name}'s", markup=False)
+                sys.exit(EXIT_INPUT)
+            configs = chosen
+        else:
+            configs = _configs(model, flags_text, profile, err)
+    else:
+        configs = _configs(model, flags_text, profile, err)
+    suffix = Path(output).suffix.lstrip(".").lower()
+    if suffix not in FORMATS:
+        err.print(f"error: {output}: unknown format {suffix!r}; use .svg, .png, .pdf or .dot", markup=False)
+        sys.exit(EXIT_INPUT)
+    target = next((c for c in configs if c.label == label), configs[0]) if trace else None
+    try:
+        written = render_file(diagram(model, configs, trace, target), Path(output))
+    except DotMissingError as exc:
+        err.print(f"error: {exc}", markup=False)
+        sys.exit(EXIT_INPUT)
+    out.print(f"wrote {written} ({', '.join(c.label for c in configs)})", markup=False)
+    sys.exit(EXIT_OK)
+
+
+@click.command()
+@click.argument("models", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("-o", "--output", default="report.html", show_default=True, type=click.Path(dir_okay=False),
+              help="The HTML file.")
+@click.option("--diagrams", "diagram_dir", type=click.Path(file_okay=False),
+              help="Also write each configuration's diagram as SVG into this directory.")
+@click.option("--timeout-ms", default=10000, show_default=True, type=click.IntRange(min=1),
+              help="z3 timeout per query.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress; print only the summary line.")
+@click.option("--no-color", is_flag=True, envvar="NO_COLOR", help="Plain text output.")
+def report(models, output, diagram_dir, timeout_ms, quiet, no_color):
+    """Verify MODELS and write one self-contained HTML review report: the
+    diagrams of every configuration, the property table with both engines'
+    verdicts and times, the derived combination tables as matrices, each
+    counterexample as steps and as a highlighted diagram, and the v1 <-> v2
+    correspondence. The file opens offline.
+
+    The report is written whatever the verdicts; the exit code is verify's
+    (0 all hold, 1 a property fails or is unknown, 2 bad input, 3 engine
+    disagreement or internal error).
+    """
+    from .report import build_report
+
+    out, err = make_console(no_color), make_console(no_color, stderr=True)
+    start = time.perf_counter()
+    show = not quiet and err.is_terminal
+    try:
+        if show:
+            with err.status("building the report") as status:
+                page, reports = build_report(models, progress=lambda t: status.update(t), timeout_ms=timeout_ms)
+        else:
+            page, reports = build_report(models, timeout_ms=timeout_ms)
+    except ModelError as exc:
+        for d in exc.diagnostics:
+            err.print(str(d), markup=False)
+        sys.exit(EXIT_INPUT)
+    except DotMissingError as exc:
+        err.print(f"error: {exc}", markup=False)
+        sys.exit(EXIT_INPUT)
+    write_file(Path(output), page)
+    written = [Path(output)]
+    if diagram_dir:
+        for rep in reports:
+            for config in rep.model.configs():
+                name = "".join(ch if ch.isalnum() else "_" for ch in config.label).strip("_")
+                written.append(render_file(diagram(rep.model, [config]),
+                                           Path(diagram_dir) / f"{rep.model.name}.{name}.svg"))
+            written.append(render_file(diagram(rep.model), Path(diagram_dir) / f"{rep.model.name}.svg"))
+    from ..verify_report import exit_code
+
+    codes = [exit_code(r.results) for r in reports]
+    code = max(codes) if codes else EXIT_OK
+    if not quiet:
+        for path in written:
+            out.print(f"wrote {path}", markup=False)
+    instances = sum(len(r.results) for r in reports)
+    out.print(f"report: {len(reports)} model(s), {instances} property instances, exit code {code} "
+              f"({time.perf_counter() - start:.1f} s)", markup=False)
+    sys.exit(code)
+
+
+@click.command()
+@click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", required=True, type=click.Choice(["promela", "json", "dot"]),
+              help="promela: one SPIN model per configuration; json: the fsmcheck-graph schema; "
+                   "dot: the diagram's graphviz source.")
+@click.option("-o", "--output", type=click.Path(),
+              help="Output file (a directory for promela without --flags/--profile); default stdout.")
+@click.option("--flags", "flags_text", default=None, help="One flag set (promela, dot).")
+@click.option("--profile", default=None, help="One profile (promela, dot).")
+@click.option("--no-color", is_flag=True, envvar="NO_COLOR", help="Plain text output.")
+def export(model_path, fmt, output, flags_text, profile, no_color):
+    """Export MODEL for other tools.
+
+    promela: each configuration's FSM with the no-invalid-entry property as
+    assertions and reachability as LTL claims (see fsmcheck.export.promela);
+    json: states, arcs with attributes, flag sets and each configuration's
+    derived graph, schema "fsmcheck-graph" version 1 (see
+    fsmcheck.export.graph_json); dot: the state diagram's DOT source.
+    """
+    from ..export.graph_json import graph_json
+    from ..export.promela import promela, promela_all
+
+    err = make_console(no_color, stderr=True)
+    model = _model(model_path, err)
+    if fmt == "json":
+        text = json.dumps(graph_json(model), indent=2) + "\n"
+    elif fmt == "dot":
+        text = diagram(model, _configs(model, flags_text, profile, err)).source
+    elif flags_text or profile:
+        configs = _configs(model, flags_text, profile, err)
+        if len(configs) != 1:
+            err.print("error: --flags/--profile must choose one configuration for a single Promela file",
+                      markup=False)
+            sys.exit(EXIT_INPUT)
+        text = promela(model, configs[0])
+    else:
+        if not output:
+            err.print("error: promela without --flags/--profile writes one file per configuration: "
+                      "give -o DIRECTORY", markup=False)
+            sys.exit(EXIT_INPUT)
+        for name, pml in promela_all(model).items():
+            err.print(f"wrote {write_file(Path(output) / name, pml)}", markup=False)
+        sys.exit(EXIT_OK)
+    if output:
+        write_file(Path(output), text)
+        err.print(f"wrote {output}", markup=False)
+    else:
+        click.echo(text, nl=False)
+    sys.exit(EXIT_OK)
