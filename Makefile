@@ -2,7 +2,7 @@
 PYTHON ?= python3
 MODELS := models/vfio_v1.toml models/vfio_v2.toml
 
-.PHONY: all main setup verify report pack check-pack test table kernel mutate bench clean
+.PHONY: all main setup verify report pack check-pack test table kernel mutate bench vm-e2e clean
 
 all: main
 
@@ -74,10 +74,16 @@ kernel: setup $(KSRC)
 	  fsmcheck driver-arcs $(KSRC)/$$d || exit 1; done
 	-fsmcheck driver-arcs ../shared/seeds/004_*.txt
 
+# The v2 pack against mtty on Debian's Linux 6.12 booted in QEMU, through
+# real ioctls (fsmcheck.adapters.linux). Installs its own Debian packages,
+# builds mtty.ko and an initramfs under build/vm; results in build/vm/results.
+vm-e2e: setup
+	$(PYTHON) vm/e2e.py
+
 # Benchmarks: engine times with ratios against a baseline measured in the same run.
 bench: setup
 	$(PYTHON) bench/bench_verify.py
 
 clean:
-	rm -rf .setup.stamp .pytest_cache .hypothesis *.egg-info .kernel-src .tools artifacts diagrams \
+	rm -rf .setup.stamp .pytest_cache .hypothesis *.egg-info .kernel-src .tools artifacts diagrams build \
 	  report.html verify.sarif pack-junit.xml

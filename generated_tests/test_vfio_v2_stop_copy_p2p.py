@@ -14,6 +14,8 @@ Flag set STOP_COPY|P2P (VFIO_DEVICE_FEATURE_MIGRATION flags 3). Suites:
 - data sessions: saving-group walks, end of stream, round trips in several segmentations,
   empty/truncated/corrupted resume streams, fresh handles.
 - error paths: 72 injected step failures (devices with inject_failure).
+- pre-copy: VFIO_MIG_GET_PRECOPY_INFO in 0 pre-copy state(s) (devices with
+  precopy_info); SHOULD-level deviations are reported as advisories.
 - W-method: 510 checking sequences. Fault model: output faults (wrong success/EINVAL, a handle returned or not) and transfer faults (wrong next state) of an implementation with at most 6 + 1 states, inputs SET of every state value, an out-of-range value and reset; W = {GET}.
 - state machine: hypothesis drives random requests, resets and session I/O, with the model
   as the oracle, and shrinks a failure to a minimal sequence.

@@ -14,6 +14,8 @@ Flag set STOP_COPY|P2P|PRE_COPY (VFIO_DEVICE_FEATURE_MIGRATION flags 7). Suites:
 - data sessions: saving-group walks, end of stream, round trips in several segmentations,
   empty/truncated/corrupted resume streams, fresh handles.
 - error paths: 154 injected step failures (devices with inject_failure).
+- pre-copy: VFIO_MIG_GET_PRECOPY_INFO in 2 pre-copy state(s) (devices with
+  precopy_info); SHOULD-level deviations are reported as advisories.
 - W-method: 710 checking sequences. Fault model: output faults (wrong success/EINVAL, a handle returned or not) and transfer faults (wrong next state) of an implementation with at most 8 + 1 states, inputs SET of every state value, an out-of-range value and reset; W = {GET}.
 - state machine: hypothesis drives random requests, resets and session I/O, with the model
   as the oracle, and shrinks a failure to a minimal sequence.
@@ -293,6 +295,14 @@ def test_bad_resume_stream(fsmcheck_v2, kind):
 
 def test_fresh_handles(fsmcheck_v2):
     check.check_fresh_handles(fsmcheck_v2, SPEC)
+
+
+PRECOPY_STATES = ['PRE_COPY', 'PRE_COPY_P2P']
+
+
+@pytest.mark.parametrize("state", PRECOPY_STATES)
+def test_precopy_info(fsmcheck_v2, state):
+    check.check_precopy_info(fsmcheck_v2, SPEC, state)
 
 
 # (current, requested, index of the failing step on the path, into ERROR)

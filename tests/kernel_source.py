@@ -18,6 +18,7 @@ TARBALL = Path("/usr/src/linux-source-6.12.tar.xz")
 PREFIX = "linux-source-6.12/"
 MEMBERS = (
     "include/uapi/linux/vfio.h",
+    "include/uapi/linux/iommufd.h",
     "drivers/vfio/vfio_main.c",
     "samples/vfio-mdev/mtty.c",
     "drivers/vfio/pci/mlx5/",

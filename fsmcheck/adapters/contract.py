@@ -52,7 +52,9 @@ The factory, named to the pack as ``--fsmcheck-adapter=package.module:factory``:
 Optional capability: a device with ``inject_failure(src, dst, errno="EIO",
 to_error=False)`` lets the error-path suite make the step ``src -> dst``
 fail once (entering the error state when ``to_error``); without it those
-tests are skipped, not failed. A complete, working example is
+tests are skipped, not failed. A device with ``precopy_info(handle) ->
+(initial_bytes, dirty_bytes)`` (``VFIO_MIG_GET_PRECOPY_INFO``) gets the
+pre-copy suite; without it that suite is skipped. A complete, working example is
 :mod:`fsmcheck.drivers.reference` (the reference drivers' factory).
 """
 

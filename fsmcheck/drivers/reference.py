@@ -11,6 +11,7 @@ from functools import lru_cache
 
 from ..model import load_model
 from ..model.shipped import shipped_model_path
+from ..adapters.contract import DriverError
 from .v2_device import ReferenceV2Device
 
 __all__ = ["factory", "ReferenceV2Adapter", "v2_model"]
@@ -25,16 +26,23 @@ def v2_model():
 class ReferenceV2Adapter:
     """Opens :class:`ReferenceV2Device` instances of any defined flag set.
 
-    ``device_class`` lets a mutant reuse the adapter.
+    Like a real device (a VFIO group or device fd is exclusive), it opens one
+    device at a time: opening while the previous one is still open fails with
+    EBUSY, so a pack that needs two devices at once fails here too, not only
+    on hardware. ``device_class`` lets a mutant reuse the adapter.
     """
 
     def __init__(self, device_class=ReferenceV2Device):
         self.device_class = device_class
         self._opened = 0
+        self._current = None
 
     def open(self, flags: int):
+        if self._current is not None and not self._current.closed:
+            raise DriverError("EBUSY", "the previous device is still open")
         self._opened += 1
-        return self.device_class(v2_model(), flags, seed=self._opened)
+        self._current = self.device_class(v2_model(), flags, seed=self._opened)
+        return self._current
 
 
 def factory(protocol: str):

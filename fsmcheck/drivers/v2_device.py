@@ -146,7 +146,19 @@ class ReferenceV2Device:
         self._end_all_sessions()
         self.closed = True
 
-    # -- optional capability -------------------------------------------------
+    # -- optional capabilities ------------------------------------------------
+    def precopy_info(self, handle: int) -> tuple[int, int]:
+        """VFIO_MIG_GET_PRECOPY_INFO: ``(initial_bytes, dirty_bytes)``; EINVAL
+        outside the pre-copy states (saving and running), ENODEV on an ended
+        session. The snapshot taken on entry is the initial data; changes
+        made while running are not tracked, so dirty_bytes is 0."""
+        self._advance()
+        if not (self.state in self.saving and self.state in self.running):
+            raise DriverError("EINVAL", f"not a pre-copy state: {self.state}")
+        session = self._session(handle, "save")
+        return len(session.data) - session.read_pos, 0
+
+
     def inject_failure(self, src: str, dst: str, errno: str = "EIO", to_error: bool = False) -> None:
         """Make the next step ``src -> dst`` fail with ``errno`` (entering the
         error state if ``to_error``)."""

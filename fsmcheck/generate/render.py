@@ -52,6 +52,8 @@ def render_v2_module(data: dict, model_path: str) -> str:
         "- data sessions: saving-group walks, end of stream, round trips in several segmentations,",
         "  empty/truncated/corrupted resume streams, fresh handles.",
         f"- error paths: {len(data['failures'])} injected step failures (devices with inject_failure).",
+        f"- pre-copy: VFIO_MIG_GET_PRECOPY_INFO in {len(data['precopy_states'])} pre-copy state(s) (devices with",
+        "  precopy_info); SHOULD-level deviations are reported as advisories.",
         f"- W-method: {len(data['sequences'])} checking sequences. Fault model: {data['fault_model']}.",
         "- state machine: hypothesis drives random requests, resets and session I/O, with the model",
         "  as the oracle, and shrinks a failure to a minimal sequence.",
@@ -93,6 +95,11 @@ def render_v2_module(data: dict, model_path: str) -> str:
                "def test_bad_resume_stream(fsmcheck_v2, kind):\n"
                "    check.check_bad_resume(fsmcheck_v2, SPEC, kind)\n\n\n")
     out.append("def test_fresh_handles(fsmcheck_v2):\n    check.check_fresh_handles(fsmcheck_v2, SPEC)\n\n\n")
+    if data["precopy_states"]:
+        out.append(f"PRECOPY_STATES = {_data(data['precopy_states'])}\n\n\n")
+        out.append('@pytest.mark.parametrize("state", PRECOPY_STATES)\n'
+                   "def test_precopy_info(fsmcheck_v2, state):\n"
+                   "    check.check_precopy_info(fsmcheck_v2, SPEC, state)\n\n\n")
     out.append(f"# (current, requested, index of the failing step on the path, into ERROR)\n"
                f"FAILURES = {_data(data['failures'])}\n\n\n")
     out.append('@pytest.mark.parametrize("current, requested, index, to_error", FAILURES,\n'

@@ -63,7 +63,18 @@ def v2_pack_data(model: Model, config: Config) -> dict:
         "sequences": [list(map(list, seq)) for seq in sequences],
         "fault_model": FAULT_MODEL.format(n=len(supported), m=W_EXTRA_STATES),
         "coverage": {"states": len(supported), "arcs": len(spec["arcs"]), "pairs": len(pairs)},
+        "precopy_states": _precopy_states(model, config),
     }
+
+
+def _precopy_states(model: Model, config: Config) -> list[str]:
+    """The pre-copy states: in a read (saving) session group while the device
+    runs (the model's ``running`` group) -- vfio.h's PRE_COPY and PRE_COPY_P2P."""
+    supported = set(model.supported(config.flags))
+    saving = {s for g in model.session_groups if model.session_directions.get(g) == "read"
+              for s in model.groups[g]}
+    running = set(model.groups.get("running", ()))
+    return [s for s in model.state_names if s in supported and s in saving and s in running]
 
 
 def _saving_paths(model: Model, config: Config, table) -> list[list[str]]:

@@ -1,10 +1,16 @@
-"""What a pack run exercised: states, arcs, pairs, rejections, resets, flag sets."""
+"""What a pack run exercised (states, arcs, pairs, rejections, resets, flag
+sets) and the advisories it recorded: deviations from a SHOULD of the uAPI,
+reported but not failed."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["COVERAGE", "Coverage"]
+__all__ = ["COVERAGE", "Coverage", "ConformanceAdvisory", "advise"]
+
+
+class ConformanceAdvisory(UserWarning):
+    """A deviation from a SHOULD-level rule of the uAPI (a warning, not a failure)."""
 
 
 @dataclass
@@ -18,6 +24,7 @@ class Coverage:
     rejections: set = field(default_factory=set)
     resets: set = field(default_factory=set)
     expected: dict = field(default_factory=dict)   # label -> {"states": n, "arcs": n, "pairs": n}
+    advisories: dict = field(default_factory=dict)  # (label, text) -> times seen
 
     def summary(self) -> list[str]:
         """One line per flag set: exercised / expected."""
@@ -38,7 +45,19 @@ class Coverage:
             parts.append(f"resets {count(self.resets)}")
             run = "" if label in self.flag_sets else "  (not run)"
             lines.append(f"{label}: " + ", ".join(parts) + run)
+        for (label, text), times in sorted(self.advisories.items()):
+            lines.append(f"advisory [{label}]: {text}" + (f" ({times} tests)" if times > 1 else ""))
         return lines
 
 
 COVERAGE = Coverage()
+
+
+def advise(label: str, text: str) -> None:
+    """Record a SHOULD-level deviation for flag set ``label``: it is listed in
+    the coverage summary and issued as a :class:`ConformanceAdvisory` warning."""
+    import warnings
+
+    key = (label, text)
+    COVERAGE.advisories[key] = COVERAGE.advisories.get(key, 0) + 1
+    warnings.warn(ConformanceAdvisory(f"[{label}] {text}"), stacklevel=2)

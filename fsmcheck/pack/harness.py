@@ -120,6 +120,16 @@ class Harness:
         self.log.append(f"write({handle}, {len(data)} bytes) -> " + (out.error or "ok"))
         return out
 
+    def precopy_info(self, handle: int) -> Outcome:
+        """VFIO_MIG_GET_PRECOPY_INFO: ``(initial_bytes, dirty_bytes)``."""
+        out = self._call(f"precopy_info({handle})", self.device.precopy_info, handle)
+        if out.ok and not (isinstance(out.value, tuple) and len(out.value) == 2
+                           and all(isinstance(v, int) and v >= 0 for v in out.value)):
+            raise AdapterFault(self.report(f"precopy_info returned {out.value!r}, not (initial_bytes, dirty_bytes)"))
+        self.log.append(f"precopy_info({handle}) -> " + (out.error or
+                        f"initial_bytes {out.value[0]}, dirty_bytes {out.value[1]}"))
+        return out
+
     # -- v1 operations -----------------------------------------------------------
     def read_header(self, offset: int, width: int) -> Outcome:
         out = self._call(f"read_header({offset}, {width})", self.device.read_header, offset, width)

@@ -51,6 +51,7 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     STATE["spec"] = config.getoption("--fsmcheck-adapter", default=DEFAULT_FACTORY)
+    STATE["factory"], STATE["adapters"] = None, {}
     seed = config.getoption("--fsmcheck-seed", default=None)
     STATE["seed"] = seed if seed is not None else random.SystemRandom().randrange(2**32)
     STATE["examples"] = config.getoption("--fsmcheck-examples", default=30)
@@ -79,8 +80,12 @@ def _factory():
 
 
 def adapter_for(protocol: str):
-    """The adapter of ``protocol`` from the configured factory, or skip the test."""
-    adapter = _factory()(protocol)
+    """The adapter of ``protocol`` from the configured factory (asked once per
+    protocol and run), or skip the test."""
+    adapters = STATE.setdefault("adapters", {})
+    if protocol not in adapters:
+        adapters[protocol] = _factory()(protocol)
+    adapter = adapters[protocol]
     if adapter is None:
         pytest.skip(f"adapter {STATE['spec']} has no {protocol} driver")
     return adapter

@@ -28,6 +28,8 @@ def machine_test_case(spec: V2Spec):
         def __init__(self):
             super().__init__()
             self.adapter = adapter_for("v2")
+            # Saved before the device is opened: a real device can be opened only once at a time.
+            self.stream = saved_stream(self.adapter, spec) if "RESUMING" in spec.supported else b""
             self._device = open_device(self.adapter, spec)
             self.h = self._device.__enter__()
             self.state, self.handle, self.fed, self.fed_valid = spec.initial, None, 0, False
@@ -58,9 +60,8 @@ def machine_test_case(spec: V2Spec):
         @precondition(lambda self: self.handle is not None and self.state == "RESUMING" and self.fed == 0)
         @rule()
         def feed_saved_stream(self):
-            stream = saved_stream(self.adapter, spec)
-            out = self.h.write(self.handle, stream)
-            self.fed, self.fed_valid = len(stream), out.ok
+            out = self.h.write(self.handle, self.stream)
+            self.fed, self.fed_valid = len(self.stream), out.ok
 
         @precondition(lambda self: self.handle is not None and self.state == "RESUMING")
         @rule(data=st.binary(min_size=1, max_size=16))

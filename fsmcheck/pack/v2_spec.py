@@ -27,6 +27,10 @@ RULES = {
     "round-trip": "vfio.h: the resumed device takes the state saved by the source device",
     "failure": "vfio.h: after a failed SET the state is the original, one on the path, or ERROR",
     "error-exit": "vfio.h: ERROR is left only by VFIO_DEVICE_RESET",
+    "precopy-info": "vfio.h VFIO_MIG_GET_PRECOPY_INFO: mandatory for a driver that claims PRE_COPY",
+    "precopy-decrease": "vfio.h VFIO_MIG_GET_PRECOPY_INFO: initial_bytes should decrease as data is read",
+    "precopy-enomsg": "vfio.h: at the temporary end of stream in PRE_COPY, read() should return ENOMSG",
+    "precopy-einval": "vfio.h: VFIO_MIG_GET_PRECOPY_INFO is valid only in PRE_COPY states; should be EINVAL elsewhere",
 }
 
 
