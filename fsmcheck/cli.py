@@ -335,7 +335,8 @@ def mutate(pack_dir, seed, jobs, as_json, no_color):
 
 def _register() -> None:
     from .csource.commands import driver_arcs, kernel_walk
-    from .review.commands import export, render, report
+    from .export.command import export
+    from .review.commands import render, report
 
     for command in (kernel_walk, driver_arcs, render, report, export):
         main.add_command(command)

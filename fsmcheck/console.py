@@ -12,7 +12,7 @@ from rich.console import Console
 from .model import ModelError, load_model
 from .model.schema import Config, Model
 
-__all__ = ["make_console", "load_or_report", "parse_flags", "select_configs"]
+__all__ = ["configs_or_exit", "load_or_exit", "load_or_report", "make_console", "parse_flags", "select_configs"]
 
 
 def make_console(no_color: bool, stderr: bool = False, quiet: bool = False) -> Console:
@@ -71,4 +71,25 @@ def select_configs(model: Model, flags_text: str | None, profile: str | None) ->
             raise click.BadParameter(f"unknown profile {profile!r}; the model has {', '.join(names)}",
                                      param_hint="--profile")
         configs = [c for c in configs if c.profile == profile]
+    return configs
+
+
+def load_or_exit(path: str, err: Console) -> Model:
+    """The model at ``path``; after printing its diagnostics, exit 2."""
+    model = load_or_report(path, err)
+    if model is None:
+        sys.exit(2)
+    return model
+
+
+def configs_or_exit(model: Model, flags_text: str | None, profile: str | None, err: Console) -> list[Config]:
+    """The configurations --flags/--profile choose; on a bad choice, print why and exit 2."""
+    try:
+        configs = select_configs(model, flags_text, profile)
+    except click.BadParameter as exc:
+        err.print(f"error: {exc.format_message()}", markup=False)
+        sys.exit(2)
+    if not configs:
+        err.print("error: no configuration matches --flags and --profile", markup=False)
+        sys.exit(2)
     return configs

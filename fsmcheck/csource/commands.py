@@ -6,10 +6,9 @@ import json
 import sys
 
 import click
-from rich.console import Console
 from rich.table import Table
 
-from ..console import load_or_report, make_console
+from ..console import load_or_exit, make_console
 from ..model.shipped import shipped_model_path
 from ..model.schema import Config
 from ..verify_report import EXIT_FAIL, EXIT_INPUT, EXIT_OK, exit_code
@@ -32,11 +31,7 @@ def default_model() -> str:
 _console = make_console
 
 
-def _load(path: str, err: Console):
-    model = load_or_report(path, err)
-    if model is None:
-        sys.exit(EXIT_INPUT)
-    return model
+_load = load_or_exit
 
 
 @click.command("kernel-walk")

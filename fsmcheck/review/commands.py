@@ -1,4 +1,4 @@
-"""``fsmcheck render``, ``fsmcheck report`` and ``fsmcheck export``."""
+"""``fsmcheck render`` and ``fsmcheck report``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from ..console import load_or_report, make_console, select_configs
+from ..console import configs_or_exit, load_or_exit, make_console
 from ..generate.writer import write_file
 from ..model import ModelError
 from ..model.schema import Model
@@ -17,26 +17,7 @@ from ..trace import steps
 from ..verify_report import EXIT_INPUT, EXIT_OK
 from .diagram import FORMATS, DotMissingError, diagram, render as render_file
 
-__all__ = ["export", "render", "report"]
-
-
-def _model(path: str, err) -> Model:
-    model = load_or_report(path, err)
-    if model is None:
-        sys.exit(EXIT_INPUT)
-    return model
-
-
-def _configs(model: Model, flags_text, profile, err):
-    try:
-        configs = select_configs(model, flags_text, profile)
-    except click.BadParameter as exc:
-        err.print(f"error: {exc.format_message()}", markup=False)
-        sys.exit(EXIT_INPUT)
-    if not configs:
-        err.print("error: no configuration matches --flags and --profile", markup=False)
-        sys.exit(EXIT_INPUT)
-    return configs
+__all__ = ["render", "report"]
 
 
 def _read_trace(model: Model, path: str, err):
@@ -84,7 +65,7 @@ def render(model_path, output, flags_text, profile, trace_path, quiet, no_color)
     or when graphviz's `dot` is missing (the message says how to install it).
     """
     out, err = make_console(no_color, quiet=quiet), make_console(no_color, stderr=True)
-    model = _model(model_path, err)
+    model = load_or_exit(model_path, err)
     trace, label = (None, None)
     if trace_path:
         trace, label = _read_trace(model, trace_path, err)
@@ -95,9 +76,9 @@ def render(model_path, output, flags_text, profile, trace_path, quiet, no_color)
                 sys.exit(EXIT_INPUT)
             configs = chosen
         else:
-            configs = _configs(model, flags_text, profile, err)
+            configs = configs_or_exit(model, flags_text, profile, err)
     else:
-        configs = _configs(model, flags_text, profile, err)
+        configs = configs_or_exit(model, flags_text, profile, err)
     suffix = Path(output).suffix.lstrip(".").lower()
     if suffix not in FORMATS:
         err.print(f"error: {output}: unknown format {suffix!r}; use .svg, .png, .pdf or .dot", markup=False)
@@ -171,54 +152,3 @@ def report(models, output, diagram_dir, timeout_ms, quiet, no_color):
     out.print(f"report: {len(reports)} model(s), {instances} property instances, exit code {code} "
               f"({time.perf_counter() - start:.1f} s)", markup=False)
     sys.exit(code)
-
-
-@click.command()
-@click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False))
-@click.option("--format", "fmt", required=True, type=click.Choice(["promela", "json", "dot"]),
-              help="promela: one SPIN model per configuration; json: the fsmcheck-graph schema; "
-                   "dot: the diagram's graphviz source.")
-@click.option("-o", "--output", type=click.Path(),
-              help="Output file (a directory for promela without --flags/--profile); default stdout.")
-@click.option("--flags", "flags_text", default=None, help="One flag set (promela, dot).")
-@click.option("--profile", default=None, help="One profile (promela, dot).")
-@click.option("--no-color", is_flag=True, envvar="NO_COLOR", help="Plain text output.")
-def export(model_path, fmt, output, flags_text, profile, no_color):
-    """Export MODEL for other tools.
-
-    promela: each configuration's FSM with the no-invalid-entry property as
-    assertions and reachability as LTL claims (see fsmcheck.export.promela);
-    json: states, arcs with attributes, flag sets and each configuration's
-    derived graph, schema "fsmcheck-graph" version 1 (see
-    fsmcheck.export.graph_json); dot: the state diagram's DOT source.
-    """
-    from ..export.graph_json import graph_json
-    from ..export.promela import promela, promela_all
-
-    err = make_console(no_color, stderr=True)
-    model = _model(model_path, err)
-    if fmt == "json":
-        text = json.dumps(graph_json(model), indent=2) + "\n"
-    elif fmt == "dot":
-        text = diagram(model, _configs(model, flags_text, profile, err)).source
-    elif flags_text or profile:
-        configs = _configs(model, flags_text, profile, err)
-        if len(configs) != 1:
-            err.print("error: --flags/--profile must choose one configuration for a single Promela file",
-                      markup=False)
-            sys.exit(EXIT_INPUT)
-        text = promela(model, configs[0])
-    else:
-        if not output:
-            err.print("error: promela without --flags/--profile writes one file per configuration: "
-                      "give -o DIRECTORY", markup=False)
-            sys.exit(EXIT_INPUT)
-        for name, pml in promela_all(model).items():
-            err.print(f"wrote {write_file(Path(output) / name, pml)}", markup=False)
-        sys.exit(EXIT_OK)
-    if output:
-        write_file(Path(output), text)
-        err.print(f"wrote {output}", markup=False)
-    else:
-        click.echo(text, nl=False)
-    sys.exit(EXIT_OK)

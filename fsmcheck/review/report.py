@@ -102,7 +102,7 @@ def _property_table(rep: ModelReport) -> str:
 
 def _matrix(model: Model, config: Config) -> str:
     table = derive_table(model, config)
-    states = [s for s in model.state_names]
+    states = list(model.state_names)
     head = "".join(f"<th>{_esc(s)}</th>" for s in states)
     rows, paths = [], []
     for cur in states:
@@ -110,7 +110,8 @@ def _matrix(model: Model, config: Config) -> str:
         for req in states:
             e = table.get((cur, req))
             if e is None:
-                cells.append("<td class='rejected'>·</td>")
+                cells.append("<td class='rejected' title='the current state is not supported under "
+                             "these flags'>·</td>")
                 continue
             if e.outcome == PATH:
                 full = " → ".join((cur,) + e.path)

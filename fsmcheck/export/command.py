@@ -1,0 +1,66 @@
+"""``fsmcheck export``: a model for other tools."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from ..console import configs_or_exit, load_or_exit, make_console
+from ..generate.writer import write_file
+from ..review.diagram import diagram
+from ..verify_report import EXIT_INPUT, EXIT_OK
+from .graph_json import graph_json
+from .promela import promela, promela_all
+
+__all__ = ["export"]
+
+
+@click.command()
+@click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", required=True, type=click.Choice(["promela", "json", "dot"]),
+              help="promela: one SPIN model per configuration; json: the fsmcheck-graph schema; "
+                   "dot: the diagram's graphviz source.")
+@click.option("-o", "--output", type=click.Path(),
+              help="Output file (a directory for promela without --flags/--profile); default stdout.")
+@click.option("--flags", "flags_text", default=None, help="One flag set (promela, dot).")
+@click.option("--profile", default=None, help="One profile (promela, dot).")
+@click.option("--no-color", is_flag=True, envvar="NO_COLOR", help="Plain text output.")
+def export(model_path, fmt, output, flags_text, profile, no_color):
+    """Export MODEL for other tools.
+
+    promela: each configuration's FSM with the no-invalid-entry property as
+    assertions and reachability as LTL claims (see fsmcheck.export.promela);
+    json: states, arcs with attributes, flag sets and each configuration's
+    derived graph, schema "fsmcheck-graph" version 1 (see
+    fsmcheck.export.graph_json); dot: the state diagram's DOT source.
+    """
+    err = make_console(no_color, stderr=True)
+    model = load_or_exit(model_path, err)
+    if fmt == "json":
+        text = json.dumps(graph_json(model), indent=2) + "\n"
+    elif fmt == "dot":
+        text = diagram(model, configs_or_exit(model, flags_text, profile, err)).source
+    elif flags_text or profile:
+        configs = configs_or_exit(model, flags_text, profile, err)
+        if len(configs) != 1:
+            err.print("error: --flags/--profile must choose one configuration for a single Promela file",
+                      markup=False)
+            sys.exit(EXIT_INPUT)
+        text = promela(model, configs[0])
+    else:
+        if not output:
+            err.print("error: promela without --flags/--profile writes one file per configuration: "
+                      "give -o DIRECTORY", markup=False)
+            sys.exit(EXIT_INPUT)
+        for name, pml in promela_all(model).items():
+            err.print(f"wrote {write_file(Path(output) / name, pml)}", markup=False)
+        sys.exit(EXIT_OK)
+    if output:
+        write_file(Path(output), text)
+        err.print(f"wrote {output}", markup=False)
+    else:
+        click.echo(text, nl=False)
+    sys.exit(EXIT_OK)
