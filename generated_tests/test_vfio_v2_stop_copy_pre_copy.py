@@ -12,7 +12,7 @@ Flag set STOP_COPY|PRE_COPY (VFIO_DEVICE_FEATURE_MIGRATION flags 5). Suites:
 - rejections: 36 requests that must fail with EINVAL, state unchanged.
 - reset: from each of the 6 supported states (ERROR via failure injection).
 - data sessions: saving-group walks, end of stream, round trips in several segmentations,
-  empty/truncated/corrupted resume streams, fresh handles.
+  empty/truncated/corrupted/all-zero resume streams, fresh handles.
 - error paths: 62 injected step failures (devices with inject_failure).
 - pre-copy: VFIO_MIG_GET_PRECOPY_INFO in 1 pre-copy state(s) (devices with
   precopy_info); SHOULD-level deviations are reported as advisories.
@@ -229,7 +229,7 @@ def test_round_trip(fsmcheck_v2, segment):
     check.check_round_trip(fsmcheck_v2, SPEC, segment)
 
 
-@pytest.mark.parametrize("kind", ["empty", "truncated", "corrupted"])
+@pytest.mark.parametrize("kind", ["empty", "truncated", "corrupted", "zeros"])
 def test_bad_resume_stream(fsmcheck_v2, kind):
     check.check_bad_resume(fsmcheck_v2, SPEC, kind)
 

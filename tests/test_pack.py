@@ -217,3 +217,26 @@ def test_a_should_level_deviation_is_an_advisory_not_a_failure():
     assert proc.returncode == 0, proc.stdout[-2000:]
     assert "advisory [STOP_COPY|PRE_COPY]: PRE_COPY: read() at the temporary end of stream gave " \
            "0 bytes (end of stream), not ENOMSG" in proc.stdout
+
+
+def test_errata_xfail_only_the_violations_they_name(tmp_path):
+    """A known deviation listed in an errata file is xfailed with its reason;
+    the same driver's other violations still fail."""
+    errata = tmp_path / "errata.toml"
+    errata.write_text('[[erratum]]\nid = "zeros-taken"\nprotocol = "v2"\nrule = "resume-validate"\n'
+                      'match = ["accepted a zeros stream"]\nreason = "a known bug"\n')
+    proc = _pytest(str(PACK / "test_vfio_v2_stop_copy.py"), "-k", "bad_resume", "-rx",
+                   "--fsmcheck-adapter=fsmcheck.drivers.mutants_v2:factory_CorruptResumeAccepted",
+                   f"--fsmcheck-errata={errata}")
+    assert proc.returncode == 1, proc.stdout[-2000:]
+    assert "2 failed, 1 passed" in proc.stdout and "1 xfailed" in proc.stdout  # empty and truncated fail
+    assert "erratum zeros-taken: a known bug" in proc.stdout
+    assert "erratum zeros-taken: hit by 1 test(s)" in proc.stdout
+
+
+def test_a_malformed_errata_file_is_a_usage_error(tmp_path):
+    errata = tmp_path / "errata.toml"
+    errata.write_text('[[erratum]]\nid = "x"\nprotocol = "v2"\nrule = "no-such-rule"\nmatch = ["y"]\nreason = "z"\n')
+    proc = _pytest(str(PACK / "test_vfio_v2_stop_copy.py"), "-k", "test_reset", f"--fsmcheck-errata={errata}")
+    assert proc.returncode == 4
+    assert f"{errata}: erratum[0]: rule 'no-such-rule' is not one of" in proc.stdout + proc.stderr

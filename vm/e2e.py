@@ -22,6 +22,10 @@ On a fresh Debian machine (as root) this:
 6. writes ``build/vm/results/{junit.xml,console.log,coverage.txt}``, prints
    the summary, and exits with pytest's exit code (1 if the VM gave none).
 
+mtty's known deviations (``vm/mtty-errata.toml``) are passed to the pack with
+``--fsmcheck-errata``: they are reported as xfailed with their reasons, and
+any other violation fails the run.
+
 Options: ``--seed N`` (the state-machine seed, printed either way),
 ``--timeout S`` (the whole VM run), ``--accel {auto,kvm,tcg}``,
 ``-k EXPR`` (a pytest selection, for debugging).
@@ -52,6 +56,7 @@ APT = ["qemu-system-x86", "linux-image-6.12-amd64", "linux-headers-6.12-amd64", 
 MODULES = ["irqbypass", "vfio", "vfio_iommu_type1", "mdev"]  # then mtty, built here
 SOURCE = Path("/usr/src/linux-source-6.12.tar.xz")
 MTTY_UUID = "83b8f4f2-509f-382f-3c1e-e6bfe0fa1001"
+ERRATA = ROOT / "vm" / "mtty-errata.toml"  # mtty's known deviations, xfailed with their reasons
 PY = "python3.11"
 # Standard-library parts the pack never imports (kept out of the initramfs).
 STDLIB_SKIP = {"test", "idlelib", "tkinter", "turtledemo", "ensurepip", "lib2to3", "site-packages",
@@ -167,6 +172,7 @@ start=$(cut -d' ' -f1 /proc/uptime)
 FSMCHECK_VFIO_GROUP=/dev/vfio/$group FSMCHECK_VFIO_DEVICE={MTTY_UUID} \\
   python3 -m pytest -p fsmcheck.pack.plugin -p _hypothesis_pytestplugin -p no:cacheprovider -q -rs --color=no \\
   --fsmcheck-adapter=fsmcheck.adapters.linux:factory --fsmcheck-seed={seed} --junitxml=/tmp/junit.xml{k} \\
+  --fsmcheck-errata=/pack/mtty-errata.toml \\
   test_vfio_v2_*.py
 rc=$?
 echo "fsmcheck-vm: pack ran from $start s to $(cut -d' ' -f1 /proc/uptime) s"
@@ -212,6 +218,7 @@ def build_initramfs(release: str, mtty: Path, seed: int, select: str | None) -> 
             shutil.copy2(path, stage / "opt/site" / path.name)
     for module in sorted((ROOT / "generated_tests").glob("test_vfio_v2_*.py")):
         shutil.copy2(module, stage / "pack" / module.name)
+    shutil.copy2(ERRATA, stage / "pack" / ERRATA.name)
     # Byte-compile with the VM's own interpreter (TCG is slow to compile).
     run([f"/usr/bin/{PY}", "-m", "compileall", "-q", "-j0", "-s", str(stage), "-p", "/",
          str(stage / "usr/lib" / PY), str(stage / "opt")], stdout=subprocess.DEVNULL)
@@ -326,8 +333,13 @@ def main() -> int:
     (RESULTS / "junit.xml").write_bytes(junit)
     suite = ET.fromstring(junit).find(".//testsuite")
     counts = {k: int(suite.get(k, 0)) for k in ("tests", "failures", "errors", "skipped")}
+    xfailed = sum(1 for case in suite.iter("testcase") for s in case.findall("skipped")
+                  if s.get("type") == "pytest.xfail")
     step(f"results: {counts['tests']} tests, {counts['failures']} failed, {counts['errors']} errors, "
-         f"{counts['skipped']} skipped; pytest exit {code}")
+         f"{counts['skipped'] - xfailed} skipped, {xfailed} xfailed (known mtty errata, "
+         f"{ERRATA.relative_to(ROOT)}); pytest exit {code}")
+    for line in re.findall(r"^erratum .*$", text, re.M):
+        step(line)
     step(f"times: build {built:.0f} s, boot to init {booted:.1f} s ({accel}), pack {pack_seconds:.0f} s in the VM")
     step(f"wrote {RESULTS.relative_to(ROOT)}/junit.xml, console.log" + (", coverage.txt" if coverage else ""))
     return code

@@ -50,7 +50,7 @@ def render_v2_module(data: dict, model_path: str) -> str:
         f"- rejections: {len(data['rejections'])} requests that must fail with EINVAL, state unchanged.",
         f"- reset: from each of the {len(data['resets'])} supported states (ERROR via failure injection).",
         "- data sessions: saving-group walks, end of stream, round trips in several segmentations,",
-        "  empty/truncated/corrupted resume streams, fresh handles.",
+        "  empty/truncated/corrupted/all-zero resume streams, fresh handles.",
         f"- error paths: {len(data['failures'])} injected step failures (devices with inject_failure).",
         f"- pre-copy: VFIO_MIG_GET_PRECOPY_INFO in {len(data['precopy_states'])} pre-copy state(s) (devices with",
         "  precopy_info); SHOULD-level deviations are reported as advisories.",
@@ -91,7 +91,7 @@ def render_v2_module(data: dict, model_path: str) -> str:
     out.append('@pytest.mark.parametrize("segment", [1, 7, 4096])\n'
                "def test_round_trip(fsmcheck_v2, segment):\n"
                "    check.check_round_trip(fsmcheck_v2, SPEC, segment)\n\n\n")
-    out.append('@pytest.mark.parametrize("kind", ["empty", "truncated", "corrupted"])\n'
+    out.append('@pytest.mark.parametrize("kind", ["empty", "truncated", "corrupted", "zeros"])\n'
                "def test_bad_resume_stream(fsmcheck_v2, kind):\n"
                "    check.check_bad_resume(fsmcheck_v2, SPEC, kind)\n\n\n")
     out.append("def test_fresh_handles(fsmcheck_v2):\n    check.check_fresh_handles(fsmcheck_v2, SPEC)\n\n\n")

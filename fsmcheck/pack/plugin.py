@@ -11,7 +11,10 @@ Options:
 ``--fsmcheck-examples=N``
     state-machine runs per flag set (default 30);
 ``--fsmcheck-call-timeout=S``
-    seconds an adapter call may take (default 10).
+    seconds an adapter call may take (default 10);
+``--fsmcheck-errata=FILE``
+    known deviations of the driver under test, reported as xfailed instead
+    of failed (:mod:`fsmcheck.pack.errata`).
 
 Fixtures ``fsmcheck_v2`` and ``fsmcheck_v1`` give the adapter of each
 protocol (the test is skipped when the factory has none). At the end of a
@@ -27,6 +30,7 @@ import random
 import pytest
 
 from .coverage import COVERAGE
+from .errata import ErrataError, load_errata, matching
 from .harness import DEFAULTS
 
 __all__ = ["STATE", "adapter_for"]
@@ -47,6 +51,8 @@ def pytest_addoption(parser):
                     help="state-machine runs per flag set")
     group.addoption("--fsmcheck-call-timeout", type=float, default=10.0, metavar="SECONDS",
                     help="seconds one adapter call may take")
+    group.addoption("--fsmcheck-errata", default=None, metavar="FILE",
+                    help="TOML file of the driver's known deviations: matching violations are xfailed")
 
 
 def pytest_configure(config):
@@ -56,10 +62,34 @@ def pytest_configure(config):
     STATE["seed"] = seed if seed is not None else random.SystemRandom().randrange(2**32)
     STATE["examples"] = config.getoption("--fsmcheck-examples", default=30)
     DEFAULTS["timeout"] = config.getoption("--fsmcheck-call-timeout", default=10.0)
+    errata_path = config.getoption("--fsmcheck-errata", default=None)
+    STATE["errata"], STATE["errata_hits"] = [], {}
+    if errata_path:
+        try:
+            STATE["errata"] = load_errata(errata_path)
+        except ErrataError as exc:
+            raise pytest.UsageError(f"--fsmcheck-errata: {exc}") from None
 
 
 def pytest_report_header(config):
-    return f"fsmcheck: adapter {STATE['spec']}, state-machine seed {STATE['seed']} (--fsmcheck-seed to replay)"
+    errata = f", {len(STATE['errata'])} errata" if STATE.get("errata") else ""
+    return (f"fsmcheck: adapter {STATE['spec']}, state-machine seed {STATE['seed']} (--fsmcheck-seed to replay)"
+            + errata)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A violation an erratum explains is reported as xfailed, with its reason."""
+    outcome = yield
+    report = outcome.get_result()
+    if call.excinfo is None or not report.failed or not STATE.get("errata"):
+        return
+    erratum = matching(STATE["errata"], call.excinfo.value)
+    if erratum is None:
+        return
+    STATE["errata_hits"][erratum.id] = STATE["errata_hits"].get(erratum.id, 0) + 1
+    report.outcome = "skipped"
+    report.wasxfail = f"erratum {erratum.id}: {erratum.reason}"
 
 
 def _factory():
@@ -111,3 +141,7 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(line)
     terminalreporter.write_line(f"adapter {STATE['spec']}; state-machine seed {STATE['seed']} "
                                 f"(replay with --fsmcheck-seed={STATE['seed']})")
+    for erratum in STATE.get("errata", ()):
+        hits = STATE["errata_hits"].get(erratum.id, 0)
+        terminalreporter.write_line(f"erratum {erratum.id}: " + (f"hit by {hits} test(s)" if hits else
+                                                                  "not hit in this run"))

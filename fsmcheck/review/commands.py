@@ -129,7 +129,7 @@ def report(models, output, diagram_dir, timeout_ms, quiet, no_color):
         for d in exc.diagnostics:
             err.print(str(d), markup=False)
         sys.exit(EXIT_INPUT)
-    except DotMissingError as exc:
+    except (DotMissingError, ValueError) as exc:  # ValueError: a listed property does not apply
         err.print(f"error: {exc}", markup=False)
         sys.exit(EXIT_INPUT)
     write_file(Path(output), page)
