@@ -307,11 +307,11 @@ def check_bad_resume(adapter, spec: V2Spec, kind: str) -> None:
     "incomplete, inconsistent, or otherwise invalid". An empty or truncated
     stream is incomplete, so the SET must fail; so must a stream of zeros of
     the saved stream's length, written 7 bytes at a time (the driver may
-    refuse some writes), which is no saved state (no header, no magic). A ``corrupted`` stream (its
-    last byte flipped) may still be a consistent device state -- mtty, whose
-    stream has no checksum, takes it -- so there either outcome conforms;
-    the test then checks that the device is in STOP or, after a failure, in
-    RESUMING or ERROR, and that reset recovers.
+    refuse some writes), which is no saved state (no header, no magic).
+    A ``corrupted`` stream (its last byte flipped) may still be a consistent
+    device state -- mtty, whose stream has no checksum, takes it -- so there
+    either outcome conforms; the test then checks that the device is in STOP
+    or, after a failure, in RESUMING or ERROR, and that reset recovers.
     """
     stream = saved_stream(adapter, spec)
     bad = {"empty": b"", "truncated": stream[: len(stream) // 2],
