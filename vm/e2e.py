@@ -297,8 +297,8 @@ def collect(lines: list[str]) -> tuple[int, bytes | None]:
     junit = None
     if payload:
         try:
-            junit = gzip.decompress(base64.b64decode("".join(payload.group(1).split())))
-        except (ValueError, OSError):
+            junit = gzip.decompress(base64.b64decode("".join(payload.group(1).split()), validate=True)) or None
+        except (ValueError, OSError, EOFError):
             junit = None
     return (int(code.group(1)) if code else 1), junit
 
