@@ -27,7 +27,8 @@ Each state gives every variable: ``device_state`` (the 32-bit value, as ITF's
 ``{"#bigint": "N"}``), ``state`` (the model's state name) and ``via`` (how the
 step was taken: ``open`` for the first state, then ``request``, ``reset`` or
 ``failure``). Bit-encoded models add one boolean variable per named bit
-(``_RUNNING``...). ITF keeps parameters in ``params``; fsmcheck lists the
+of the model's ``[encoding] bits`` (v1: ``RUNNING``, ``SAVING``,
+``RESUMING``). ITF keeps parameters in ``params``; fsmcheck lists the
 configuration's flags and profile there and repeats them in ``#meta``.
 """
 
@@ -116,7 +117,7 @@ def itf_trace(model: Model, result, engine: str | None = None) -> dict:
         for name, bit in bits:
             state[name] = bool(step.value >> bit & 1)
         states.append(state)
-    config = next((c for c in model.configs() if c.label == result.config), None)
+    config = model.config(result.config)
     return {
         "#meta": {
             "format": "ITF",

@@ -21,7 +21,6 @@ SARIF: OASIS Static Analysis Results Interchange Format 2.1.0.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Sequence
 
@@ -100,14 +99,15 @@ def sarif_log(verified: Sequence[tuple[Model, Sequence[Result]]]) -> dict:
                     {"location": _location(model, line, step), "executionOrder": i}
                     for i, step in enumerate(cex.trace)]}]}]
             results.append(result)
+    root = Path.cwd().as_uri() + "/"
     return {
         "$schema": SARIF_SCHEMA,
         "version": "2.1.0",
         "runs": [{
             "tool": {"driver": {"name": "fsmcheck", "version": __version__, "semanticVersion": __version__,
                                 "rules": rules}},
-            "invocations": [{"executionSuccessful": True, "workingDirectory": {"uri": Path.cwd().as_uri() + "/"}}],
-            "originalUriBaseIds": {"%SRCROOT%": {"uri": Path(os.getcwd()).as_uri() + "/"}},
+            "invocations": [{"executionSuccessful": True, "workingDirectory": {"uri": root}}],
+            "originalUriBaseIds": {"%SRCROOT%": {"uri": root}},
             "results": results,
         }],
     }

@@ -227,6 +227,11 @@ class Model:
             for p in self.profiles
         ]
 
+    def config(self, label: str) -> Config | None:
+        """The configuration whose :attr:`Config.label` is ``label`` (as results
+        name them), or None (model-wide results say ``"all"``)."""
+        return next((c for c in self.configs() if c.label == label), None)
+
     def profile(self, name: str) -> Profile:
         """The :class:`Profile` called ``name`` (KeyError if none)."""
         return {p.name: p for p in self.profiles}[name]

@@ -90,6 +90,6 @@ def matching(errata: list[Erratum], exc: BaseException) -> Erratum | None:
         return None
     text = str(exc)
     for erratum in errata:
-        if f"rule: {erratum.rule_text}" in text and any(m in text for m in erratum.match):
+        if exc.rule == erratum.rule_text and any(m in text for m in erratum.match):
             return erratum
     return None

@@ -22,7 +22,15 @@ DEFAULTS = {"timeout": 10.0}
 
 
 class ProtocolViolation(AssertionError):
-    """The device did something the protocol forbids (a test failure)."""
+    """The device did something the protocol forbids (a test failure).
+
+    Attributes:
+        rule: the rule broken, as its source words it ("" when none is cited).
+    """
+
+    def __init__(self, message: str, rule: str = ""):
+        super().__init__(message)
+        self.rule = rule
 
 
 class AdapterFault(AssertionError):
@@ -175,4 +183,4 @@ class Harness:
         return "\n".join(lines)
 
     def violation(self, headline: str, *, expected: str, observed: str, rule: str) -> ProtocolViolation:
-        return ProtocolViolation(self.report(headline, expected=expected, observed=observed, rule=rule))
+        return ProtocolViolation(self.report(headline, expected=expected, observed=observed, rule=rule), rule)

@@ -70,11 +70,11 @@ def render(model_path, output, flags_text, profile, trace_path, quiet, no_color)
     if trace_path:
         trace, label = _read_trace(model, trace_path, err)
         if label and not flags_text and not profile:
-            chosen = [c for c in model.configs() if c.label == label]
-            if not chosen:
+            chosen = model.config(label)
+            if chosen is None:
                 err.print(f"{trace_path}: configuration {label!r} is not one of {model.name}'s", markup=False)
                 sys.exit(EXIT_INPUT)
-            configs = chosen
+            configs = [chosen]
         else:
             configs = configs_or_exit(model, flags_text, profile, err)
     else:
@@ -138,8 +138,8 @@ def report(models, output, diagram_dir, timeout_ms, quiet, no_color):
         for rep in reports:
             for config in rep.model.configs():
                 name = "".join(ch if ch.isalnum() else "_" for ch in config.label).strip("_")
-                written.append(render_file(diagram(rep.model, [config]),
-                                           Path(diagram_dir) / f"{rep.model.name}.{name}.svg"))
+                written.append(write_file(Path(diagram_dir) / f"{rep.model.name}.{name}.svg",
+                                          rep.svgs[config.label]))
             written.append(render_file(diagram(rep.model), Path(diagram_dir) / f"{rep.model.name}.svg"))
     from ..verify_report import exit_code
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import datetime
 import html
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from .. import __version__
@@ -56,27 +56,30 @@ ol.trace li{font-family:monospace}code{background:#f6f8fa;padding:0 .2em}
 
 @dataclass
 class ModelReport:
-    """What the report shows for one model: the model, its results and the
-    verification time in seconds (>= 0)."""
+    """What the report shows for one model: the model, its results, the
+    verification time in seconds (>= 0) and the SVG diagram of each
+    configuration (label -> graphviz's SVG document, rendered once for the
+    page and for ``fsmcheck report --diagrams``)."""
 
     model: Model
     results: list[Result]
     seconds: float
+    svgs: dict[str, bytes] = field(default_factory=dict)
 
 
 def _esc(text) -> str:
     return html.escape(str(text), quote=True)
 
 
-def _svg(graph) -> str:
-    """Inline SVG: graphviz's output without the XML prolog and doctype."""
-    text = render_bytes(graph, "svg").decode()
+def _inline(svg: bytes) -> str:
+    """Inline SVG: graphviz's document without the XML prolog and doctype."""
+    text = svg.decode()
     return text[text.index("<svg"):]
 
 
-def _figure(graph, model: Model, label: str, kind: str) -> str:
+def _figure(svg: bytes, model: Model, label: str, kind: str) -> str:
     return (f'<figure class="diagram" data-model="{_esc(model.name)}" data-config="{_esc(label)}" '
-            f'data-kind="{kind}">{_svg(graph)}<figcaption class="small">{_esc(label)}</figcaption></figure>')
+            f'data-kind="{kind}">{_inline(svg)}<figcaption class="small">{_esc(label)}</figcaption></figure>')
 
 
 def _verdict_cell(v) -> str:
@@ -138,7 +141,6 @@ def _matrix(model: Model, config: Config) -> str:
 
 def _counterexamples(rep: ModelReport) -> str:
     model, out = rep.model, []
-    configs = {c.label: c for c in model.configs()}
     for r in rep.results:
         cex = r.counterexample
         if cex is None:
@@ -147,14 +149,15 @@ def _counterexamples(rep: ModelReport) -> str:
         items = "".join(f"<li>{_esc(t)}</li>" for t in cex.trace)
         block = (f"<h4 class='fails'>{_esc(r.prop.name)} [{_esc(r.config)}]</h4><p>{_esc(cex.summary)}</p>"
                  f"<p class='small'>declared at <code>{_esc(where)}</code></p><ol class='trace'>{items}</ol>")
-        config = configs.get(r.config, model.configs()[0])
+        config = model.config(r.config) or model.configs()[0]
         try:
             trace = steps(model, cex.trace)
         except ValueError:
             trace = None
         if trace:
-            block += "<div class='diagrams'>" + _figure(diagram(model, [config], trace, config), model,
-                             f"{r.prop.name} [{r.config}]", "counterexample") + "</div>"
+            svg = render_bytes(diagram(model, [config], trace, config), "svg")
+            block += "<div class='diagrams'>" + _figure(svg, model, f"{r.prop.name} [{r.config}]",
+                                                            "counterexample") + "</div>"
         out.append(block)
     return "".join(out) or "<p class='holds'>No counterexample: every property holds.</p>"
 
@@ -177,7 +180,7 @@ def _section(rep: ModelReport, anchor: str) -> str:
     model = rep.model
     code = exit_code(rep.results)
     figures = "<div class='diagrams'>" + "".join(
-        _figure(diagram(model, [c]), model, c.label, "configuration") for c in model.configs()) + "</div>"
+        _figure(rep.svgs[c.label], model, c.label, "configuration") for c in model.configs()) + "</div>"
     matrices = ""
     if model.combination is not None:
         matrices = "<h3>Derived combination tables</h3>" + "".join(
@@ -229,7 +232,9 @@ def build_report(paths: Sequence[str], progress: Callable[[str], None] | None = 
         model = load_model(path)
         start = time.perf_counter()
         results = verify_model(model, timeout_ms=timeout_ms, progress=progress)
-        reports.append(ModelReport(model, results, time.perf_counter() - start))
+        seconds = time.perf_counter() - start
         if progress:
             progress(f"{model.name}: diagrams and tables")
+        svgs = {c.label: render_bytes(diagram(model, [c]), "svg") for c in model.configs()}
+        reports.append(ModelReport(model, results, seconds, svgs))
     return report_html(reports), reports
