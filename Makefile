@@ -1,8 +1,13 @@
 # fsmcheck: every target installs what it needs first (see `setup`).
-PYTHON ?= python3
+# Everything runs from a virtual environment (.venv), never the system
+# interpreter; constraints.txt pins the versions the tests passed with.
+BASE_PYTHON ?= python3
+VENV := .venv
+PYTHON := $(CURDIR)/$(VENV)/bin/python
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 MODELS := models/vfio_v1.toml models/vfio_v2.toml
 
-.PHONY: all main setup verify report pack check-pack test table kernel mutate bench vm-e2e clean
+.PHONY: all main setup lock verify report pack check-pack test table kernel mutate bench vm-e2e clean
 
 all: main
 
@@ -14,13 +19,14 @@ all: main
 # npm (Microsoft's @microsoft/jest-sarif ships it). Idempotent.
 APT_PACKAGES := graphviz linux-source-6.12 chromium spin gcc
 SARIF_SCHEMA := .tools/sarif-2.1.0-rtm.5.json
-.setup.stamp: pyproject.toml
+.setup.stamp: pyproject.toml constraints.txt
 	@if ! command -v dot >/dev/null 2>&1 || ! command -v chromium >/dev/null 2>&1 || \
 	   ! command -v spin >/dev/null 2>&1 || [ ! -f /usr/src/linux-source-6.12.tar.xz ]; then \
 	  echo "setup: installing Debian's $(APT_PACKAGES)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
 	fi
-	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	@[ -x $(PYTHON) ] || $(BASE_PYTHON) -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
 	@if [ ! -f $(SARIF_SCHEMA) ]; then \
 	  mkdir -p .tools && npm pack --silent @microsoft/jest-sarif@1.0.0-beta.0 --pack-destination .tools >/dev/null && \
 	  tar -xzf .tools/microsoft-jest-sarif-1.0.0-beta.0.tgz -C .tools --strip-components=3 \
@@ -54,6 +60,10 @@ check-pack: setup
 mutate: setup
 	fsmcheck mutate --pack generated_tests
 
+# Re-pin constraints.txt to what the environment has now (after a deliberate upgrade).
+lock: setup
+	$(PYTHON) -m pip freeze --exclude-editable > constraints.txt
+
 # The tests (pytest), after set-up.
 test: setup
 	$(PYTHON) -m pytest -q
@@ -85,5 +95,5 @@ bench: setup
 	$(PYTHON) bench/bench_verify.py
 
 clean:
-	rm -rf .setup.stamp .pytest_cache .hypothesis *.egg-info .kernel-src .tools artifacts diagrams build \
+	rm -rf .venv .setup.stamp .pytest_cache .hypothesis *.egg-info .kernel-src .tools artifacts diagrams build \
 	  report.html verify.sarif pack-junit.xml

@@ -20,8 +20,8 @@ sys.path.insert(0, str(ROOT))
 
 from fsmcheck.engines import explicit, symbolic  # noqa: E402
 from fsmcheck.model import load_model  # noqa: E402
-from fsmcheck.properties import applicable  # noqa: E402
-from fsmcheck.verify import verify_model  # noqa: E402
+from fsmcheck.verifier.properties import applicable  # noqa: E402
+from fsmcheck.verifier.verify import verify_model  # noqa: E402
 
 
 def _engine_seconds(check, model) -> float:

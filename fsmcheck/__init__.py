@@ -3,9 +3,9 @@
 The public surface:
 
 - :func:`fsmcheck.model.load_model` reads and validates a model file;
-- :func:`fsmcheck.verify.verify_model` decides the model's properties with
+- :func:`fsmcheck.verifier.verify.verify_model` decides the model's properties with
   both engines (networkx and z3);
-- :func:`fsmcheck.combination.derive_table` derives a combination table.
+- :func:`fsmcheck.verifier.combination.derive_table` derives a combination table.
 
 The command line is ``fsmcheck`` (see ``fsmcheck --help``).
 """

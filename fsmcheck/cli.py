@@ -17,11 +17,11 @@ import click
 from rich.console import Console
 
 from . import __version__
-from .combination import derive_table, table_json
+from .verifier.combination import derive_table, table_json
 from .console import load_or_report, make_console, parse_flags
 from .model.schema import Config, Model
-from .verify import verify_model
-from .verify_report import (
+from .verifier.verify import verify_model
+from .verifier.verify_report import (
     EXIT_INPUT, EXIT_INTERNAL, EXIT_OK, document_json, exit_code, print_results, results_json,
 )
 
@@ -63,7 +63,7 @@ def verify(models, as_json, timeout_ms, quiet, no_color, sarif_path, trace_dir):
     Prints a table of properties with each engine's verdict and time, every
     failing property's shortest counterexample and the model-file line it
     points at. --sarif and --trace-dir write machine formats for CI (see
-    fsmcheck.ci.sarif and fsmcheck.trace for the formats).
+    fsmcheck.ci.sarif and fsmcheck.verifier.trace for the formats).
     """
     out, err = _console(no_color), _console(no_color, stderr=True)
     codes, documents, errors, verified = [], [], [], []
@@ -123,7 +123,7 @@ def _write_traces(directory: Path, verified) -> list[Path]:
     import re
 
     from .generate.writer import write_file
-    from .trace import itf_trace
+    from .verifier.trace import itf_trace
 
     written = []
     for model, results in verified:

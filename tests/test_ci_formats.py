@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from fsmcheck.cli import main
 from fsmcheck.model import load_model
-from fsmcheck.verify import verify_model
+from fsmcheck.verifier.verify import verify_model
 
 from .conftest import MODELS, ROOT, TOOLS, V1_LETS_101_THROUGH, V2_WITHOUT_STOP_TO_RESUMING, require_tool
 

@@ -9,8 +9,8 @@ from click.testing import CliRunner
 from fsmcheck.cli import main
 from fsmcheck.engines import explicit, symbolic
 from fsmcheck.engines.z3_encoding import UnknownResult
-from fsmcheck.verdict import FAILS, HOLDS, UNKNOWN, Verdict
-from fsmcheck.verify import combine
+from fsmcheck.verifier.verdict import FAILS, HOLDS, UNKNOWN, Verdict
+from fsmcheck.verifier.verify import combine
 
 from .conftest import MODELS
 
@@ -55,7 +55,7 @@ def test_engine_disagreement_exits_3(monkeypatch):
         verdict = real(name, model, config)
         return Verdict(FAILS) if name == "reset" else verdict
 
-    monkeypatch.setattr("fsmcheck.verify.explicit.check", lying)
+    monkeypatch.setattr("fsmcheck.verifier.verify.explicit.check", lying)
     result = CliRunner().invoke(main, ["verify", "--no-color", V1])
     assert result.exit_code == 3
     assert "engines disagree: networkx says fails, z3 says holds" in result.output
@@ -65,7 +65,7 @@ def test_engine_crash_is_an_internal_error_not_a_traceback(monkeypatch):
     def broken(name, model, config):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("fsmcheck.verify.explicit.check", broken)
+    monkeypatch.setattr("fsmcheck.verifier.verify.explicit.check", broken)
     result = CliRunner().invoke(main, ["verify", "--no-color", V1])
     assert result.exit_code == 3
     assert "internal error: RuntimeError: boom" in result.output

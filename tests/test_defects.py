@@ -4,7 +4,7 @@ the expected minimal counterexample, on both engines."""
 from __future__ import annotations
 
 from fsmcheck.model import load_model
-from fsmcheck.verify import verify_model
+from fsmcheck.verifier.verify import verify_model
 
 
 def _results(path):

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fsmcheck.model import load_model
-from fsmcheck.verify import verify_model
+from fsmcheck.verifier.verify import verify_model
 
 FLAGS = ["F0", "F1"]
 EFFECTS = ["starts", "keeps", "ends", "none"]

@@ -12,11 +12,11 @@ from click.testing import CliRunner
 
 from fsmcheck.cli import main
 from fsmcheck.export.graph_json import graph_json
-from fsmcheck.graphs import arc_graph
+from fsmcheck.verifier.graphs import arc_graph
 from fsmcheck.model import load_model
 from fsmcheck.review.diagram import DotMissingError, diagram, render_bytes
 from fsmcheck.review.report import build_report
-from fsmcheck.trace import steps
+from fsmcheck.verifier.trace import steps
 
 from .conftest import ARTIFACTS, MODELS, V1_LETS_101_THROUGH, require_tool
 

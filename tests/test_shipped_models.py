@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from fsmcheck.combination import derive_table
+from fsmcheck.verifier.combination import derive_table
 from fsmcheck.model import load_model
-from fsmcheck.verify import verify_model
+from fsmcheck.verifier.verify import verify_model
 
 from .conftest import MODELS, TOY
 

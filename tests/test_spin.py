@@ -11,7 +11,7 @@ import pytest
 from fsmcheck.export.promela import promela, promela_all
 from fsmcheck.export.spin import check
 from fsmcheck.model import load_model
-from fsmcheck.verify import verify_model
+from fsmcheck.verifier.verify import verify_model
 
 from .conftest import MODELS, V1_LETS_101_THROUGH, V2_WITHOUT_STOP_TO_RESUMING, require_tool
 

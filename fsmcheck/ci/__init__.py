@@ -1,1 +1,1 @@
-"""Machine formats for CI: SARIF 2.1.0 (:mod:`.sarif`). Counterexample traces are in :mod:`fsmcheck.trace`."""
+"""Machine formats for CI: SARIF 2.1.0 (:mod:`.sarif`). Counterexample traces are in :mod:`fsmcheck.verifier.trace`."""

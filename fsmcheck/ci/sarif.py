@@ -26,8 +26,8 @@ from typing import Sequence
 
 from .. import __version__
 from ..model.schema import Model
-from ..verify import Result
-from ..verdict import HOLDS, UNKNOWN
+from ..verifier.verify import Result
+from ..verifier.verdict import HOLDS, UNKNOWN
 
 __all__ = ["SARIF_SCHEMA", "sarif_log"]
 

@@ -11,7 +11,7 @@ from rich.table import Table
 from ..console import load_or_exit, make_console
 from ..model.shipped import shipped_model_path
 from ..model.schema import Config
-from ..verify_report import EXIT_FAIL, EXIT_INPUT, EXIT_OK, exit_code
+from ..verifier.verify_report import EXIT_FAIL, EXIT_INPUT, EXIT_OK, exit_code
 from .driver_arcs import compare_arcs, find_flags, read_driver_arcs
 from .kernel_walk import WALK_FUNCTION, read_kernel_walk
 from .source import SourceError

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from pycparser import c_ast
 
-from ..combination import PATH, derive_table
+from ..verifier.combination import PATH, derive_table
 from ..model.schema import Config, Model
 from .cparse import ConstantError, evaluate, find_all, parse_expression, parse_function
 from .kernel_walk import vfio_symbols

@@ -12,10 +12,10 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from ..combination import NO_PATH, REJECTED, derive_table
+from ..verifier.combination import NO_PATH, REJECTED, derive_table
 from ..model.schema import Config, Model
-from ..verify import Result, verify_model
-from ..walk import EINVAL, OK, run_walk
+from ..verifier.verify import Result, verify_model
+from ..verifier.walk import EINVAL, OK, run_walk
 from .kernel_walk import KernelWalk
 
 __all__ = ["Difference", "FlagSetReport", "check_walk"]

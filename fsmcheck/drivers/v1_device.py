@@ -21,7 +21,7 @@ from __future__ import annotations
 import random
 
 from ..adapters.contract import DriverError
-from ..graphs import arc_graph
+from ..verifier.graphs import arc_graph
 from ..model import load_model
 from ..model.shipped import shipped_model_path
 from .stream import StreamError, end_record, parse_stream, record

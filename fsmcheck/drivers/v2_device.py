@@ -21,7 +21,7 @@ import itertools
 import random
 
 from ..adapters.contract import DriverError
-from ..combination import NOOP, PATH, derive_table
+from ..verifier.combination import NOOP, PATH, derive_table
 from ..model.schema import Config, Model
 from .stream import StreamError, end_record, parse_stream, record
 

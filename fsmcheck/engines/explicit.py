@@ -1,7 +1,7 @@
 """The explicit engine: properties decided on networkx graphs.
 
 Each ``_check_*`` function takes a model and a configuration and returns a
-:class:`~fsmcheck.verdict.Verdict`. Counterexample traces are shortest paths
+:class:`~fsmcheck.verifier.verdict.Verdict`. Counterexample traces are shortest paths
 (:func:`networkx.shortest_path`) from the state at open in the configuration's
 system graph (arcs, reset and failure edges).
 """
@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import networkx as nx
 
-from ..combination import NO_PATH, PATH, REJECTED, derive_table
-from ..graphs import UndecidedError, accepted_values, arc_graph, system_graph
+from ..verifier.combination import NO_PATH, PATH, REJECTED, derive_table
+from ..verifier.graphs import UndecidedError, accepted_values, arc_graph, system_graph
 from ..model.loader import load_model
 from ..model.schema import Config, Model
-from ..verdict import FAILS, HOLDS, UNKNOWN, Counterexample, Verdict
-from ..walk import EINVAL, OK, SKIP_LOOP, STEP_LOOP, run_walk
-from ..verdict import looping_pairs as _all_pairs
+from ..verifier.verdict import FAILS, HOLDS, UNKNOWN, Counterexample, Verdict
+from ..verifier.walk import EINVAL, OK, SKIP_LOOP, STEP_LOOP, run_walk
+from ..verifier.verdict import looping_pairs as _all_pairs
 from .session_rules import expected_effect
 
 __all__ = ["check", "trace_to"]

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import z3
 
-from ..combination import NO_PATH, PATH, REJECTED
+from ..verifier.combination import NO_PATH, PATH, REJECTED
 from ..model.loader import load_model
 from ..model.schema import Config, Model
-from ..verdict import FAILS, HOLDS, UNKNOWN, Counterexample, Verdict
-from ..verdict import looping_pairs as _all_pairs
+from ..verifier.verdict import FAILS, HOLDS, UNKNOWN, Counterexample, Verdict
+from ..verifier.verdict import looping_pairs as _all_pairs
 from .session_rules import expected_effect
 from .z3_encoding import Encoding, UnknownResult, fresh_names as _fresh, solve
 from .z3_paths import derive_table, shortest_trace

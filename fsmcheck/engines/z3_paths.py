@@ -3,7 +3,7 @@
 :func:`shortest_trace` unrolls a transition relation from the state at open
 until a target predicate holds (bound: the number of states, which is
 complete for reachability in a finite graph). :func:`derive_table` computes the
-combination table the way :mod:`fsmcheck.combination` does, but by asking z3
+combination table the way :mod:`fsmcheck.verifier.combination` does, but by asking z3
 for paths of each length k = 1, 2, ... under the admissibility constraint and
 enumerating every model of the least k (so ambiguities are found, not
 resolved).
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import z3
 
-from ..combination import NO_PATH, NOOP, PATH, REJECTED
+from ..verifier.combination import NO_PATH, NOOP, PATH, REJECTED
 from .z3_encoding import Encoding, solve
 
 __all__ = ["derive_table", "shortest_trace", "MAX_ALTERNATIVES"]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import networkx as nx
 
-from ..graphs import arc_graph
+from ..verifier.graphs import arc_graph
 from ..model.schema import Config, Model
 
 __all__ = ["Tour", "arc_tour"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..combination import NO_PATH, NOOP, PATH, REJECTED, derive_table
+from ..verifier.combination import NO_PATH, NOOP, PATH, REJECTED, derive_table
 from ..model.schema import Config, Model
 from .tour import arc_tour
 from .wmethod import FAULT_MODEL, w_method_sequences

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import itertools
 
-from ..combination import PATH, derive_table
+from ..verifier.combination import PATH, derive_table
 from ..model.schema import Config, Model
 
 __all__ = ["w_method_sequences", "input_alphabet", "FAULT_MODEL"]

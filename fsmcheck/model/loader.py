@@ -18,7 +18,7 @@ from .expr import PredicateError, parse_predicate
 from .positions import index_lines
 from .schema import (
     ALL_FLAGS, SESSION_EFFECTS, Arc, Blocked, CombinationRule, Correspondence,
-    Model, Profile, State, Walk,
+    Model, P2PRule, Profile, State, Walk,
 )
 
 __all__ = ["Diagnostic", "ModelError", "load_model", "FORMAT_VERSION", "KNOWN_PROPERTIES"]
@@ -36,6 +36,7 @@ KNOWN_PROPERTIES = (
 _TOP_KEYS = {
     "format", "model", "encoding", "device", "flags", "states", "groups", "sessions",
     "arcs", "blocked", "combination", "profiles", "walk", "correspondence", "properties", "region",
+    "p2p",
 }
 
 
@@ -218,6 +219,7 @@ def _build(r: _Reader, digest: str) -> Model | None:
     profiles = _profiles(r, {a.tag for a in arcs if a.tag})
     walk = _walk(r, names, set(flag_bits))
     correspondence = _correspondence(r, names)
+    p2p = _p2p(r, groups, set(flag_bits))
     properties = _properties(r)
     region = _region(r)
 
@@ -230,7 +232,7 @@ def _build(r: _Reader, digest: str) -> Model | None:
         valid=valid, groups=groups, session_groups=session_groups,
         session_directions=dict(directions), blocked=blocked,
         combination=combination, profiles=profiles, walk=walk,
-        correspondence=correspondence, properties=properties, sources=sources, region=region,
+        correspondence=correspondence, p2p=p2p, properties=properties, sources=sources, region=region,
         digest=digest, lines=r.lines,
     )
 
@@ -512,6 +514,34 @@ def _correspondence(r: _Reader, names: set[str]) -> Correspondence | None:
     if not target.is_file():
         r.error(kp + ("model",), f"no such model file {str(target)!r}")
     return Correspondence(target, profile, {k: str(v) for k, v in mapping.items()}, r.lines.line(kp))
+
+
+def _p2p(r: _Reader, groups: dict[str, tuple[str, ...]], flags: set[str]) -> P2PRule | None:
+    """The ``[p2p]`` table: the P2P quiesce rule, named by two groups."""
+    table = r.get(r.data, (), "p2p", dict, None)
+    if table is None:
+        return None
+    kp = ("p2p",)
+    r.unknown_keys(table, kp, {"initiating", "accepting", "flag", "source"})
+    found = {}
+    for key in ("initiating", "accepting"):
+        name = r.get(table, kp, key, str, where=kp)
+        if name is not None and name not in groups:
+            r.error(kp + (key,), f"unknown group {name!r} (known: {', '.join(sorted(groups)) or 'none'})")
+            name = None
+        found[key] = name
+    flag = r.get(table, kp, "flag", str, None)
+    if flag is not None and flag not in flags:
+        r.error(kp + ("flag",), f"unknown flag {flag!r}")
+    if found["initiating"] and found["accepting"]:
+        stray = [s for s in groups[found["initiating"]] if s not in groups[found["accepting"]]]
+        if stray:
+            r.error(kp + ("initiating",), f"states {stray} may initiate P2P DMA but are not in group "
+                                          f"{found['accepting']!r} (a device that initiates P2P DMA runs)")
+    if None in found.values():
+        return None
+    return P2PRule(found["initiating"], found["accepting"], flag, r.get(table, kp, "source", str, ""),
+                   r.lines.line(kp))
 
 
 def _region(r: _Reader) -> tuple[dict, ...]:

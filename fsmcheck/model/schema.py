@@ -18,7 +18,7 @@ from .expr import Predicate
 
 __all__ = [
     "ALL_FLAGS", "Arc", "Blocked", "CombinationRule", "Config", "Correspondence",
-    "Model", "Profile", "State", "Walk", "SESSION_EFFECTS",
+    "Model", "P2PRule", "Profile", "State", "Walk", "SESSION_EFFECTS",
 ]
 
 #: Data-session effects an arc may declare.
@@ -145,6 +145,34 @@ class Correspondence:
 
 
 @dataclass(frozen=True)
+class P2PRule:
+    """The P2P quiesce rule across the devices of one user context.
+
+    vfio.h (the P2P states): RUNNING_P2P and PRE_COPY_P2P are "a quiescent
+    state for the device for the purposes of managing multiple devices within
+    a user context where peer-to-peer DMA between devices may be active"; they
+    "must prevent the device from initiating any new P2P DMA". So no device
+    may be in a state of group ``initiating`` (it may start P2P DMA) while
+    another is in a state outside group ``accepting`` (it cannot take it).
+    A device without feature flag ``flag`` "behaves as though the device was
+    fully running" in the P2P states it lacks: it cannot be quiesced.
+
+    Attributes:
+        initiating: name of the group of states that may initiate P2P DMA.
+        accepting: name of the group of states that take P2P DMA.
+        flag: the feature flag that brings the P2P states, or None.
+        source: the sentence the rule comes from.
+        line: the line of the ``[p2p]`` table.
+    """
+
+    initiating: str
+    accepting: str
+    flag: str | None = None
+    source: str = ""
+    line: int = 0
+
+
+@dataclass(frozen=True)
 class Config:
     """One configuration a model is checked in: a flag set and a profile."""
 
@@ -191,6 +219,7 @@ class Model:
     profiles: tuple[Profile, ...] = (Profile("spec"),)
     walk: Walk | None = None
     correspondence: Correspondence | None = None
+    p2p: P2PRule | None = None
     properties: tuple[str, ...] | None = None
     region: tuple[dict, ...] = ()
     sources: tuple[str, ...] = ()

@@ -13,8 +13,8 @@ from ..console import configs_or_exit, load_or_exit, make_console
 from ..generate.writer import write_file
 from ..model import ModelError
 from ..model.schema import Model
-from ..trace import steps
-from ..verify_report import EXIT_INPUT, EXIT_OK
+from ..verifier.trace import steps
+from ..verifier.verify_report import EXIT_INPUT, EXIT_OK
 from .diagram import FORMATS, DotMissingError, diagram, render as render_file
 
 __all__ = ["render", "report"]
@@ -141,7 +141,7 @@ def report(models, output, diagram_dir, timeout_ms, quiet, no_color):
                 written.append(write_file(Path(diagram_dir) / f"{rep.model.name}.{name}.svg",
                                           rep.svgs[config.label]))
             written.append(render_file(diagram(rep.model), Path(diagram_dir) / f"{rep.model.name}.svg"))
-    from ..verify_report import exit_code
+    from ..verifier.verify_report import exit_code
 
     codes = [exit_code(r.results) for r in reports]
     code = max(codes) if codes else EXIT_OK

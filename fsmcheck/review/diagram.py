@@ -30,9 +30,9 @@ from typing import Sequence
 import graphviz
 
 from ..generate.writer import write_file
-from ..graphs import arc_graph
+from ..verifier.graphs import arc_graph
 from ..model.schema import Config, Model
-from ..trace import Step
+from ..verifier.trace import Step
 
 __all__ = ["DotMissingError", "FORMATS", "SESSION_STYLE", "diagram", "render", "render_bytes"]
 
@@ -159,7 +159,7 @@ def diagram(model: Model, configs: Sequence[Config] | None = None, trace: Sequen
         configs: the configurations to draw (default: every one of
             :meth:`Model.configs`); more than one are drawn side by side, each
             in a cluster labelled with its flag set or profile.
-        trace: steps to overlay (:func:`fsmcheck.trace.steps`).
+        trace: steps to overlay (:func:`fsmcheck.verifier.trace.steps`).
         trace_config: the configuration the trace belongs to (default: the
             first drawn).
 

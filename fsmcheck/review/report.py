@@ -29,12 +29,12 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from .. import __version__
-from ..combination import NO_PATH, NOOP, PATH, derive_table
+from ..verifier.combination import NO_PATH, NOOP, PATH, derive_table
 from ..model import load_model
 from ..model.schema import Config, Model
-from ..trace import steps
-from ..verify import ENGINES, Result, verify_model
-from ..verify_report import exit_code
+from ..verifier.trace import steps
+from ..verifier.verify import ENGINES, Result, verify_model
+from ..verifier.verify_report import exit_code
 from .diagram import diagram, render_bytes
 
 __all__ = ["ModelReport", "build_report", "report_html"]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import networkx as nx
 
-from .model.schema import Config, Model
+from ..model.schema import Config, Model
 
 __all__ = ["WalkResult", "run_walk", "OK", "EINVAL", "SKIP_LOOP", "STEP_LOOP"]
 

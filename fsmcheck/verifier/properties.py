@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from .model.schema import Config, Model
+from ..model.schema import Config, Model
 
 __all__ = ["Property", "PROPERTIES", "applicable", "requirement"]
 

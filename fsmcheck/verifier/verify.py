@@ -26,8 +26,8 @@ import traceback
 from dataclasses import dataclass
 from typing import Callable
 
-from .engines import explicit, symbolic
-from .model.schema import Config, Model
+from ..engines import explicit, symbolic
+from ..model.schema import Config, Model
 from .properties import Property, applicable
 from .verdict import FAILS, HOLDS, UNKNOWN, Verdict
 
@@ -44,11 +44,11 @@ class Result:
     """The combined verdict of one property instance.
 
     Attributes:
-        prop: the :class:`~fsmcheck.properties.Property`.
+        prop: the :class:`~fsmcheck.verifier.properties.Property`.
         config: the configuration label, or ``"all"`` for model-wide properties.
         statement: the one-line statement for this instance.
         status: ``holds``, ``fails``, ``unknown``, ``disagree`` or ``error``.
-        verdicts: engine name -> :class:`~fsmcheck.verdict.Verdict`.
+        verdicts: engine name -> :class:`~fsmcheck.verifier.verdict.Verdict`.
         detail: why the status is ``disagree`` or ``error``.
     """
 

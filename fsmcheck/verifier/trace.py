@@ -1,6 +1,6 @@
 """Counterexample traces as structured steps, and the ITF-like JSON form.
 
-A :class:`~fsmcheck.verdict.Counterexample` carries its trace as described
+A :class:`~fsmcheck.verifier.verdict.Counterexample` carries its trace as described
 states, one string per state (``STOP_COPY``, ``RESUMING (010b)``,
 ``RUNNING (001b) [reset]``, ``STOP [device_state=0x00000010]``).
 :func:`steps` reads them back into :class:`Step` objects against the model,
@@ -37,8 +37,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from . import __version__
-from .model.schema import Model
+from .. import __version__
+from ..model.schema import Model
 
 __all__ = ["Step", "steps", "itf_trace", "ITF_DESCRIPTION"]
 
@@ -89,7 +89,7 @@ def steps(model: Model, trace) -> list[Step]:
 
 
 def itf_trace(model: Model, result, engine: str | None = None) -> dict:
-    """The counterexample of ``result`` (a :class:`~fsmcheck.verify.Result`)
+    """The counterexample of ``result`` (a :class:`~fsmcheck.verifier.verify.Result`)
     as an ITF-like trace (see the module docstring).
 
     Args:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import networkx as nx
 
-from .model.schema import Config, Model
+from ..model.schema import Config, Model
 
 __all__ = ["UndecidedError", "accepted_values", "arc_graph", "system_graph"]
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from .graphs import arc_graph
-from .model.schema import Config, Model
+from ..model.schema import Config, Model
 
 __all__ = ["Entry", "derive_table", "table_json", "REJECTED", "NOOP", "PATH", "NO_PATH"]
 
@@ -133,7 +133,7 @@ def derive_table(model: Model, config: Config, *, within_group: bool | None = No
         them in ``alternatives``.
 
     Raises:
-        fsmcheck.graphs.UndecidedError: for an ``all-requestable`` profile the
+        fsmcheck.verifier.graphs.UndecidedError: for an ``all-requestable`` profile the
             explicit engine cannot enumerate.
     """
     graph = arc_graph(model, config)

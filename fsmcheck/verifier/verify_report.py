@@ -6,8 +6,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from . import __version__
-from .model.schema import Model
+from .. import __version__
+from ..model.schema import Model
 from .verify import DISAGREE, ENGINES, ERROR, Result
 from .verdict import FAILS, HOLDS, UNKNOWN
 
