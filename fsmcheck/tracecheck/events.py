@@ -1,0 +1,58 @@
+"""The events a trace is read into, whatever its format.
+
+Every reader (:mod:`.qemu_log`, :mod:`.qmp`, :mod:`.itf`) yields one
+:class:`Event` per line of its file, so that the checker can keep a window of
+the lines around a finding and count what it ignored. ``kind`` says what the
+checker does with it:
+
+* ``request``  -- QEMU asked for a new ``device_state`` (``a`` = the new
+  state, ``b`` = the recover state): ``vfio_migration_set_state``.
+* ``record``   -- QEMU recorded the device's state (``a``):
+  ``vfio_migration_set_device_state``, or a QMP ``VFIO_MIGRATION`` event
+  (``b`` = ``"qmp"``).
+* ``step``     -- one state of an ITF trace (``a`` = state, ``b`` = ``via``:
+  ``open``, ``request``, ``reset`` or ``failure``).
+* ``save-data`` / ``load-data`` -- device data read from / written to the
+  data_fd (``vfio_save_block``, ``vfio_save_iterate``,
+  ``vfio_save_complete_precopy``; ``vfio_load_state_device_data``,
+  ``vfio_load_state`` with the DEV_DATA_STATE tag).
+* ``save-end`` / ``load-end`` -- QEMU closed the data_fd
+  (``vfio_save_cleanup``, ``vfio_load_cleanup``).
+* ``malformed`` -- a line of a known event whose arguments do not fit its
+  format, or a truncated line (``a`` = what is wrong).
+* ``other``    -- anything else (unknown events, other QEMU log output,
+  ``migrate_set_state``): kept for context and counted, never an error.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+__all__ = ["Event", "REQUEST", "RECORD", "STEP", "SAVE_DATA", "LOAD_DATA", "SAVE_END", "LOAD_END",
+           "MALFORMED", "OTHER"]
+
+REQUEST, RECORD, STEP = "request", "record", "step"
+SAVE_DATA, LOAD_DATA, SAVE_END, LOAD_END = "save-data", "load-data", "save-end", "load-end"
+MALFORMED, OTHER = "malformed", "other"
+
+
+class Event(NamedTuple):
+    """One line of a trace.
+
+    Attributes:
+        line: 1-based line number in the trace file.
+        kind: one of the kinds of the module docstring.
+        device: the device name (QEMU's ``vbasedev->name``, the QMP
+            ``device-id``, or the ITF trace's name); ``""`` when none.
+        a, b: the kind's arguments (see the module docstring); ``""`` when unused.
+        name: the event name as written (``vfio_save_block``, ``VFIO_MIGRATION``).
+        text: the line as read, without its line end.
+    """
+
+    line: int
+    kind: str
+    device: str
+    a: str
+    b: str
+    name: str
+    text: str
