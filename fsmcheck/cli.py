@@ -344,5 +344,16 @@ def _register() -> None:
 
 _register()
 
+
+def _register_check_trace() -> None:
+    """``fsmcheck check-trace``: trace validation of QEMU's migration traces
+    (fsmcheck.tracecheck, imported here so the other commands do not load it)."""
+    from .tracecheck.command import check_trace_command
+
+    main.add_command(check_trace_command)
+
+
+_register_check_trace()
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -29,7 +29,7 @@ from ..model.schema import Model
 from ..verifier.verify import Result
 from ..verifier.verdict import HOLDS, UNKNOWN
 
-__all__ = ["SARIF_SCHEMA", "sarif_log"]
+__all__ = ["SARIF_SCHEMA", "artifact_location", "sarif_log"]
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 
@@ -40,6 +40,14 @@ def _uri(path: Path) -> tuple[str, str | None]:
         return path.relative_to(Path.cwd()).as_posix(), "%SRCROOT%"
     except ValueError:
         return path.as_uri(), None
+
+
+def artifact_location(path: Path) -> dict:
+    """A SARIF ``artifactLocation`` for ``path``: relative to the working
+    directory with ``uriBaseId`` ``%SRCROOT%`` when it lies below it, else a
+    ``file:`` URI."""
+    uri, base = _uri(path)
+    return {"uri": uri, "uriBaseId": base} if base else {"uri": uri}
 
 
 def _location(model: Model, line: int, text: str | None = None) -> dict:

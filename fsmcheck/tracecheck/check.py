@@ -96,6 +96,9 @@ class TraceReport:
         violations: the findings (the first ``max_violations``);
             violations_total: how many there were.
         p2p: ``checked`` or why the P2P quiesce rule was not run.
+        timeline: ``(line, device, state)`` for each recorded state change
+            across the devices, in trace order (the first ``max_rows``);
+            timeline_total: how many there were.
     """
 
     path: str
@@ -108,6 +111,8 @@ class TraceReport:
     violations: list[Violation] = field(default_factory=list)
     violations_total: int = 0
     p2p: str = "checked"
+    timeline: list[tuple[int, str, str]] = field(default_factory=list)
+    timeline_total: int = 0
 
 
 class _Dev:
@@ -180,6 +185,9 @@ class _Checker:
             rep.states_total += 1
             if len(rep.states) < self.max_rows:
                 rep.states.append(state)
+            self.report.timeline_total += 1
+            if len(self.report.timeline) < self.max_rows:
+                self.report.timeline.append((line, rep.name, state))
         self.recorded[rep.name] = state
         if self.model.p2p is None or len(self.recorded) < 2:
             return
