@@ -7,7 +7,7 @@ PYTHON := $(CURDIR)/$(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 MODELS := models/vfio_v1.toml models/vfio_v2.toml
 
-.PHONY: all main setup lock verify report pack check-pack test table kernel mutate bench vm-e2e clean
+.PHONY: all main setup lock verify report pack check-pack test table kernel mutate bench bench-trace vm-e2e clean
 
 all: main
 
@@ -93,6 +93,11 @@ vm-e2e: setup
 # Benchmarks: engine times with ratios against a baseline measured in the same run.
 bench: setup
 	$(PYTHON) bench/bench_verify.py
+
+# check-trace throughput (lines/s) on a synthetic 10^6-line QEMU log built from
+# the real trace, with ratios against raw line reading measured in the same run.
+bench-trace: setup
+	$(PYTHON) bench/bench_trace.py
 
 clean:
 	rm -rf .venv .setup.stamp .pytest_cache .hypothesis *.egg-info .kernel-src .tools artifacts diagrams build \

@@ -41,10 +41,12 @@ def _devices(lines: list[str]) -> list[str]:
 
 def _find(lines: list[str], event: str, device: str, args: str = "", after: int = 0) -> int:
     """0-based index of the first line at or after ``after`` of ``event`` for
-    ``device`` whose arguments contain ``args``."""
+    ``device`` whose arguments contain ``args`` (end with it, if it ends with ``$``)."""
+    exact = args.endswith("$")
+    args = args.rstrip("$")
     for i in range(after, len(lines)):
         head, _, rest = lines[i].partition(f":{event} ")
-        if rest and f"({device})" in rest and args in rest:
+        if rest and f"({device})" in rest and (rest.endswith(args) if exact else args in rest):
             return i
     raise AssertionError(f"no {event} ({device}) {args!r} in the trace")
 
@@ -148,7 +150,7 @@ def test_device_stopped_while_another_is_running(tmp_path):
     anchor = _request_block(lines, d2, "STOP", shutdown)
     seeded = _move_after(lines, block, anchor)
     code, doc, found = _check(_write(tmp_path, "destination.trace", seeded))
-    stop = _find(seeded, "vfio_migration_set_device_state", d2, "state STOP", shutdown) + 1
+    stop = _find(seeded, "vfio_migration_set_device_state", d2, "state STOP$", shutdown) + 1
     assert code == 1 and found == [("p2p-quiesce", stop)]
     assert f"{d1} is RUNNING" in doc["traces"][0]["violations"][0]["message"]
 
@@ -158,7 +160,7 @@ def test_request_the_model_rejects(tmp_path):
     d1 = _devices(lines)[0]
     # d1 asks STOP_COPY -> PRE_COPY instead of STOP_COPY -> STOP (and the device takes it).
     i = _find(lines, "vfio_migration_set_state", d1, "new state STOP,")
-    j = _find(lines, "vfio_migration_set_device_state", d1, "state STOP", i)
+    j = _find(lines, "vfio_migration_set_device_state", d1, "state STOP$", i)
     seeded = list(lines)
     seeded[i] = lines[i].replace("new state STOP,", "new state PRE_COPY,")
     seeded[j] = lines[j].replace("state STOP", "state PRE_COPY")
@@ -401,3 +403,63 @@ def test_streaming_keeps_bounded_state(tmp_path):
     assert report.lines == len(body) * 50
     assert len(report.violations) == 5 and report.violations_total == 50
     assert all(len(d.requests) == 10 and d.requests_total == 7 * 50 for d in report.devices)
+
+
+# -- failures and recoveries --------------------------------------------------------------------
+
+def test_failed_request_without_a_recovery(tmp_path):
+    lines = _lines(SOURCE)
+    d1 = _devices(lines)[0]
+    # d1's PRE_COPY -> PRE_COPY_P2P has no set_device_state after it: it failed, and no recovery follows.
+    i = _find(lines, "vfio_migration_set_state", d1, "new state PRE_COPY_P2P,")
+    j = _find(lines, "vfio_migration_set_device_state", d1, "state PRE_COPY_P2P", i)
+    seeded = lines[:j] + lines[j + 1:]
+    code, doc, found = _check(_write(tmp_path, "source.trace", seeded))
+    assert code == 1 and ("recovery", i + 1) in found
+    v = next(v for v in doc["traces"][0]["violations"] if v["rule"] == "recovery")
+    assert "no state was recorded after it" in v["message"] and v["context"][0]["line"] == i + 1
+
+
+def _fallback(lines: list[str], d1_fails: bool) -> list[str]:
+    """The source side of a failed migration (issue 10: without the dirty-tracking
+    options the source returns to RUNNING), written from the real lines: both
+    devices go to PRE_COPY, then vfio_save_cleanup and a request of RUNNING each.
+    With ``d1_fails`` d1's RUNNING -> PRE_COPY (recover RUNNING) fails: QEMU
+    records the recover state, skips vfio_save_setup, and its later request of
+    RUNNING is a no-op (no record)."""
+    d1, d2 = _devices(lines)
+    upto = _find(lines, "vfio_save_setup", d2) + 1
+    head = list(lines[:upto])
+    if d1_fails:
+        k = _find(head, "vfio_migration_set_device_state", d1, "state PRE_COPY$")
+        head[k] = head[k].replace("state PRE_COPY", "state RUNNING")
+        del head[_find(head, "vfio_save_setup", d1)]
+    tail = []
+    for d in (d1, d2):
+        request = lines[_find(lines, "vfio_migration_set_state", d, "new state STOP,")]
+        record = lines[_find(lines, "vfio_migration_set_device_state", d, "state STOP$")]
+        tail += [lines[_find(lines, "vfio_save_cleanup", d)], request.replace("new state STOP,", "new state RUNNING,")]
+        if not (d1_fails and d == d1):
+            tail.append(record.replace("state STOP", "state RUNNING"))
+    return head + tail
+
+
+def test_a_migration_that_falls_back_to_running_passes(tmp_path):
+    code, doc, found = _check(_write(tmp_path, "failed.trace", _fallback(_lines(SOURCE), False)))
+    assert (code, found) == (0, [])
+    for dev in doc["traces"][0]["devices"]:
+        assert dev["states"][-2:] == ["PRE_COPY", "RUNNING"]
+        assert dev["requests"][-1]["path"] == ["RUNNING"]
+
+
+def test_failed_request_with_a_legal_recovery_passes(tmp_path):
+    lines = _lines(SOURCE)
+    d1 = _devices(lines)[0]
+    seeded = _fallback(lines, True)
+    code, doc, found = _check(_write(tmp_path, "failed.trace", seeded))
+    assert (code, found) == (0, [])
+    rows = doc["traces"][0]["devices"][0]["requests"]
+    failed = _find(seeded, "vfio_migration_set_state", d1, "new state PRE_COPY,") + 1
+    (row,) = [r for r in rows if r["line"] == failed]
+    assert (row["outcome"], row["recorded"], row["recover"]) == ("recovered", "RUNNING", "RUNNING")
+    assert rows[-1]["outcome"] == "noop"

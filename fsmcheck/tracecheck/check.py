@@ -2,7 +2,7 @@
 
 :func:`check_trace` reads the events of an opened trace
 (:func:`.detect.open_trace`) once (twice with ``--flags auto``: a first
-pass collects the states each device was recorded in), replays QEMU's
+pass collects the states each device was recorded in or asked for), replays QEMU's
 semantics per device (:mod:`.semantics`), judges each request, record and
 data event against the model (:mod:`.device`), and after every recorded
 state change evaluates the P2P quiesce rule across the devices
@@ -131,6 +131,7 @@ class _Checker:
         self.model, self.source, self.flags, self.seen = model, source, flags, seen
         self.max_rows, self.max_violations, self.context = max_rows, max_violations, context
         self.tables = Tables(model)
+        self.names = frozenset(model.state_names)
         self.profile = model.profiles[0].name
         self.report = TraceReport(str(source.path), source.format, model.name)
         self.devices: dict[str, _Dev] = {}
@@ -225,7 +226,7 @@ class _Checker:
         dev.pending_entry = None
 
     def on_request(self, ev: Event) -> None:
-        names = self.model.state_names
+        names = self.names
         bad = [s for s in (ev.a, ev.b) if s not in names]
         if bad:
             self.violation("event-format", ev.line, ev.device, f"{ev.name}: {bad[0]!r} is not a state of "
@@ -243,7 +244,7 @@ class _Checker:
 
     def on_record(self, ev: Event) -> None:
         model = self.model
-        if ev.a not in model.state_names:
+        if ev.a not in self.names:
             self.violation("event-format", ev.line, ev.device,
                            f"{ev.name}: {ev.a!r} is not a state of {model.name}")
             return
@@ -289,7 +290,7 @@ class _Checker:
 
     def on_step(self, ev: Event) -> None:
         model = self.model
-        if ev.a not in model.state_names:
+        if ev.a not in self.names:
             self.violation("event-format", ev.line, ev.device, f"ITF state {ev.a!r} is not a state of {model.name}")
             return
         dev = self.device(ev.device, ev.line)
@@ -383,7 +384,7 @@ def check_trace(model: Model, source: TraceSource, flags: frozenset[str] | None 
     seen: dict[str, set[str]] = {}
     if flags is None:
         for ev in source.events():
-            if ev.kind in (RECORD, STEP):
+            if ev.kind in (RECORD, STEP, REQUEST):
                 seen.setdefault(ev.device, set()).add(ev.a)
     return _Checker(model, source, flags, seen, max_rows, max_violations, context).run()
 

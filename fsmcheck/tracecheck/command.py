@@ -21,7 +21,7 @@ __all__ = ["check_trace_command"]
               help="The protocol model (default: the shipped models/vfio_v2.toml).")
 @click.option("--flags", "flags_text", default="auto", show_default=True,
               help="Every device's flag set (e.g. STOP_COPY,P2P,PRE_COPY or 7), or 'auto': per device, the "
-                   "smallest defined set holding every state it was recorded in (printed).")
+                   "smallest defined set holding every state it was recorded in or asked for (printed).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout (fixed shape, "
               "see fsmcheck.tracecheck.output).")
 @click.option("--sarif", "sarif_path", type=click.Path(dir_okay=False),

@@ -2,9 +2,14 @@
 
 ``auto`` takes the smallest defined flag set of the model (vfio.h: the four
 defined combinations of VFIO_MIGRATION_STOP_COPY, _P2P and _PRE_COPY) that
-supports every state the device was recorded in; ties go to the model's
-declaration order. The choice is printed, since a device that only ever
-used RUNNING, STOP and STOP_COPY is judged as one without P2P.
+supports every state the device was recorded in or asked for; ties go to
+the model's declaration order. A request counts because QEMU asks only for
+states the device advertises (``hw/vfio/migration.c``: ``vfio_save_setup()``
+asks for PRE_COPY only when ``vfio_precopy_supported()``, and
+``vfio_migration_init()`` registers ``vfio_vmstate_change_prepare()``, the
+only source of the P2P requests, only with VFIO_MIGRATION_P2P). The choice
+is printed, since a device that only ever used RUNNING, STOP and STOP_COPY
+is judged as one without P2P.
 """
 
 from __future__ import annotations
