@@ -10,9 +10,7 @@ every other line an ``other`` event, so findings point into the file.
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,7 +72,3 @@ def load_itf(path: Path, text: str, doc: dict) -> ItfTrace:
     return ItfTrace(device, str(meta.get("model", "")),
                     frozenset(flags) if isinstance(flags, list) else None, events)
 
-
-def iter_events(trace: ItfTrace) -> Iterator[Event]:
-    """The events of ``trace`` in line order."""
-    return iter(trace.events)
