@@ -463,3 +463,20 @@ def test_failed_request_with_a_legal_recovery_passes(tmp_path):
     (row,) = [r for r in rows if r["line"] == failed]
     assert (row["outcome"], row["recorded"], row["recover"]) == ("recovered", "RUNNING", "RUNNING")
     assert rows[-1]["outcome"] == "noop"
+
+
+def test_log_without_the_timestamp_prefix(tmp_path):
+    """The same log as QEMU writes it without -msg timestamp=on."""
+    lines = [re.sub(r"^\d+@\d+\.\d+:", "", l) for l in _lines(SOURCE)]
+    assert not any("@" in l.split(" ")[0] for l in lines)
+    code, doc, found = _check(_write(tmp_path, "plain.trace", lines))
+    _, real, _ = _check(SOURCE)
+    assert (code, found) == (0, [])
+    assert doc["traces"][0]["devices"] == real["traces"][0]["devices"]
+    # ...and a defect seeded into it is found at the same line as in the prefixed log.
+    d1, d2 = _devices(_lines(SOURCE))
+    moved = _move_after(_lines(SOURCE), _request_block(_lines(SOURCE), d1, "PRE_COPY_P2P"),
+                        _request_block(_lines(SOURCE), d2, "STOP_COPY"))
+    _, _, with_prefix = _check(_write(tmp_path, "a.trace", moved))
+    _, _, without = _check(_write(tmp_path, "b.trace", [re.sub(r"^\d+@\d+\.\d+:", "", l) for l in moved]))
+    assert with_prefix == without == [("p2p-quiesce", with_prefix[0][1])]
