@@ -100,13 +100,14 @@ def print_report(out: Console, model: Model, traces: Sequence[TraceReport], quie
                 out.print(_sequence_table(trace))
         for v in trace.violations:
             rule = RULES[v.rule]
-            out.print(f"{v.path}:{v.line}: {v.rule}: {v.message}", markup=False, highlight=False)
+            out.print(f"{v.path}:{v.line}: {v.rule}: {v.message}", markup=False, highlight=False,
+                      soft_wrap=True)
             if v.device:
-                out.print(f"    device: {v.device}", markup=False, highlight=False)
-            out.print(f"    source: {rule.source}", markup=False, highlight=False)
+                out.print(f"    device: {v.device}", markup=False, highlight=False, soft_wrap=True)
+            out.print(f"    source: {rule.source}", markup=False, highlight=False, soft_wrap=True)
             for line, text in v.context:
                 mark = ">" if line == v.line else " "
-                out.print(f"  {mark} {line:>6} | {text}", markup=False, highlight=False)
+                out.print(f"  {mark} {line:>6} | {text}", markup=False, highlight=False, soft_wrap=True)
         if trace.violations_total > len(trace.violations):
             out.print(f"... and {trace.violations_total - len(trace.violations)} more violation(s) not shown",
                       markup=False)
