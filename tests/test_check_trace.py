@@ -480,3 +480,16 @@ def test_log_without_the_timestamp_prefix(tmp_path):
     _, _, with_prefix = _check(_write(tmp_path, "a.trace", moved))
     _, _, without = _check(_write(tmp_path, "b.trace", [re.sub(r"^\d+@\d+\.\d+:", "", l) for l in moved]))
     assert with_prefix == without == [("p2p-quiesce", with_prefix[0][1])]
+
+
+def test_a_device_without_p2p_beside_another_is_a_finding(tmp_path):
+    """mtty1's QMP events without its P2P states: --flags auto judges it a
+    device without P2P, which cannot be quiesced beside mtty0."""
+    events = [e for e in _qmp_from(_lines(SOURCE))
+              if not ('"mtty1"' in e and '-p2p"' in e)]
+    first = next(i for i, e in enumerate(events, 1) if '"mtty1"' in e)
+    code, doc, found = _check(_write(tmp_path, "nop2p.qmp", events))
+    devices = {d["name"]: d for d in doc["traces"][0]["devices"]}
+    assert devices["mtty1"]["flags"] == ["STOP_COPY", "PRE_COPY"]
+    assert code == 1 and ("p2p-flag", first) in found
+    assert found.count(("p2p-flag", first)) == 1 and all(r != "p2p-flag" or l == first for r, l in found)

@@ -349,7 +349,9 @@ class _Checker:
             if left is not None:
                 self.unresolved(dev, left)
         if self.model.p2p is not None:
-            flags = {name: dev.report.flags for name, dev in self.devices.items()}
+            # Devices whose state the trace records (a device seen only in data
+            # events has no flag set to judge).
+            flags = {name: dev.report.flags for name, dev in self.devices.items() if name in self.recorded}
             for name in lacks_p2p(self.model, flags):
                 d = self.devices[name].report
                 others = ", ".join(n for n in flags if n != name)
