@@ -137,7 +137,7 @@ def test_device_stopped_while_another_is_pre_copy(tmp_path):
     assert code == 1 and found[0] == ("p2p-quiesce", stop_copy)
     v = doc["traces"][0]["violations"][0]
     assert d1 in v["message"] and "PRE_COPY" in v["message"] and "STOP_COPY" in v["message"]
-    assert v["source"] == RULES["p2p-quiesce"].source
+    assert v["source"] == V2.p2p.source  # the model's own [p2p] source
 
 
 def test_device_stopped_while_another_is_running(tmp_path):

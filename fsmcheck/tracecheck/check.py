@@ -32,6 +32,7 @@ from .device import DeviceModel, Tables
 from .events import (LOAD_DATA, LOAD_END, MALFORMED, OTHER, RECORD, REQUEST, SAVE_DATA, SAVE_END, STEP,
                      Event)
 from .flags import auto_flags, flags_label
+from .rules import source_of
 from .semantics import OK, RECOVERED, RESET, UNEXPECTED, QemuDevice, Request
 
 __all__ = ["Violation", "DeviceReport", "TraceReport", "check_trace"]
@@ -46,6 +47,8 @@ class Violation:
         path: the trace file; line: the 1-based line it points at.
         device: the device concerned (``""`` for a line-format finding).
         message: what is wrong, in one sentence.
+        source: the sentence the rule comes from
+            (:func:`fsmcheck.tracecheck.rules.source_of`).
         context: ``(line, text)`` of the lines around it (before, itself, after).
     """
 
@@ -54,6 +57,7 @@ class Violation:
     line: int
     device: str
     message: str
+    source: str = ""
     context: list[tuple[int, str]] = field(default_factory=list)
 
 
@@ -132,7 +136,8 @@ class _Checker:
         self.max_rows, self.max_violations, self.context = max_rows, max_violations, context
         self.tables = Tables(model)
         self.names = frozenset(model.state_names)
-        self.profile = model.profiles[0].name
+        profiles = [p.name for p in model.profiles]
+        self.profile = source.profile if source.profile in profiles else profiles[0]
         self.report = TraceReport(str(source.path), source.format, model.name)
         self.devices: dict[str, _Dev] = {}
         self.recorded: dict[str, str] = {}
@@ -148,7 +153,7 @@ class _Checker:
         self.report.violations_total += 1
         if len(self.report.violations) >= self.max_violations:
             return
-        v = Violation(rule, str(self.source.path), line, device, message,
+        v = Violation(rule, str(self.source.path), line, device, message, source_of(self.model, rule),
                       list(self.window) if context is None else context)
         self.report.violations.append(v)
         if context is None and self.context:

@@ -54,6 +54,7 @@ class TraceSource:
         flags: device -> the flag set the trace itself declares (ITF
             configurations); empty for QEMU logs and QMP.
         model: the model name the trace declares (ITF), else ``""``.
+        profile: the profile the trace declares (ITF), else ``""``.
     """
 
     path: Path
@@ -61,6 +62,7 @@ class TraceSource:
     events: Callable[[], Iterator[Event]]
     flags: dict[str, frozenset[str]] = field(default_factory=dict)
     model: str = ""
+    profile: str = ""
 
 
 def _is_event_line(text: str) -> bool:
@@ -107,7 +109,7 @@ def open_trace(path: Path | str) -> TraceSource:
             line, _, message = str(exc).partition(": ")
             raise TraceInputError(path, int(line), message) from exc
         flags = {trace.device: trace.flags} if trace.flags is not None else {}
-        return TraceSource(path, "itf", lambda: iter(trace.events), flags, trace.model)
+        return TraceSource(path, "itf", lambda: iter(trace.events), flags, trace.model, trace.profile)
     if any(_is_event_line(t) for _, t in lines):
         return TraceSource(path, "qemu-log", lambda: read_qemu_log(path))
     raise TraceInputError(path, first_no, "fits no trace format: not a QEMU trace-event line "

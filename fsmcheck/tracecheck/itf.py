@@ -23,13 +23,14 @@ _INDEX = re.compile(r'"index"\s*:\s*(\d+)')
 
 @dataclass(frozen=True)
 class ItfTrace:
-    """A loaded ITF trace: its device name, the flags its configuration names
-    (None when it names none) and its events."""
+    """A loaded ITF trace: its device name, model, the flags and profile its
+    configuration names (None / ``""`` when it names none) and its events."""
 
     device: str
     model: str
     flags: frozenset[str] | None
     events: tuple[Event, ...]
+    profile: str = ""
 
 
 def looks_like_itf(doc: object) -> bool:
@@ -70,5 +71,6 @@ def load_itf(path: Path, text: str, doc: dict) -> ItfTrace:
                    for e in steps.get(n, [Event(n, OTHER, "", "", "", "", t)]))
     flags = meta.get("flags")
     return ItfTrace(device, str(meta.get("model", "")),
-                    frozenset(flags) if isinstance(flags, list) else None, events)
+                    frozenset(flags) if isinstance(flags, list) else None, events,
+                    str(meta.get("profile") or ""))
 

@@ -43,7 +43,7 @@ from rich.table import Table
 from .. import __version__
 from ..model.schema import Model
 from .check import TraceReport
-from .rules import RULES
+from .rules import RULES, source_of
 
 __all__ = ["print_report", "report_json"]
 
@@ -88,7 +88,7 @@ def print_report(out: Console, model: Model, traces: Sequence[TraceReport], quie
     """Print each trace's device tables (unless ``quiet``) and findings."""
     for trace in traces:
         out.print(f"{trace.path}: {trace.format}, {trace.lines} lines, {trace.events} events, "
-                  f"{len(trace.devices)} device(s); P2P quiesce rule: {trace.p2p}", markup=False)
+                  f"{len(trace.devices)} device(s); P2P quiesce rule: {trace.p2p}", markup=False, soft_wrap=True)
         for dev in trace.devices:
             more = f" (+{dev.states_total - len(dev.states)} more)" if dev.states_total > len(dev.states) else ""
             out.print(f"  {dev.name} [flags {dev.flags_label}, {dev.flags_from}]: "
@@ -99,12 +99,11 @@ def print_report(out: Console, model: Model, traces: Sequence[TraceReport], quie
             if len(trace.devices) > 1 and trace.timeline:
                 out.print(_sequence_table(trace))
         for v in trace.violations:
-            rule = RULES[v.rule]
             out.print(f"{v.path}:{v.line}: {v.rule}: {v.message}", markup=False, highlight=False,
                       soft_wrap=True)
             if v.device:
                 out.print(f"    device: {v.device}", markup=False, highlight=False, soft_wrap=True)
-            out.print(f"    source: {rule.source}", markup=False, highlight=False, soft_wrap=True)
+            out.print(f"    source: {v.source}", markup=False, highlight=False, soft_wrap=True)
             for line, text in v.context:
                 mark = ">" if line == v.line else " "
                 out.print(f"  {mark} {line:>6} | {text}", markup=False, highlight=False, soft_wrap=True)
@@ -127,7 +126,7 @@ def report_json(model: Model, flags: str, traces: Sequence[TraceReport], errors:
                          "states": d.states, "states_total": d.states_total,
                          "requests": d.requests, "requests_total": d.requests_total} for d in t.devices],
             "violations": [{"rule": v.rule, "file": v.path, "line": v.line, "device": v.device,
-                            "message": v.message, "source": RULES[v.rule].source,
+                            "message": v.message, "source": v.source,
                             "context": [{"line": n, "text": s} for n, s in v.context]} for v in t.violations],
             "violations_total": t.violations_total,
             "timeline": [{"line": n, "device": d, "state": s} for n, d, s in t.timeline],
@@ -135,7 +134,7 @@ def report_json(model: Model, flags: str, traces: Sequence[TraceReport], errors:
         })
     return {
         "fsmcheck": __version__, "model": model.name, "model_path": str(model.path), "flags": flags,
-        "rules": {r.id: {"statement": r.statement, "source": r.source} for r in RULES.values()},
+        "rules": {r.id: {"statement": r.statement, "source": source_of(model, r.id)} for r in RULES.values()},
         "traces": docs, "errors": list(errors),
         "summary": {"traces": len(traces), "violations": sum(t.violations_total for t in traces)},
         "exit_code": code,

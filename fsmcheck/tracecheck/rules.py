@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Rule", "RULES", "rule"]
+from ..model.schema import Model
+
+__all__ = ["Rule", "RULES", "rule", "source_of"]
 
 
 @dataclass(frozen=True)
@@ -67,3 +69,11 @@ RULES: dict[str, Rule] = {r.id: r for r in (
 def rule(rule_id: str) -> Rule:
     """The :class:`Rule` called ``rule_id`` (KeyError if none)."""
     return RULES[rule_id]
+
+
+def source_of(model: Model, rule_id: str) -> str:
+    """The source sentence of ``rule_id`` for ``model``: the P2P rules quote
+    the model's own ``[p2p] source`` when it has one, the others :data:`RULES`."""
+    if rule_id == "p2p-quiesce" and model.p2p is not None and model.p2p.source:
+        return model.p2p.source
+    return RULES[rule_id].source

@@ -49,7 +49,7 @@ def sarif_log(traces: Sequence[TraceReport]) -> dict:
                 "message": {"text": f"{v.rule}: {v.message}" + (f" (device {v.device})" if v.device else "")},
                 "locations": [location],
                 "partialFingerprints": {"fsmcheck-trace/v1": f"{v.rule}:{v.device}:{Path(t.path).name}"},
-                "properties": {"device": v.device, "format": t.format},
+                "properties": {"device": v.device, "format": t.format, "source": v.source},
             })
     root = Path.cwd().as_uri() + "/"
     return {
