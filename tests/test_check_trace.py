@@ -493,3 +493,18 @@ def test_a_device_without_p2p_beside_another_is_a_finding(tmp_path):
     assert devices["mtty1"]["flags"] == ["STOP_COPY", "PRE_COPY"]
     assert code == 1 and ("p2p-flag", first) in found
     assert found.count(("p2p-flag", first)) == 1 and all(r != "p2p-flag" or l == first for r, l in found)
+
+
+def test_qemu_9_set_state_format(tmp_path):
+    """QEMU before 9.1 logged `vfio_migration_set_state (DEV) state S` after a
+    successful ioctl only, and no set_device_state: read as implied requests."""
+    old = []
+    for line in _lines(SOURCE):
+        if ":vfio_migration_set_device_state " in line:
+            old.append(line.replace(":vfio_migration_set_device_state ", ":vfio_migration_set_state "))
+        elif ":vfio_migration_set_state " not in line:
+            old.append(line)
+    code, doc, found = _check(_write(tmp_path, "qemu9.trace", old))
+    assert (code, found) == (0, [])
+    assert doc["traces"][0]["devices"][0]["states"] == \
+        ["RUNNING_P2P", "RUNNING", "PRE_COPY", "PRE_COPY_P2P", "STOP_COPY", "STOP"]

@@ -29,7 +29,7 @@ from ..verifier.combination import NOOP, PATH
 from ..verifier.p2p import lacks_p2p, quiesce_violations
 from .detect import TraceSource
 from .device import DeviceModel, Tables
-from .events import (LOAD_DATA, LOAD_END, MALFORMED, OTHER, RECORD, REQUEST, SAVE_DATA, SAVE_END, STEP,
+from .events import (IMPLIED, LOAD_DATA, LOAD_END, MALFORMED, OTHER, RECORD, REQUEST, SAVE_DATA, SAVE_END, STEP,
                      Event)
 from .flags import auto_flags, flags_label
 from .rules import source_of
@@ -254,7 +254,7 @@ class _Checker:
                            f"{ev.name}: {ev.a!r} is not a state of {model.name}")
             return
         dev = self.device(ev.device, ev.line)
-        if ev.b == "qmp":  # a QMP event records a change; the request is implied
+        if ev.b == IMPLIED:  # a QMP event or an old set_state records a change; the request is implied
             current = dev.qemu.state
             dev.qemu.state = ev.a
             entry = self.judge_request(dev, ev.line, current, ev.a, "recorded change")

@@ -8,8 +8,10 @@ checker does with it:
 * ``request``  -- QEMU asked for a new ``device_state`` (``a`` = the new
   state, ``b`` = the recover state): ``vfio_migration_set_state``.
 * ``record``   -- QEMU recorded the device's state (``a``):
-  ``vfio_migration_set_device_state``, or a QMP ``VFIO_MIGRATION`` event
-  (``b`` = ``"qmp"``).
+  ``vfio_migration_set_device_state``; or, with ``b`` = :data:`IMPLIED`, a
+  record whose request is implied and not in the trace (a QMP
+  ``VFIO_MIGRATION`` event, or QEMU 8.0-9.0's ``vfio_migration_set_state``
+  logged after a successful ioctl).
 * ``step``     -- one state of an ITF trace (``a`` = state, ``b`` = ``via``:
   ``open``, ``request``, ``reset`` or ``failure``).
 * ``save-data`` / ``load-data`` -- device data read from / written to the
@@ -28,12 +30,14 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-__all__ = ["Event", "REQUEST", "RECORD", "STEP", "SAVE_DATA", "LOAD_DATA", "SAVE_END", "LOAD_END",
+__all__ = ["Event", "IMPLIED", "REQUEST", "RECORD", "STEP", "SAVE_DATA", "LOAD_DATA", "SAVE_END", "LOAD_END",
            "MALFORMED", "OTHER"]
 
 REQUEST, RECORD, STEP = "request", "record", "step"
 SAVE_DATA, LOAD_DATA, SAVE_END, LOAD_END = "save-data", "load-data", "save-end", "load-end"
 MALFORMED, OTHER = "malformed", "other"
+#: ``b`` of a record whose request is implied (see the module docstring).
+IMPLIED = "implied"
 
 
 class Event(NamedTuple):

@@ -21,7 +21,10 @@ The formats read (QEMU 10 ``hw/vfio/trace-events``)::
     vfio_vmstate_change(_prepare) " (%s) running %d reason %s device state %s"
     vfio_migration_state_notifier " (%s) state %d"
 
-Every other line (other events, other log output) is an ``other`` event.
+QEMU 8.0 to 9.0 logged ``vfio_migration_set_state " (%s) state %s"`` only
+after a successful ioctl; such a line is read as a record whose request is
+implied (as a QMP event is). Every other line (other events, other log
+output) is an ``other`` event.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from .events import (LOAD_DATA, LOAD_END, MALFORMED, OTHER, RECORD, REQUEST, SAVE_DATA, SAVE_END,
+from .events import (IMPLIED, LOAD_DATA, LOAD_END, MALFORMED, OTHER, RECORD, REQUEST, SAVE_DATA, SAVE_END,
                      Event)
 
 __all__ = ["read_qemu_log", "looks_like_qemu_log", "KNOWN_EVENTS", "DEV_DATA_STATE"]
@@ -42,6 +45,9 @@ DEV_DATA_STATE = 0xFFFFFFFFEF100004
 _LINE = re.compile(r"(?:(\d+)@(\d+\.\d+):)?([A-Za-z_]\w*)(?: (.*))?\Z")
 _TRUNCATED_PREFIX = re.compile(r"\d+@[\d.]*:?\Z")
 _DEVICE = re.compile(r" ?\(([^()]*)\)(.*)\Z")
+# QEMU 8.0 to 9.0: vfio_migration_set_state " (%s) state %s", logged after the
+# ioctl succeeded (no recover state, no record event): a record whose request is implied.
+_OLD_SET_STATE = re.compile(r" state (\S+)\Z")
 
 # name -> (kind, argument pattern after "(DEVICE)", which groups give a and b)
 _EVENTS: dict[str, tuple[str, re.Pattern]] = {
@@ -88,6 +94,10 @@ def parse_line(number: int, text: str) -> Event:
     kind, pattern = spec
     d = _DEVICE.match(args or "")
     found = pattern.match(d.group(2)) if d is not None else None
+    if found is None and name == "vfio_migration_set_state" and d is not None:
+        old = _OLD_SET_STATE.match(d.group(2))
+        if old is not None:  # QEMU before 9.1: logged after a successful ioctl only
+            return Event(number, RECORD, d.group(1), old.group(1), IMPLIED, name, text)
     if found is None:
         return Event(number, MALFORMED, d.group(1) if d else "",
                      f"{name}: the arguments do not fit its format in hw/vfio/trace-events (truncated?)",

@@ -22,7 +22,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from .events import MALFORMED, OTHER, RECORD, Event
+from .events import IMPLIED, MALFORMED, OTHER, RECORD, Event
 
 __all__ = ["read_qmp", "looks_like_qmp", "state_name"]
 
@@ -62,7 +62,7 @@ def parse_line(number: int, text: str) -> Event:
         return Event(number, MALFORMED, "", "VFIO_MIGRATION without data.device-state and a device-id "
                      "or qom-path", "", name, text)
     device = data.get("device-id") or data["qom-path"]
-    return Event(number, RECORD, device, state_name(data["device-state"]), "qmp", name, text)
+    return Event(number, RECORD, device, state_name(data["device-state"]), IMPLIED, name, text)
 
 
 def read_qmp(path: Path) -> Iterator[Event]:
