@@ -82,13 +82,15 @@ def test_check_trace_runs_on_every_file_and_failures_count(tmp_path):
     good.write_text("fine\n")
     bad.write_text("violation\n")
     fake = [sys.executable, "-c",
-            "import sys, json; bad = 'violation' in open(sys.argv[1]).read();"
-            "print(json.dumps({'violations': int(bad)}) if '--json' in sys.argv else 'table');"
+            "import sys, json; files = [a for a in sys.argv[1:] if a != '--json'];"
+            "bad = [f for f in files if 'violation' in open(f).read()];"
+            "print(json.dumps({'traces': len(files), 'violations': len(bad)}) if '--json' in sys.argv else 'table');"
             "sys.exit(1 if bad else 0)"]
-    failed = qemu.check_traces([good, bad], command=fake)
-    assert len(failed) == 1 and "bad.trace: check-trace exit 1" in failed[0]
-    assert json.loads((tmp_path / "bad.trace.check.json").read_text()) == {"violations": 1}
-    assert json.loads((tmp_path / "good.trace.check.json").read_text()) == {"violations": 0}
+    assert qemu.check_traces([good], tmp_path, command=fake) == []
+    assert json.loads((tmp_path / "check-trace.json").read_text()) == {"traces": 1, "violations": 0}
+    failed = qemu.check_traces([good, bad], tmp_path, command=fake)
+    assert len(failed) == 1 and "on 2 traces: exit 1" in failed[0]
+    assert json.loads((tmp_path / "check-trace.json").read_text()) == {"traces": 2, "violations": 1}
 
 
 def test_the_step_calls_fsmcheck_check_trace_of_the_venv():

@@ -20,8 +20,8 @@ On a fresh Debian bookworm machine (as root) this:
    over the serial console (tar + gzip + base64 between markers);
 4. writes ``build/vm/results/qemu/SCENARIO/`` (``source.trace``,
    ``destination.trace``, ``*.qmp.jsonl``, ``*.log``, ``result.json``) and
-   ``console.log``, runs ``fsmcheck check-trace FILE --json`` on every trace
-   and QMP event log (``FILE.check.json``, text shown), and writes the
+   ``console.log``, runs ``fsmcheck check-trace`` on every trace and QMP
+   event log (text shown, ``--json`` into ``check-trace.json``), and writes the
    per-device state sequences to ``sequences.md``.
 
 Exit status: 0 when every scenario did what it must (``file`` and ``unix``:
@@ -193,21 +193,20 @@ def traces(out: Path) -> list[Path]:
     return sorted([*out.glob("*/*.trace"), *out.glob("*/*.qmp.jsonl")])
 
 
-def check_traces(files: list[Path], command: list[str] = CHECK_TRACE) -> list[str]:
-    """Run ``COMMAND FILE --json`` (``fsmcheck check-trace``) on each file,
-    writing its JSON to ``FILE.check.json`` and showing the text run; returns
-    the files that failed (with the exit status)."""
-    failed = []
-    for path in files:
-        shown = subprocess.run([*command, str(path)], capture_output=True, text=True, cwd=ROOT)
-        for line in (shown.stdout + shown.stderr).splitlines():
-            print(f"  check-trace| {line}", flush=True)
-        machine = subprocess.run([*command, str(path), "--json"], capture_output=True, text=True, cwd=ROOT)
-        Path(f"{path}.check.json").write_text(machine.stdout)
-        if shown.returncode or machine.returncode:
-            failed.append(f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}: check-trace exit "
-                          f"{shown.returncode or machine.returncode}")
-    return failed
+def check_traces(files: list[Path], out: Path, command: list[str] = CHECK_TRACE) -> list[str]:
+    """Run ``COMMAND FILE...`` (``fsmcheck check-trace``; each file is its own
+    trace) showing its text, then with ``--json`` into ``out/check-trace.json``;
+    returns a problem line when either exits non-zero (empty otherwise)."""
+    names = [str(path) for path in files]
+    shown = subprocess.run([*command, *names], capture_output=True, text=True, cwd=ROOT)
+    for line in (shown.stdout + shown.stderr).splitlines():
+        print(f"  check-trace| {line}", flush=True)
+    machine = subprocess.run([*command, *names, "--json"], capture_output=True, text=True, cwd=ROOT)
+    (out / "check-trace.json").write_text(machine.stdout)
+    if shown.returncode or machine.returncode:
+        return [f"fsmcheck check-trace on {len(files)} traces: exit {shown.returncode or machine.returncode} "
+                f"(see {out / 'check-trace.json'})"]
+    return []
 
 
 def sequences(trace: Path, origin: float | None = None) -> dict[str, list[tuple[float | None, str]]]:
@@ -283,11 +282,11 @@ def main() -> int:
              f"{'as expected' if r['ok'] else 'NOT as expected'} ({r['seconds']:.1f} s in the VM)")
     files = traces(OUT)
     step(f"fsmcheck check-trace on {len(files)} traces")
-    problems += check_traces(files)
+    problems += check_traces(files, OUT)
     table = sequence_table(OUT)
     (OUT / "sequences.md").write_text(table)
     print(table, end="")
-    step(f"wrote {OUT.relative_to(ROOT)}/ (traces, QMP event logs, result.json, *.check.json, sequences.md)")
+    step(f"wrote {OUT.relative_to(ROOT)}/ (traces, QMP event logs, result.json, check-trace.json, sequences.md)")
     for problem in problems:
         step(f"FAILED: {problem}")
     return 1 if problems or code else 0

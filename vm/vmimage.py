@@ -80,8 +80,17 @@ def kernel_release() -> str:
 
 
 def build_mtty(release: str) -> Path:
-    """``mtty.ko`` built out of tree from linux-source-6.12's samples/vfio-mdev/mtty.c."""
+    """``mtty.ko`` built out of tree from linux-source-6.12's samples/vfio-mdev/mtty.c
+    against ``release``'s headers; reused while the release and the source
+    tarball (size, mtime) are the same (``make vm-e2e`` and ``make vm-qemu``
+    share it)."""
     work = BUILD / "mtty"
+    stat = SOURCE.stat()
+    key = f"{release} {SOURCE} {stat.st_size} {stat.st_mtime_ns}\n"
+    stamp = work / "built-for"
+    if (work / "mtty.ko").exists() and stamp.exists() and stamp.read_text() == key:
+        step(f"reusing {(work / 'mtty.ko').relative_to(ROOT)} ({release})")
+        return work / "mtty.ko"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     with tarfile.open(SOURCE) as tar:
@@ -90,6 +99,7 @@ def build_mtty(release: str) -> Path:
     (work / "Kbuild").write_text("obj-m := mtty.o\n")
     step(f"building mtty.ko against /lib/modules/{release}/build")
     run(["make", "-s", "-C", f"/lib/modules/{release}/build", f"M={work}", "modules"], stdout=subprocess.DEVNULL)
+    stamp.write_text(key)
     return work / "mtty.ko"
 
 
