@@ -97,25 +97,54 @@ def test_the_step_calls_fsmcheck_check_trace_of_the_venv():
     assert qemu.CHECK_TRACE == [str(ROOT / ".venv" / "bin" / "fsmcheck"), "check-trace"]
 
 
-@pytest.mark.skipif(not (SHARED / "source.trace").exists(), reason="needs ../shared/qemu-traces")
-def test_sequences_of_the_shared_real_pair():
-    """The per-device sequences read from the real pair are the ones the issue
-    reports: source RUNNING -> PRE_COPY -> PRE_COPY_P2P -> STOP_COPY -> STOP,
-    destination RESUMING -> RUNNING_P2P -> RUNNING, for both devices."""
-    source = qemu.sequences(SHARED / "source.trace")
-    destination = qemu.sequences(SHARED / "destination.trace")
-    assert len(source) == 2 and source.keys() == destination.keys()
+OURS = ROOT / "tests" / "qemu_traces"  # brought back by `make vm-qemu`
+PAIRS = [pytest.param(SHARED, id="shared-file"), pytest.param(OURS / "file", id="vm-qemu-file"),
+         pytest.param(OURS / "unix", id="vm-qemu-unix")]
 
-    def squash(states):
-        return [s for i, (_, s) in enumerate(states) if i == 0 or states[i - 1][1] != s]
 
-    for device in source:
-        src = squash(source[device])
+def squash(states):
+    return [s for i, (_, s) in enumerate(states) if i == 0 or states[i - 1][1] != s]
+
+
+def entered(states, state):
+    return next(t for t, s in states if s == state)
+
+
+@pytest.mark.parametrize("folder", PAIRS)
+def test_sequences_of_real_pairs(folder):
+    """The per-device sequences read from real pairs (../shared/qemu-traces and
+    the ones `make vm-qemu` brought back) are the ones issue 10 reports: source
+    RUNNING -> PRE_COPY -> PRE_COPY_P2P -> STOP_COPY -> STOP with both devices
+    in PRE_COPY_P2P before either enters STOP_COPY; destination RESUMING ->
+    RUNNING_P2P -> RUNNING with both in RUNNING_P2P before either is RUNNING."""
+    if not (folder / "source.trace").exists():
+        pytest.skip(f"no {folder}")
+    source = qemu.sequences(folder / "source.trace")
+    destination = qemu.sequences(folder / "destination.trace")
+    assert len(source) == 2 and len(destination) == 2
+    for states in source.values():
+        src = squash(states)
         assert src[src.index("PRE_COPY") - 1:src.index("STOP") + 1] == \
             ["RUNNING", "PRE_COPY", "PRE_COPY_P2P", "STOP_COPY", "STOP"]
-        dst = squash(destination[device])
-        assert dst[:3] == ["RESUMING", "RUNNING_P2P", "RUNNING"]
-        assert all(t is not None and t >= 0 for t, _ in source[device])
+        assert all(t is not None and t >= 0 for t, _ in states)
+    assert max(entered(s, "PRE_COPY_P2P") for s in source.values()) < \
+        min(entered(s, "STOP_COPY") for s in source.values())
+    for states in destination.values():
+        assert squash(states)[:3] == ["RESUMING", "RUNNING_P2P", "RUNNING"]
+    assert max(entered(s, "RUNNING_P2P") for s in destination.values()) < \
+        min(entered(s, "RUNNING") for s in destination.values())
+
+
+def test_the_failure_run_never_left_running():
+    """defaults/: the migration failed before any device left RUNNING; QEMU's
+    request back to RUNNING is the no-op (no set_device_state after it)."""
+    result = json.loads((OURS / "defaults" / "result.json").read_text())
+    assert result["source"]["query-migrate"]["status"] == "failed" and result["ok"]
+    assert "ram_save_setup failed: Operation not supported" in result["source"]["query-migrate"]["error-desc"]
+    for states in qemu.sequences(OURS / "defaults" / "source.trace").values():
+        assert "PRE_COPY" not in [s for _, s in states]
+    text = (OURS / "defaults" / "source.trace").read_text()
+    assert text.count("new state RUNNING, recover state ERROR") == 4  # 2 at start-up, 2 no-ops after the failure
 
 
 def test_sequence_table_has_a_row_per_side_and_device(tmp_path):
@@ -127,9 +156,9 @@ def test_sequence_table_has_a_row_per_side_and_device(tmp_path):
             "7@101.250000:vfio_migration_set_device_state  (dev-b) state STOP\n")
     table = qemu.sequence_table(tmp_path)
     rows = table.splitlines()[2:]
-    assert rows == ["| file | source | `dev-a` | PRE_COPY (0.500) |", "| file | source | `dev-b` | STOP (1.250) |",
-                    "| file | destination | `dev-a` | PRE_COPY (0.500) |",
-                    "| file | destination | `dev-b` | STOP (1.250) |"]
+    assert rows == ["| file | source | `dev-a` | PRE_COPY (0.500000) |", "| file | source | `dev-b` | STOP (1.250000) |",
+                    "| file | destination | `dev-a` | PRE_COPY (0.500000) |",
+                    "| file | destination | `dev-b` | STOP (1.250000) |"]
 
 
 def test_the_command_lines_carry_the_options_migration_needs():

@@ -249,7 +249,7 @@ def sequence_table(out: Path) -> str:
             if not trace.exists():
                 continue
             for device, states in sorted(sequences(trace, origin).items()):
-                text = " → ".join(f"{s} ({t:.3f})" if t is not None else s for t, s in states)
+                text = " → ".join(f"{s} ({t:.6f})" if t is not None else s for t, s in states)
                 rows.append(f"| {scenario.name} | {side} | `{device}` | {text} |")
     return "\n".join(rows) + "\n"
 
