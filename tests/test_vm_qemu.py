@@ -177,3 +177,7 @@ def test_the_init_script_creates_four_mdevs_and_sends_results_back():
     assert script.startswith("#!/bin/busybox sh") and script.count("e6bfe0fa100") == 8
     assert "python3 /opt/qemu_guest.py /out" in script and "fsmcheck-vm: qemu-results begin" in script
     assert script.rstrip().endswith("poweroff -f")
+
+
+def test_the_readme_table_is_the_one_the_committed_traces_give():
+    assert qemu.sequence_table(OURS) in (ROOT / "README.md").read_text()
