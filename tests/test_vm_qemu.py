@@ -91,6 +91,9 @@ def test_check_trace_runs_on_every_file_and_failures_count(tmp_path):
     failed = qemu.check_traces([good, bad], tmp_path, command=fake)
     assert len(failed) == 1 and "on 2 traces: exit 1" in failed[0]
     assert json.loads((tmp_path / "check-trace.json").read_text()) == {"traces": 2, "violations": 1}
+    missing = [sys.executable, "-c", "import sys; print('No such command', file=sys.stderr); sys.exit(2)"]
+    failed = qemu.check_traces([good], tmp_path, command=missing)
+    assert failed and "exit 2" in failed[0] and not (tmp_path / "check-trace.json").exists()
 
 
 def test_the_step_calls_fsmcheck_check_trace_of_the_venv():

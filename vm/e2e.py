@@ -5,16 +5,18 @@ On a fresh Debian machine (as root) this:
 
 1. installs Debian's ``qemu-system-x86``, ``linux-image-6.12-amd64``,
    ``linux-headers-6.12-amd64``, ``busybox-static``, ``linux-source-6.12``
-   (and ``python3``, ``cpio``, ``gcc``, ``make`` to build with);
+   (and ``cpio``, ``gcc``, ``make`` to build with);
 2. builds ``mtty.ko`` out of tree from ``samples/vfio-mdev/mtty.c`` of
-   linux-source-6.12 against the headers (Debian's kernel has no samples);
+   linux-source-6.12 against the headers (Debian's kernel has no samples;
+   reused while the kernel and the source are the same);
 3. builds an initramfs (vm/vmimage.py, shared with ``make vm-qemu``):
    busybox, the decompressed modules ``irqbypass``, ``vfio``,
    ``vfio_iommu_type1``, ``mdev`` and ``mtty``, the interpreter of the
    project's virtual environment (``.venv``, pinned by constraints.txt) with
    its standard library, fsmcheck, the packages the pack imports taken from
    that environment (pytest, hypothesis...), the shared-library closure of
-   every ELF file packed (extension modules included), and the v2 pack;
+   every ELF file packed (extension modules included; the build stops when
+   one is missing), and the v2 pack;
 4. boots it with QEMU, trying KVM first when ``/dev/kvm`` is usable and
    falling back to TCG when KVM does not reach the init script;
 5. inside: loads the modules, creates an mtty mdev through sysfs, runs the

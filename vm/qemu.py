@@ -202,7 +202,11 @@ def check_traces(files: list[Path], out: Path, command: list[str] = CHECK_TRACE)
     for line in (shown.stdout + shown.stderr).splitlines():
         print(f"  check-trace| {line}", flush=True)
     machine = subprocess.run([*command, *names, "--json"], capture_output=True, text=True, cwd=ROOT)
-    (out / "check-trace.json").write_text(machine.stdout)
+    report = out / "check-trace.json"
+    if machine.stdout.strip():
+        report.write_text(machine.stdout)
+    else:  # no JSON came (the command itself failed): none is left to mislead
+        report.unlink(missing_ok=True)
     if shown.returncode or machine.returncode:
         return [f"fsmcheck check-trace on {len(files)} traces: exit {shown.returncode or machine.returncode} "
                 f"(see {out / 'check-trace.json'})"]
