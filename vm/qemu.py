@@ -208,8 +208,8 @@ def check_traces(files: list[Path], out: Path, command: list[str] = CHECK_TRACE)
     else:  # no JSON came (the command itself failed): none is left to mislead
         report.unlink(missing_ok=True)
     if shown.returncode or machine.returncode:
-        return [f"fsmcheck check-trace on {len(files)} traces: exit {shown.returncode or machine.returncode} "
-                f"(see {out / 'check-trace.json'})"]
+        return [f"fsmcheck check-trace on {len(files)} traces: exit {shown.returncode or machine.returncode}"
+                + (f" (see {report})" if report.exists() else " (no JSON report; its output is above)")]
     return []
 
 
