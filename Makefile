@@ -7,7 +7,7 @@ PYTHON := $(CURDIR)/$(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 MODELS := models/vfio_v1.toml models/vfio_v2.toml
 
-.PHONY: all main setup lock verify report pack check-pack test table kernel mutate bench bench-trace vm-e2e clean
+.PHONY: all main setup lock verify report pack check-pack test table kernel mutate bench bench-trace vm-e2e vm-qemu clean
 
 all: main
 
@@ -89,6 +89,14 @@ kernel: setup $(KSRC)
 # builds mtty.ko and an initramfs under build/vm; results in build/vm/results.
 vm-e2e: setup
 	$(PYTHON) vm/e2e.py
+
+# Real QEMU 10.0.2 (Debian bookworm-backports, unpacked under build/vm/qemu10)
+# migrations in the same VM of a q35 guest with two mtty devices per side:
+# file:, live unix:, and the default-options run that must fail. The traces
+# and QMP event logs come back to build/vm/results/qemu and are checked there
+# with `fsmcheck check-trace`; fails when a guest did not arrive or a check fails.
+vm-qemu: setup
+	$(PYTHON) vm/qemu.py
 
 # Benchmarks: engine times with ratios against a baseline measured in the same run.
 bench: setup
