@@ -95,6 +95,18 @@ def test_real_traces_pass_with_no_violation(trace):
                                           for l in _lines(trace))
 
 
+VM_QEMU_RUNS = sorted(p for p in TRACES.glob("*/*") if p.suffix == ".trace" or p.name.endswith(".qmp.jsonl"))
+
+
+@pytest.mark.parametrize("trace", VM_QEMU_RUNS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_vm_qemu_runs_pass_with_no_violation(trace):
+    """Every trace and QMP log that ``make vm-qemu`` brought back (file:, live unix:, and the
+    default-options run whose migration fails) passes the checker with no finding."""
+    assert len(VM_QEMU_RUNS) >= 10
+    code, _doc, found = _check(trace)
+    assert (code, found) == (0, [])
+
+
 def test_real_sequences_and_derived_kernel_paths():
     _, src, _ = _check(SOURCE)
     _, dst, _ = _check(DESTINATION)
