@@ -335,10 +335,11 @@ def mutate(pack_dir, seed, jobs, as_json, no_color):
 
 def _register() -> None:
     from .csource.commands import driver_arcs, kernel_walk
+    from .diff.command import diff
     from .export.command import export
     from .review.commands import render, report
 
-    for command in (kernel_walk, driver_arcs, render, report, export):
+    for command in (kernel_walk, driver_arcs, render, report, export, diff):
         main.add_command(command)
 
 

@@ -81,3 +81,145 @@ def test_explicit_flags_make_extra_arcs_unreachable(kernel_tree):
     doc = json.loads(run(str(kernel_tree / "samples/vfio-mdev/mtty.c"), "--flags", "STOP_COPY,P2P").output)
     assert doc["missing"] == []
     assert {(a["from"], a["to"]) for a in doc["extra"]} >= {("RUNNING", "PRE_COPY"), ("PRE_COPY", "RUNNING")}
+
+
+# --- callees declared outside the driver's folder (issue 15) -------------------
+
+_XE_HEADER = """\
+/* SPDX-License-Identifier: MIT */
+#ifndef _XE_SRIOV_VFIO_H_
+#define _XE_SRIOV_VFIO_H_
+struct xe_device;
+int xe_sriov_vfio_stop_copy_enter(struct xe_device *xe, unsigned int vfid);
+int xe_sriov_vfio_stop_copy_exit(struct xe_device *xe, unsigned int vfid);
+int xe_sriov_vfio_resume_enter(struct xe_device *xe, unsigned int vfid);
+int xe_sriov_vfio_resume_exit(struct xe_device *xe, unsigned int vfid);
+int xe_sriov_vfio_run(struct xe_device *xe, unsigned int vfid);
+int xe_sriov_vfio_stop(struct xe_device *xe, unsigned int vfid);
+#endif
+"""
+
+# A driver in the shape of the Xe VF migration driver: it ignores the int
+# results of the two *_exit() calls on STOP_COPY -> STOP and RESUMING -> STOP.
+_XE_DRIVER = """\
+#include <linux/vfio.h>
+#include <drm/intel/xe_sriov_vfio.h>
+#include "xe_local.h"
+
+static void xe_vfio_log(struct xe_vfio_pci_core_device *xe_vdev);
+
+static struct file *
+xe_vfio_set_state(struct xe_vfio_pci_core_device *xe_vdev, u32 new)
+{
+	u32 cur = xe_vdev->mig_state;
+	int ret;
+
+	if (cur == VFIO_DEVICE_STATE_RUNNING && new == VFIO_DEVICE_STATE_STOP) {
+		ret = xe_sriov_vfio_stop(xe_vdev->xe, xe_vdev->vfid);
+		if (ret)
+			return ERR_PTR(ret);
+		return NULL;
+	}
+	if (cur == VFIO_DEVICE_STATE_STOP && new == VFIO_DEVICE_STATE_RUNNING) {
+		ret = xe_sriov_vfio_run(xe_vdev->xe, xe_vdev->vfid);
+		if (ret)
+			return ERR_PTR(ret);
+		return NULL;
+	}
+	if (cur == VFIO_DEVICE_STATE_STOP && new == VFIO_DEVICE_STATE_STOP_COPY) {
+		ret = xe_sriov_vfio_stop_copy_enter(xe_vdev->xe, xe_vdev->vfid);
+		if (ret)
+			return ERR_PTR(ret);
+		return xe_vdev->migf->filp;
+	}
+	if (cur == VFIO_DEVICE_STATE_STOP_COPY && new == VFIO_DEVICE_STATE_STOP) {
+		xe_vfio_log(xe_vdev);
+		xe_sriov_vfio_stop_copy_exit(xe_vdev->xe, xe_vdev->vfid);
+		xe_vfio_helper_done(xe_vdev);
+		return NULL;
+	}
+	if (cur == VFIO_DEVICE_STATE_STOP && new == VFIO_DEVICE_STATE_RESUMING) {
+		ret = xe_sriov_vfio_resume_enter(xe_vdev->xe, xe_vdev->vfid);
+		if (ret)
+			return ERR_PTR(ret);
+		return xe_vdev->migf->filp;
+	}
+	if (cur == VFIO_DEVICE_STATE_RESUMING && new == VFIO_DEVICE_STATE_STOP) {
+		xe_sriov_vfio_resume_exit(xe_vdev->xe, xe_vdev->vfid);
+		return NULL;
+	}
+	WARN(true, "Unknown state transition %d->%d", cur, new);
+	return ERR_PTR(-EINVAL);
+}
+
+static const struct vfio_migration_ops xe_vfio_migration_ops = { };
+
+static void xe_vfio_init(struct xe_vfio_pci_core_device *xe_vdev)
+{
+	xe_vdev->core_device.vdev.migration_flags = VFIO_MIGRATION_STOP_COPY;
+}
+"""
+
+
+def _xe_tree(root):
+    """A two-directory kernel tree: the driver under drivers/vfio/pci/xe/, its
+    callees' header under include/drm/intel/."""
+    (root / "include/drm/intel").mkdir(parents=True)
+    (root / "include/drm/intel/xe_sriov_vfio.h").write_text(_XE_HEADER)
+    (root / "include/uapi/linux").mkdir(parents=True)
+    driver = root / "drivers/vfio/pci/xe"
+    driver.mkdir(parents=True)
+    (driver / "main.c").write_text(_XE_DRIVER)
+    (driver / "xe_local.h").write_text("void xe_vfio_helper_done(struct xe_vfio_pci_core_device *d);\n")
+    return driver / "main.c"
+
+
+def test_callees_declared_under_include_are_resolved_through_the_tree(tmp_path):
+    main_c = _xe_tree(tmp_path / "linux")
+    result = run(str(main_c))
+    assert result.exit_code == 1, result.output
+    doc = json.loads(result.output)
+    assert doc["tree"] == str((tmp_path / "linux").resolve())
+    assert doc["flags"] == ["STOP_COPY"] and doc["missing"] == []
+    line = {name: _XE_DRIVER[:_XE_DRIVER.index(f"\t{name}(")].count("\n") + 1
+            for name in ("xe_sriov_vfio_stop_copy_exit", "xe_sriov_vfio_resume_exit")}
+    assert doc["discarded_results"] == [
+        f"{main_c}:{line['xe_sriov_vfio_stop_copy_exit']}: STOP_COPY -> STOP discards the result of xe_sriov_vfio_stop_copy_exit(): "
+        "a failed step would be reported as success",
+        f"{main_c}:{line['xe_sriov_vfio_resume_exit']}: RESUMING -> STOP discards the result of xe_sriov_vfio_resume_exit(): "
+        "a failed step would be reported as success",
+    ]
+    # void helpers (in the file and in a local header) are no finding and are resolved
+    assert doc["unresolved_callees"] == []
+
+
+def test_explicit_tree_and_unresolved_callees_are_named(tmp_path):
+    main_c = _xe_tree(tmp_path / "linux")
+    # The driver alone, outside any tree: nothing says the exits return int.
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    (alone / "main.c").write_text(main_c.read_text())
+    doc = json.loads(run(str(alone / "main.c")).output)
+    assert doc["tree"] is None and doc["discarded_results"] == []
+    named = " ".join(doc["unresolved_callees"])
+    for callee in ("xe_sriov_vfio_stop_copy_exit", "xe_sriov_vfio_resume_exit", "xe_vfio_helper_done"):
+        assert f"calls {callee}()" in named
+    text = CliRunner().invoke(main, ["driver-arcs", "--model", V2, str(alone / "main.c")]).output
+    assert "info:" in text and "xe_sriov_vfio_resume_exit()" in text and "pass --tree DIR" in text
+    # --tree names the kernel tree: the header resolves, the findings appear.
+    doc = json.loads(run("--tree", str(tmp_path / "linux"), str(alone / "main.c")).output)
+    assert [line.split(": ")[1] for line in doc["discarded_results"]] == [
+        "STOP_COPY -> STOP discards the result of xe_sriov_vfio_stop_copy_exit()",
+        "RESUMING -> STOP discards the result of xe_sriov_vfio_resume_exit()"]
+    bad = run("--tree", str(tmp_path / "nowhere"), str(alone / "main.c"))
+    assert bad.exit_code == 2
+
+
+def test_pointer_results_are_not_error_results(tmp_path):
+    main_c = _xe_tree(tmp_path / "linux")
+    header = tmp_path / "linux/include/drm/intel/xe_sriov_vfio.h"
+    header.write_text(header.read_text().replace("int xe_sriov_vfio_resume_exit",
+                                                 "struct file *xe_sriov_vfio_resume_exit"))
+    doc = json.loads(run(str(main_c)).output)
+    assert [line.split(": ")[1] for line in doc["discarded_results"]] == [
+        "STOP_COPY -> STOP discards the result of xe_sriov_vfio_stop_copy_exit()"]

@@ -9,10 +9,12 @@ finds that function, expands each top-level ``if`` condition into its
 
 - whether it returns a data session: ``always`` (every non-error return is a
   file), ``never`` (every one is ``NULL``), ``maybe`` (both occur);
-- which calls it makes whose result it discards although the callee (found
-  in the same file or directory, or patch) returns a value -- a failed step
-  that would be reported as success (the NVMe RFC's STOP -> RUNNING, seed
-  004).
+- which calls it makes whose result it discards although the callee returns
+  an error code (an integer result such as ``int``) -- a failed step that would be reported as success (the NVMe RFC's
+  STOP -> RUNNING, seed 004). Callees are looked up in the file (or patch),
+  the other C files and headers of its directory, and the headers it
+  includes through a kernel tree's include paths (:mod:`.includes`); a
+  callee whose declaration is found nowhere is listed as ``unresolved``.
 
 :func:`compare_arcs` sets that against the arcs the kernel's walk asks of a
 driver with the given flags (derived from the model's combination table).
@@ -29,10 +31,12 @@ from pycparser import c_ast
 from ..verifier.combination import PATH, derive_table
 from ..model.schema import Config, Model
 from .cparse import ConstantError, evaluate, find_all, parse_expression, parse_function
+from .includes import find_tree, included_headers
 from .kernel_walk import vfio_symbols
 from .source import CFunction, Source, SourceError, read_source
 
-__all__ = ["DriverArcs", "HandledArc", "ArcComparison", "compare_arcs", "find_flags", "read_driver_arcs"]
+__all__ = ["DriverArcs", "HandledArc", "ArcComparison", "compare_arcs", "find_flags", "read_driver_arcs",
+           "find_tree"]
 
 _STATE = re.compile(r"\b(\w+)\s*==\s*VFIO_DEVICE_STATE_\w+")
 
@@ -40,13 +44,16 @@ _STATE = re.compile(r"\b(\w+)\s*==\s*VFIO_DEVICE_STATE_\w+")
 @dataclass(frozen=True)
 class HandledArc:
     """One arc a driver handles: ``session`` is always/never/maybe/unknown;
-    ``discarded`` lists (callee, line) whose non-void result the branch drops."""
+    ``discarded`` lists (callee, line) whose non-void result the branch drops;
+    ``unresolved`` lists (callee, line) called as a statement whose declaration
+    was not found (its result may be an error the branch drops)."""
 
     src: str
     dst: str
     line: int
     session: str
     discarded: tuple[tuple[str, int], ...] = ()
+    unresolved: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass
@@ -59,6 +66,7 @@ class DriverArcs:
     current_var: str
     requested_var: str
     arcs: list[HandledArc] = field(default_factory=list)
+    tree: str | None = None
 
 
 def _candidates(source: Source) -> list[CFunction]:
@@ -70,12 +78,19 @@ def _candidates(source: Source) -> list[CFunction]:
     return [fn for _, fn in sorted(scored, key=lambda x: -x[0])]
 
 
-def read_driver_arcs(path: str | Path, model: Model, function: str | None = None) -> DriverArcs:
+def read_driver_arcs(path: str | Path, model: Model, function: str | None = None,
+                     tree: str | Path | None = None) -> DriverArcs:
     """Find and analyse the step function of the driver in ``path`` (a C file
     or a patch email).
 
+    ``tree`` is the kernel tree whose include paths resolve the driver's
+    ``#include <...>`` headers (callee declarations); None finds it by walking
+    up from ``path`` to the nearest directory with ``include/`` (a patch: no
+    tree unless given). The tree used is kept in :attr:`DriverArcs.tree`.
+
     Raises:
-        SourceError: no step function, or it does not parse.
+        SourceError: no step function, or it does not parse; ``tree`` is given
+            but is not a directory.
     """
     source = read_source(path)
     if function:
@@ -86,10 +101,10 @@ def read_driver_arcs(path: str | Path, model: Model, function: str | None = None
             raise SourceError(f"{source.path}: no step function (a function testing "
                               "`cur == VFIO_DEVICE_STATE_X && new == VFIO_DEVICE_STATE_Y`)")
         fn = found[0]
-    tree = parse_function(fn)
+    ast = parse_function(fn)
     symbols = vfio_symbols(model)
     by_value = {s.value: s.name for s in model.states}
-    params = {p.name for p in (tree.decl.type.args.params if tree.decl.type.args else []) if p.name}
+    params = {p.name for p in (ast.decl.type.args.params if ast.decl.type.args else []) if p.name}
     variables = set(_STATE.findall(fn.text))
     requested = [v for v in variables if v in params]
     current = [v for v in variables if v not in params]
@@ -100,18 +115,30 @@ def read_driver_arcs(path: str | Path, model: Model, function: str | None = None
         raise SourceError(f"{fn.path}:{fn.first_line}: cannot tell the current from the requested state "
                           f"among {sorted(variables)} in {fn.name}()")
     cur_var, req_var = current[0], requested[0]
-    returns_value = _return_types(source, Path(path))
-    result = DriverArcs(fn.path, fn.name, fn.first_line, cur_var, req_var)
-    for stmt in tree.body.block_items or []:
+    if tree is not None:
+        if not Path(tree).is_dir():
+            raise SourceError(f"--tree {tree}: not a directory")
+        kernel = Path(tree)
+    else:
+        kernel = None if source.patch else find_tree(path)
+    branches = []
+    for stmt in ast.body.block_items or []:
         if not isinstance(stmt, c_ast.If):
             continue
         pairs = _pairs(stmt.cond, cur_var, req_var, symbols, by_value)
-        if not pairs:
-            continue
+        if pairs:
+            branches.append((stmt, pairs))
+    wanted = {name for stmt, _ in branches for name, _ in _statement_calls(stmt.iftrue)}
+    returns_value = _return_types(source, Path(path), kernel, wanted)
+    result = DriverArcs(fn.path, fn.name, fn.first_line, cur_var, req_var,
+                        tree=str(kernel) if kernel is not None else None)
+    for stmt, pairs in branches:
         session = _session(stmt.iftrue)
-        discarded = tuple(sorted(_discarded(stmt.iftrue, returns_value)))
+        calls = _statement_calls(stmt.iftrue)
+        discarded = tuple(sorted({c for c in calls if returns_value.get(c[0]) == "error"}))
+        unresolved = tuple(sorted({c for c in calls if c[0] not in returns_value}))
         for src, dst, line in pairs:
-            result.arcs.append(HandledArc(src, dst, line, session, discarded))
+            result.arcs.append(HandledArc(src, dst, line, session, discarded, unresolved))
     return result
 
 
@@ -175,35 +202,58 @@ def _session(branch) -> str:
     return "maybe" if kinds else "unknown"
 
 
-def _discarded(branch, returns_value: dict[str, bool]) -> set[tuple[str, int]]:
+def _statement_calls(branch) -> list[tuple[str, int]]:
+    """(callee, line) of every call made as a whole statement (its result
+    unused) in ``branch`` and its nested blocks."""
     statements = []
     for compound in [branch] + _all(branch, c_ast.Compound):
         items = compound.block_items if isinstance(compound, c_ast.Compound) else [compound]
         statements.extend(items or [])
-    out = set()
-    for stmt in statements:
-        if isinstance(stmt, c_ast.FuncCall) and isinstance(stmt.name, c_ast.ID):
-            if returns_value.get(stmt.name.name):
-                out.add((stmt.name.name, stmt.coord.line))
-    return out
+    return [(stmt.name.name, stmt.coord.line) for stmt in statements
+            if isinstance(stmt, c_ast.FuncCall) and isinstance(stmt.name, c_ast.ID)]
 
 
 _PROTOTYPE = re.compile(r"^(?P<head>[A-Za-z_][\w \t\*]*?[\s\*])(?P<name>[A-Za-z_]\w*)\s*\(", re.MULTILINE)
+_MACRO = re.compile(r"^[ \t]*#[ \t]*define[ \t]+(?P<name>[A-Za-z_]\w*)", re.MULTILINE)
 
 
-def _return_types(source: Source, path: Path) -> dict[str, bool]:
-    """Function name -> True if it returns a value (is not ``void``), from the
-    definitions and prototypes of the source and of its directory."""
-    texts = [source.text]
-    if path.is_file() and not source.patch:
-        texts += [p.read_text(errors="replace") for p in sorted(path.parent.glob("*.[ch]")) if p != path]
-    out: dict[str, bool] = {}
-    for text in texts:
-        for m in _PROTOTYPE.finditer(text):
-            head = re.sub(r"\b(static|inline|extern|const|__always_inline|noinline)\b", "", m.group("head")).strip()
-            if not head or head in ("return", "else") or head.endswith(("=", ",")):
-                continue
-            out.setdefault(m.group("name"), head != "void")
+#: Return types that carry an error code (0 or -errno) a caller must not drop.
+_ERROR_TYPES = re.compile(r"^(?:unsigned\s+|signed\s+)?(?:int|long|long\s+long|ssize_t|s8|s16|s32|s64|__s32|__s64)$")
+_ATTRIBUTES = re.compile(r"\b(static|inline|extern|const|__always_inline|noinline|__must_check|__init|__exit|"
+                         r"__cold|__pure|noinstr|notrace|asmlinkage|__weak)\b")
+
+
+def _declarations(text: str, out: dict[str, str]) -> None:
+    """Add the functions ``text`` declares or defines (name -> ``error`` for an
+    integer result such as ``int``, ``void``, or ``other`` for pointers and
+    the rest) and its macros (name -> ``macro``: no declared result)."""
+    for m in _PROTOTYPE.finditer(text):
+        head = " ".join(_ATTRIBUTES.sub("", m.group("head")).split())
+        if not head or head in ("return", "else") or head.endswith(("=", ",")):
+            continue
+        kind = "void" if head == "void" else "error" if _ERROR_TYPES.match(head) else "other"
+        out.setdefault(m.group("name"), kind)
+    for m in _MACRO.finditer(text):
+        out.setdefault(m.group("name"), "macro")
+
+
+def _return_types(source: Source, path: Path, tree: Path | None, wanted: set[str]) -> dict[str, str]:
+    """Function name -> result kind (see :func:`_declarations`), from the
+    definitions and prototypes of the source, of its directory, and of the
+    headers it includes (through ``tree``'s include paths), read until every
+    name in ``wanted`` is declared."""
+    out: dict[str, str] = {}
+    _declarations(source.text, out)
+    local = path.is_file() and not source.patch
+    if local:
+        for p in sorted(path.parent.glob("*.[ch]")):
+            if p != path:
+                _declarations(p.read_text(errors="replace"), out)
+    if wanted - set(out):
+        for _header, text in included_headers(source.text, path.parent if local else None, tree):
+            _declarations(text, out)
+            if not wanted - set(out):
+                break
     return out
 
 
@@ -253,6 +303,7 @@ class ArcComparison:
     session_errors: list[str]
     session_notes: list[str]
     discarded: list[str]
+    unresolved: list[str] = field(default_factory=list)
 
     @property
     def clean(self) -> bool:
@@ -278,7 +329,7 @@ def compare_arcs(driver: DriverArcs, model: Model, config: Config) -> ArcCompari
     missing = [a for a in required if a not in handled]
     extra = [a for key, a in handled.items() if key not in set(required)]
     effects = {(a.src, a.dst): a.session for a in model.arcs if a.enabled(config.flags)}
-    errors, notes, discarded = [], [], []
+    errors, notes, discarded, unresolved = [], [], [], []
     for key in required:
         arc = handled.get(key)
         if arc is None:
@@ -294,4 +345,7 @@ def compare_arcs(driver: DriverArcs, model: Model, config: Config) -> ArcCompari
         for callee, line in arc.discarded:
             discarded.append(f"{driver.path}:{line}: {key[0]} -> {key[1]} discards the result of {callee}(): "
                              "a failed step would be reported as success")
-    return ArcComparison(config, required, missing, extra, errors, notes, discarded)
+        for callee, line in arc.unresolved:
+            unresolved.append(f"{driver.path}:{line}: {key[0]} -> {key[1]} calls {callee}() as a statement; "
+                              "its declaration was not found, so a dropped error result cannot be ruled out")
+    return ArcComparison(config, required, missing, extra, errors, notes, discarded, unresolved)

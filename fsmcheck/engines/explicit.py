@@ -159,7 +159,7 @@ def _check_rejections(model: Model, config: Config) -> Verdict:
                      model.state(model.error).line, state=model.error)
     table = _table(model, config)
     supported = set(model.supported(config.flags))
-    blocked = {(b.src, b.dst): b for b in model.blocked}
+    blocked = {(b.src, b.dst): b for b in model.blocked_in(config.flags)}
     for (cur, req), entry in table.items():
         must = (req not in supported or not model.state(req).requestable or cur == model.error
                 or (cur, req) in blocked)

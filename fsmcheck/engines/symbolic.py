@@ -204,7 +204,7 @@ def _rejections(enc: Encoding, timeout_ms: int) -> Verdict:
             v = m.eval(r, model_completion=True).as_long()
             return _fail(f"request value {v} names no supported state but is accepted", (), 0, value=v)
     table = _table(enc, timeout_ms)
-    blocked = {(b.src, b.dst) for b in model.blocked}
+    blocked = {(b.src, b.dst) for b in model.blocked_in(enc.config.flags)}
     for (cur, req), (outcome, _) in table.items():
         must = (req not in enc.supported_names or not model.state(req).requestable
                 or cur == model.error or (cur, req) in blocked)

@@ -81,8 +81,9 @@ def rejected(enc: Encoding, current: str, requested: str) -> bool:
     req = enc.var("req")
     cur = enc.var("cur")
     solver = z3.Solver()
-    blocked = z3.Or([z3.And(enc.is_state(cur, b.src), enc.is_state(req, b.dst)) for b in model.blocked]) \
-        if model.blocked else z3.BoolVal(False)
+    applying = model.blocked_in(enc.config.flags)
+    blocked = z3.Or([z3.And(enc.is_state(cur, b.src), enc.is_state(req, b.dst)) for b in applying]) \
+        if applying else z3.BoolVal(False)
     error = enc.is_state(cur, model.error) if model.error else z3.BoolVal(False)
     solver.add(req == enc.value(requested), cur == enc.value(current))
     solver.add(enc.accepted(req), z3.Not(error), z3.Not(blocked))

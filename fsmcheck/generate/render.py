@@ -7,6 +7,7 @@ import pprint
 import re
 
 from .. import __version__
+from .v2_pack import CAPABILITY_SUITES
 
 __all__ = ["render_v2_module", "module_name", "header"]
 
@@ -63,7 +64,11 @@ def render_v2_module(data: dict, model_path: str) -> str:
     out.append("from fsmcheck.pack import v2_checks as check\n")
     out.append("from fsmcheck.pack.coverage import COVERAGE\n")
     out.append("from fsmcheck.pack.v2_machine import machine_test_case\n")
-    out.append("from fsmcheck.pack.v2_spec import V2Spec\n\n")
+    out.append("from fsmcheck.pack.v2_spec import V2Spec\n")
+    for cap in data.get("capabilities", ()):
+        package, _, name = CAPABILITY_SUITES[cap["name"]][0].rpartition(".")
+        out.append(f"from {package} import {name}\n")
+    out.append("\n")
     out.append(f"SPEC = V2Spec.from_dict(\n{_data(spec)}\n)\n\n")
     out.append(f"COVERAGE.expected[SPEC.label] = {_data(data['coverage'])}\n\n")
     out.append(f"# The arc tour: (kind, from, to); kind 'arc' is a SET of the arc's target.\n"
@@ -100,6 +105,14 @@ def render_v2_module(data: dict, model_path: str) -> str:
         out.append('@pytest.mark.parametrize("state", PRECOPY_STATES)\n'
                    "def test_precopy_info(fsmcheck_v2, state):\n"
                    "    check.check_precopy_info(fsmcheck_v2, SPEC, state)\n\n\n")
+    for cap in data.get("capabilities", ()):
+        module, function, test = CAPABILITY_SUITES[cap["name"]]
+        const = f"{cap['name']}_STATES"
+        out.append(f"# Optional capability {cap['name']} (VFIO_DEVICE_FEATURE {cap['feature']}): devices whose\n"
+                   f"# adapter lacks its method skip this suite.\n{const} = {_data(cap['states'])}\n\n\n")
+        out.append(f'@pytest.mark.parametrize("state", {const})\n'
+                   f"def {test}(fsmcheck_v2, state):\n"
+                   f"    {module.rpartition('.')[2]}.{function}(fsmcheck_v2, SPEC, state)\n\n\n")
     out.append(f"# (current, requested, index of the failing step on the path, into ERROR)\n"
                f"FAILURES = {_data(data['failures'])}\n\n\n")
     out.append('@pytest.mark.parametrize("current, requested, index, to_error", FAILURES,\n'

@@ -7,14 +7,25 @@ from ..model.schema import Config, Model
 from .tour import arc_tour
 from .wmethod import FAULT_MODEL, w_method_sequences
 
-__all__ = ["v2_pack_data", "W_EXTRA_STATES"]
+__all__ = ["v2_pack_data", "W_EXTRA_STATES", "CAPABILITY_SUITES"]
 
 #: The W-method bound on extra states.
 W_EXTRA_STATES = 1
 
+#: Optional capabilities (``[[capabilities]] name``) the pack has a suite for:
+#: name -> (module to import, check function, test function name).
+CAPABILITY_SUITES = {
+    "PRECOPY_INFO_REINIT": ("fsmcheck.pack.precopy_reinit", "check_precopy_reinit", "test_precopy_info_reinit"),
+}
+
 
 def v2_pack_data(model: Model, config: Config) -> dict:
-    """Everything a generated v2 module holds for ``config``, as plain data."""
+    """Everything a generated v2 module holds for ``config``, as plain data.
+
+    Raises:
+        ValueError: the model declares a capability the pack has no suite for
+            (see :data:`CAPABILITY_SUITES`).
+    """
     table = derive_table(model, config)
     supported = model.supported(config.flags)
     error = model.error
@@ -50,6 +61,10 @@ def v2_pack_data(model: Model, config: Config) -> dict:
                 for i in range(len(e.path)) for to_error in (False, True)]
     saving_paths = _saving_paths(model, config, table)
     sequences = w_method_sequences(model, config, W_EXTRA_STATES)
+    extra = {}
+    capabilities = _capabilities(model, config)
+    if capabilities:  # only when declared: packs of models without them stay byte-identical
+        extra["capabilities"] = capabilities
     return {
         "spec": spec,
         "tour": [list(step) for step in tour.steps],
@@ -64,7 +79,24 @@ def v2_pack_data(model: Model, config: Config) -> dict:
         "fault_model": FAULT_MODEL.format(n=len(supported), m=W_EXTRA_STATES),
         "coverage": {"states": len(supported), "arcs": len(spec["arcs"]), "pairs": len(pairs)},
         "precopy_states": _precopy_states(model, config),
+        **extra,
     }
+
+
+def _capabilities(model: Model, config: Config) -> list[dict]:
+    """The optional capabilities that apply to ``config`` (their ``needs``
+    flags are set), each with the supported states it is exercised in."""
+    out = []
+    supported = set(model.supported(config.flags))
+    for cap in model.capabilities:
+        if cap.name not in CAPABILITY_SUITES:
+            raise ValueError(f"{model.path}:{cap.line}: capabilities: the pack has no suite for {cap.name!r} "
+                             f"(known: {', '.join(sorted(CAPABILITY_SUITES))})")
+        if cap.needs <= config.flags:
+            states = [s for s in cap.states if s in supported]
+            if states:
+                out.append({"name": cap.name, "feature": cap.feature, "states": states})
+    return out
 
 
 def _precopy_states(model: Model, config: Config) -> list[str]:

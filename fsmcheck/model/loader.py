@@ -17,7 +17,7 @@ from pathlib import Path
 from .expr import PredicateError, parse_predicate
 from .positions import index_lines
 from .schema import (
-    ALL_FLAGS, SESSION_EFFECTS, Arc, Blocked, CombinationRule, Correspondence,
+    ALL_FLAGS, SESSION_EFFECTS, Arc, Blocked, Capability, CombinationRule, Correspondence,
     Model, P2PRule, Profile, State, Walk,
 )
 
@@ -36,7 +36,7 @@ KNOWN_PROPERTIES = (
 _TOP_KEYS = {
     "format", "model", "encoding", "device", "flags", "states", "groups", "sessions",
     "arcs", "blocked", "combination", "profiles", "walk", "correspondence", "properties", "region",
-    "p2p",
+    "p2p", "capabilities",
 }
 
 
@@ -214,7 +214,7 @@ def _build(r: _Reader, digest: str) -> Model | None:
     _check_disjoint(r, session_groups, groups)
 
     arcs = _arcs(r, names, set(flag_bits))
-    blocked = _blocked(r, names)
+    blocked = _blocked(r, names, set(flag_bits))
     combination = _combination(r, set(groups))
     profiles = _profiles(r, {a.tag for a in arcs if a.tag})
     walk = _walk(r, names, set(flag_bits))
@@ -222,6 +222,7 @@ def _build(r: _Reader, digest: str) -> Model | None:
     p2p = _p2p(r, groups, set(flag_bits))
     properties = _properties(r)
     region = _region(r)
+    capabilities = _capabilities(r, names, set(flag_bits))
 
     if r.problems:
         return None
@@ -233,7 +234,7 @@ def _build(r: _Reader, digest: str) -> Model | None:
         session_directions=dict(directions), blocked=blocked,
         combination=combination, profiles=profiles, walk=walk,
         correspondence=correspondence, p2p=p2p, properties=properties, sources=sources, region=region,
-        digest=digest, lines=r.lines,
+        digest=digest, lines=r.lines, capabilities=capabilities,
     )
 
 
@@ -395,7 +396,7 @@ def _arcs(r: _Reader, names: set[str], flags: set[str]) -> tuple[Arc, ...]:
     return tuple(out)
 
 
-def _blocked(r: _Reader, names: set[str]) -> tuple[Blocked, ...]:
+def _blocked(r: _Reader, names: set[str], flags: set[str]) -> tuple[Blocked, ...]:
     raw = r.get(r.data, (), "blocked", list, []) or []
     out, seen = [], {}
     for i, entry in enumerate(raw):
@@ -403,7 +404,8 @@ def _blocked(r: _Reader, names: set[str]) -> tuple[Blocked, ...]:
         if not isinstance(entry, dict):
             r.error(kp, "each blocked request must be a table ([[blocked]])")
             continue
-        r.unknown_keys(entry, kp, {"from", "to", "source"})
+        r.unknown_keys(entry, kp, {"from", "to", "source", "unless"})
+        unless = frozenset(_names(r, entry.get("unless", []), kp + ("unless",), flags, "flag"))
         pair = _pair(r, entry, kp, names)
         if pair is None:
             continue
@@ -411,7 +413,33 @@ def _blocked(r: _Reader, names: set[str]) -> tuple[Blocked, ...]:
             r.error(kp, f"duplicate blocked request {pair[0]} -> {pair[1]} (first at line {seen[pair]})")
             continue
         seen[pair] = r.lines.line(kp)
-        out.append(Blocked(pair[0], pair[1], r.get(entry, kp, "source", str, ""), r.lines.line(kp)))
+        out.append(Blocked(pair[0], pair[1], r.get(entry, kp, "source", str, ""), r.lines.line(kp), unless))
+    return tuple(out)
+
+
+def _capabilities(r: _Reader, names: set[str], flags: set[str]):
+    """The ``[[capabilities]]`` tables: optional device capabilities a pack tests."""
+    raw = r.get(r.data, (), "capabilities", list, []) or []
+    out, seen = [], {}
+    for i, entry in enumerate(raw):
+        kp = ("capabilities", i)
+        if not isinstance(entry, dict):
+            r.error(kp, "each capability must be a table ([[capabilities]])")
+            continue
+        r.unknown_keys(entry, kp, {"name", "feature", "needs", "states", "source"})
+        name = r.get(entry, kp, "name", str, where=kp)
+        feature = r.get(entry, kp, "feature", int, where=kp)
+        needs = frozenset(_names(r, entry.get("needs", []), kp + ("needs",), flags, "flag"))
+        states = _names(r, entry.get("states", []), kp + ("states",), names, "state")
+        if name is None or feature is None:
+            continue
+        if feature < 0:
+            r.error(kp + ("feature",), f"a VFIO_DEVICE_FEATURE number is >= 0, got {feature}")
+        if name in seen:
+            r.error(kp + ("name",), f"duplicate capability {name!r} (first declared at line {seen[name]})")
+            continue
+        seen[name] = r.lines.line(kp)
+        out.append(Capability(name, feature, needs, states, r.get(entry, kp, "source", str, ""), r.lines.line(kp)))
     return tuple(out)
 
 

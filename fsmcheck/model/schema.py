@@ -17,7 +17,7 @@ from pathlib import Path
 from .expr import Predicate
 
 __all__ = [
-    "ALL_FLAGS", "Arc", "Blocked", "CombinationRule", "Config", "Correspondence",
+    "ALL_FLAGS", "Arc", "Blocked", "Capability", "CombinationRule", "Config", "Correspondence",
     "Model", "P2PRule", "Profile", "State", "Walk", "SESSION_EFFECTS",
 ]
 
@@ -66,10 +66,39 @@ class Arc:
 
 @dataclass(frozen=True)
 class Blocked:
-    """A request ``src -> dst`` that must fail with EINVAL."""
+    """A request ``src -> dst`` that must fail with EINVAL -- unless one of
+    the feature flags in ``unless`` is set (vfio.h reserves STOP_COPY ->
+    PRE_COPY "for a future flag")."""
 
     src: str
     dst: str
+    source: str = ""
+    line: int = 0
+    unless: frozenset[str] = frozenset()
+
+    def applies(self, flags: frozenset[str]) -> bool:
+        """True if the request is blocked under feature flags ``flags``."""
+        return not (self.unless & flags)
+
+
+@dataclass(frozen=True)
+class Capability:
+    """An optional device capability a pack can test, beyond the FSM.
+
+    Attributes:
+        name: the capability's name (as the uAPI spells it, e.g.
+            ``PRECOPY_INFO_REINIT``).
+        feature: the ``VFIO_DEVICE_FEATURE`` number a user opts in with (>= 0).
+        needs: feature flags a flag set must have for the capability to apply.
+        states: the states in which the capability is exercised.
+        source: the uAPI text it comes from.
+        line: the line of its ``[[capabilities]]`` table.
+    """
+
+    name: str
+    feature: int
+    needs: frozenset[str] = frozenset()
+    states: tuple[str, ...] = ()
     source: str = ""
     line: int = 0
 
@@ -225,6 +254,7 @@ class Model:
     sources: tuple[str, ...] = ()
     digest: str = ""
     lines: object = None
+    capabilities: tuple[Capability, ...] = ()
 
     # -- lookups -----------------------------------------------------------
     def state(self, name: str) -> State:
@@ -260,6 +290,10 @@ class Model:
         """The configuration whose :attr:`Config.label` is ``label`` (as results
         name them), or None (model-wide results say ``"all"``)."""
         return next((c for c in self.configs() if c.label == label), None)
+
+    def blocked_in(self, flags: frozenset[str]) -> tuple[Blocked, ...]:
+        """The blocked requests that apply under feature flags ``flags``."""
+        return tuple(b for b in self.blocked if b.applies(flags))
 
     def profile(self, name: str) -> Profile:
         """The :class:`Profile` called ``name`` (KeyError if none)."""

@@ -15,7 +15,10 @@ configurations (flag sets or profiles) of a model, laid out side by side:
   in a bar, labelled ``EINVAL``;
 * an optional trace (a counterexample or a combination path) is overlaid:
   its arcs are drawn thick orange and numbered in order; a reset or failure
-  step, which is not an arc, is added as an orange dotted edge.
+  step, which is not an arc, is added as an orange dotted edge;
+* optional highlights (``fsmcheck diff``): an added or changed arc is drawn
+  thick purple and labelled ``added``/``changed``; a removed arc is added as
+  a purple dotted edge labelled ``removed``.
 
 Node and edge order follow the model's declaration order, so the same model
 gives the same DOT source, and graphviz the same layout, on every run.
@@ -47,6 +50,7 @@ SESSION_STYLE = {
     "none": ("#24292f", ""),
 }
 _TRACE = "#e36209"
+_HIGHLIGHT = "#8250df"
 _FONT = "Helvetica"
 _LEGEND = ("arcs: green starts a data session, blue keeps it, red ends it; dashed grey bar: "
            "blocked request (EINVAL); double border: state at open")
@@ -124,7 +128,8 @@ def _trace_edges(trace: Sequence[Step]) -> dict:
 
 
 def _add_config(g: graphviz.Digraph, model: Model, config: Config, index: int,
-                trace: Sequence[Step] | None) -> None:
+                trace: Sequence[Step] | None, highlight: dict | None = None) -> None:
+    highlight = dict(highlight or {})
     trace = list(trace or ())
     _add_states(g, model, config, index, {s.state for s in trace})
     numbered = _trace_edges(trace)
@@ -138,9 +143,18 @@ def _add_config(g: graphviz.Digraph, model: Model, config: Config, index: int,
             number = ",".join(str(n) for n in hits)
             attrs.update(color=_TRACE, fontcolor=_TRACE, penwidth="3",
                          label=f"{number}" + (f" ({label})" if label else ""))
+        mark = highlight.pop((u, v), None)
+        if mark is not None:
+            attrs.update(color=_HIGHLIGHT, fontcolor=_HIGHLIGHT, penwidth="3",
+                         label=f"{mark}" + (f" ({label})" if label else ""))
         g.edge(_node_id(index, u, model), _node_id(index, v, model), **attrs)
     supported = set(model.supported(config.flags))
-    for b in model.blocked:
+    for (u, v), mark in sorted(highlight.items(), key=lambda e: (order.index(e[0][0]) if e[0][0] in order else -1,
+                                                                 order.index(e[0][1]) if e[0][1] in order else -1)):
+        if u in supported and v in supported:  # an arc of the old model this configuration lacks
+            g.edge(_node_id(index, u, model), _node_id(index, v, model), label=mark, style="dotted",
+                   penwidth="2", color=_HIGHLIGHT, fontcolor=_HIGHLIGHT, constraint="false")
+    for b in model.blocked_in(config.flags):
         if b.src in supported and b.dst in supported:
             g.edge(_node_id(index, b.src, model), _node_id(index, b.dst, model), label="EINVAL",
                    style="dashed", color="#8c959f", fontcolor="#8c959f", arrowhead="tee", constraint="false")
@@ -151,7 +165,7 @@ def _add_config(g: graphviz.Digraph, model: Model, config: Config, index: int,
 
 
 def diagram(model: Model, configs: Sequence[Config] | None = None, trace: Sequence[Step] | None = None,
-            trace_config: Config | None = None) -> graphviz.Digraph:
+            trace_config: Config | None = None, highlight: dict | None = None) -> graphviz.Digraph:
     """The state diagram of ``model`` under each of ``configs``.
 
     Args:
@@ -162,6 +176,8 @@ def diagram(model: Model, configs: Sequence[Config] | None = None, trace: Sequen
         trace: steps to overlay (:func:`fsmcheck.verifier.trace.steps`).
         trace_config: the configuration the trace belongs to (default: the
             first drawn).
+        highlight: per configuration label, ``{(src, dst): "added" |
+            "changed" | "removed"}`` arcs to highlight (``fsmcheck diff``).
 
     Returns:
         A :class:`graphviz.Digraph`; its ``source`` is identical on every run.
@@ -182,13 +198,14 @@ def diagram(model: Model, configs: Sequence[Config] | None = None, trace: Sequen
     target = trace_config or configs[0]
     for i, config in enumerate(configs):
         steps = trace if config == target else None
+        marks = (highlight or {}).get(config.label)
         if len(configs) == 1:
-            _add_config(g, model, config, i, steps)
+            _add_config(g, model, config, i, steps, marks)
             continue
         with g.subgraph(name=f"cluster_config{i}") as sub:
             sub.attr(label=config.label, fontname=_FONT, fontsize="13", style="rounded", color="#d0d7de",
                      labelloc="t")
-            _add_config(sub, model, config, i, steps)
+            _add_config(sub, model, config, i, steps, marks)
     return g
 
 

@@ -197,13 +197,18 @@ def _section(rep: ModelReport, anchor: str) -> str:
             f"{matrices}<h3>Counterexamples</h3>{_counterexamples(rep)}{_correspondence(model)}</section>")
 
 
-def report_html(reports: Sequence[ModelReport]) -> str:
-    """The report page for already-verified models (see the module docstring)."""
+def report_html(reports: Sequence[ModelReport], extra: Sequence[tuple[str, str, str]] = ()) -> str:
+    """The report page for already-verified models (see the module docstring).
+
+    ``extra`` adds sections after the models' (``fsmcheck diff --html``): each
+    ``(anchor, title, inner HTML)``, listed in the table of contents."""
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     anchors = [f"model{i}" for i in range(len(reports))]
     toc = "".join(f"<li><a href='#{a}'>{_esc(r.model.name)}</a> <span class='small'>{_esc(r.model.path)}</span></li>"
                   for a, r in zip(anchors, reports))
+    toc += "".join(f"<li><a href='#{_esc(a)}'>{_esc(t)}</a></li>" for a, t, _ in extra)
     body = "".join(_section(r, a) for r, a in zip(reports, anchors))
+    body += "".join(f"<section id='{_esc(a)}'><h2>{_esc(t)}</h2>{inner}</section>" for a, t, inner in extra)
     return (f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
             f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
             f"<title>fsmcheck review report</title><style>{_CSS}</style></head><body>"

@@ -77,7 +77,7 @@ def rejection_reason(model: Model, config: Config, current: str, requested: str)
         return f"{requested} cannot be requested"
     if current == model.error:
         return f"{current} is left only by reset"
-    for b in model.blocked:
+    for b in model.blocked_in(config.flags):
         if (b.src, b.dst) == (current, requested):
             return f"{current} -> {requested} is blocked ({b.source or f'line {b.line}'})"
     return None
