@@ -272,7 +272,7 @@ class System:
                 devices = list(g.devices)
                 devices[i] = Local(o.state, True, d.fd or o.opens_fd)
                 error = g.error or o.error
-                text = f"{phase.callback}(dev{i}) [{phase.name}]: {o.story}"
+                text = f"{phase.callback}(dev{i}) ({phase.name}): {o.story}"
                 if o.error and phase.on_error == "abort-now" and not self.in_abort[g.pc]:
                     dest = self.abort_start[g.pc]
                     text += f"; the error aborts the migration -> {self.phase_name(dest)}"
@@ -293,7 +293,10 @@ class System:
     def p2p_checked(self, pc: int) -> bool:
         """True when P2P safety is checked in phase ``pc``: everywhere, except
         before the run's ``p2p_from`` phase (the destination: no device has
-        been programmed by a guest before the VM first starts)."""
+        been programmed by a guest before the VM first starts) and at the end
+        of an abort without abort phases or target (QEMU exits)."""
+        if pc == self.end_abort and not self.run.abort and not self.run.abort_target:
+            return False  # QEMU exits: the kernel closes and resets every device
         first = self.run.p2p_from
         if not first:
             return True

@@ -90,6 +90,29 @@ class _Encoding:
         self.initiating = frozenset(model.groups[p2p.initiating])
         self.accepting = frozenset(model.groups[p2p.accepting])
         self.moves = self._moves()
+        # templates over two generic states, instantiated per step by z3.substitute
+        self._a, self._b = self.state("a"), self.state("b")
+        self._templates = {}
+
+    def _inst(self, name, build, *vs):
+        if name not in self._templates:
+            self._templates[name] = build(*([self._a, self._b][:len(vs)]))
+        pairs = [(self._a[k], vs[0][k]) for k in vs[0]]
+        if len(vs) > 1:
+            pairs += [(self._b[k], vs[1][k]) for k in vs[1]]
+        return z3.substitute(self._templates[name], *pairs)
+
+    def T(self, v, w):
+        """The transition relation between steps ``v`` and ``w``."""
+        return self._inst("trans", self.trans, v, w)
+
+    def L(self, v):
+        """The lemma at step ``v``."""
+        return self._inst("lemma", self.lemma, v)
+
+    def B(self, v, prop):
+        """The bad states of ``prop`` at step ``v``."""
+        return self._inst("bad:" + prop, lambda a: self.bad(a, prop), v)
 
     # -- the per-device lemma ---------------------------------------------
     def _local_reach(self) -> dict:
@@ -315,8 +338,12 @@ class _Encoding:
         return out
 
 
+#: The largest k for which the induction step is tried; deeper, BMC alone goes on to the bound D.
+INDUCTION_K = 3
+
+
 def prove(system: System, prop: str, *, timeout_ms: int = 60000, max_k: int | None = None,
-          strengthen: bool = True) -> Proof:
+          strengthen: bool = True, induction_k: int = INDUCTION_K) -> Proof:
     """Decide ``prop`` (``p2p-safety`` or ``progress``) for ``system`` with z3.
 
     Args:
@@ -327,6 +354,9 @@ def prove(system: System, prop: str, *, timeout_ms: int = 60000, max_k: int | No
             makes the search complete).
         strengthen: conjoin the per-device local-reachability lemma (see the
             module docstring); without it plain k-induction rarely closes.
+        induction_k: the induction step is tried for k <= this (>= 1); past
+            it only BMC goes on (the step queries get costly while a failing
+            property's counterexample is near).
 
     Returns:
         A :class:`Proof`. ``fails`` carries the shortest counterexample.
@@ -352,36 +382,39 @@ def prove(system: System, prop: str, *, timeout_ms: int = 60000, max_k: int | No
         # base case: depth k-1
         v = bvars[-1]
         base.push()
-        base.add(z3.Or(enc.bad(v, prop), z3.Not(enc.lemma(v))))
+        base.add(z3.Or(enc.B(v, prop), z3.Not(enc.L(v))))
         r = base.check()
         if r == z3.unknown:
             return Proof("unknown", k, note=f"z3: {base.reason_unknown()} (BMC depth {k - 1})",
                          seconds=time.perf_counter() - start)
         if r == z3.sat:
             m = base.model()
-            if not z3.is_true(m.eval(enc.bad(v, prop), model_completion=True)):
+            if not z3.is_true(m.eval(enc.B(v, prop), model_completion=True)):
                 raise RuntimeError("the local-reachability lemma fails on a reachable state")
             trace = enc.decode(m, bvars)
             return Proof("fails", k - 1, trace=trace, seconds=time.perf_counter() - start,
                          note=f"BMC: shortest counterexample at depth {k - 1}")
         base.pop()
-        base.add(z3.Not(enc.bad(v, prop)), enc.lemma(v))
+        base.add(z3.Not(enc.B(v, prop)), enc.L(v))
         if k - 1 >= bound:
             return Proof("holds", k - 1, by_bmc=True, seconds=time.perf_counter() - start,
-                         note=f"BMC exhausted every run (depth bound {bound}); induction did not close before")
+                         note=f"BMC exhausted every run (depth bound {bound}); k-induction did not close up to "
+                              f"k={min(k, induction_k)} ({lemma_note})")
         w = enc.state(len(bvars))
-        base.add(enc.trans(v, w))
+        base.add(enc.T(v, w))
         bvars.append(w)
+        if k > induction_k:
+            continue
         # induction step for k
         u = svars[-1]
-        step.add(z3.Not(enc.bad(u, prop)), enc.lemma(u))
+        step.add(z3.Not(enc.B(u, prop)), enc.L(u))
         x = enc.state(100000 + len(svars))
-        step.add(enc.trans(u, x))
+        step.add(enc.T(u, x))
         for old in svars:
             step.add(enc.distinct(old, x))
         svars.append(x)
         step.push()
-        step.add(z3.Or(enc.bad(x, prop), z3.Not(enc.lemma(x))))
+        step.add(z3.Or(enc.B(x, prop), z3.Not(enc.L(x))))
         r = step.check()
         step.pop()
         if r == z3.unsat:
@@ -392,4 +425,5 @@ def prove(system: System, prop: str, *, timeout_ms: int = 60000, max_k: int | No
             return Proof("unknown", k, note=f"z3: {step.reason_unknown()} (induction step k={k})",
                          seconds=time.perf_counter() - start)
     return Proof("unknown", max_k, seconds=time.perf_counter() - start,
-                 note=f"k-induction did not close up to k={max_k} ({lemma_note}) and BMC found no counterexample")
+                 note=f"k-induction did not close up to k={min(max_k, induction_k)} ({lemma_note}) and BMC "
+                      f"found no counterexample to depth {max_k - 1}")
