@@ -2,8 +2,9 @@
 
 Breadth-first construction of every reachable :class:`~.semantics.Global`
 state of a :class:`~.semantics.System` (no symmetry reduction: this is the
-cross-check of the z3 engine), as a :class:`networkx.DiGraph` whose edges
-carry the :class:`~.semantics.Step`. Counterexamples are
+cross-check of the z3 engine), as a :class:`networkx.DiGraph` (edges without attributes, to save memory:
+the :class:`~.semantics.Step` of an edge is recomputed when a trace is
+written). Counterexamples are
 :func:`networkx.shortest_path` from the state at open, so they are minimal
 in length. The search is bounded by wall time and by a number of states; a
 search that hits either bound answers ``unknown`` and says where it stopped.
@@ -22,8 +23,9 @@ from .semantics import Global, Step, System
 
 __all__ = ["Exploration", "explore", "DEFAULT_MAX_STATES"]
 
-#: Default bound on the number of global states explored.
-DEFAULT_MAX_STATES = 2_000_000
+#: Default bound on the number of global states explored (about 1 GB of
+#: networkx graph at N = 16; the search stops there and answers ``unknown``).
+DEFAULT_MAX_STATES = 250_000
 
 
 @dataclass
@@ -31,8 +33,8 @@ class Exploration:
     """The result of :func:`explore`.
 
     Attributes:
-        graph: the product graph explored (nodes :class:`~.semantics.Global`,
-            edge attribute ``step``); complete when ``complete``.
+        graph: the product graph explored (nodes :class:`~.semantics.Global`);
+            complete when ``complete``.
         initial: the state at open.
         complete: every reachable state was explored.
         stopped: why the search stopped early (time or state bound), else "".
@@ -44,6 +46,7 @@ class Exploration:
 
     graph: nx.DiGraph
     initial: Global
+    system: System
     complete: bool
     stopped: str
     seconds: float
@@ -62,7 +65,7 @@ class Exploration:
         path = nx.shortest_path(self.graph, self.initial, target)
         out = [(None, path[0])]
         for u, v in zip(path, path[1:]):
-            out.append((self.graph.edges[u, v]["step"], v))
+            out.append((next(step for step, nxt in self.system.successors(u) if nxt == v), v))
         return out
 
 
@@ -87,7 +90,7 @@ def explore(system: System, *, time_limit: float = 60.0, max_states: int = DEFAU
     init = system.initial()
     graph.add_node(init)
     queue = deque([init])
-    result = Exploration(graph, init, False, "", 0.0)
+    result = Exploration(graph, init, system, False, "", 0.0)
     ends = []
     while queue:
         if graph.number_of_nodes() > max_states:
@@ -116,15 +119,20 @@ def explore(system: System, *, time_limit: float = 60.0, max_states: int = DEFAU
             if nxt not in graph:
                 graph.add_node(nxt)
                 queue.append(nxt)
-            if not graph.has_edge(g, nxt):
-                graph.add_edge(g, nxt, step=step)
+            graph.add_edge(g, nxt)  # steps are recomputed for traces only, to save memory
     else:
         result.complete = True
     if result.complete and result.progress_bad is None:
         # every state must be able to reach an end (the run ends)
+        reverse = graph.reverse(copy=False)
         reaches = set(ends)
-        for e in ends:
-            reaches |= nx.ancestors(graph, e)
+        frontier = list(ends)
+        while frontier:
+            node = frontier.pop()
+            for prev in reverse.successors(node):
+                if prev not in reaches:
+                    reaches.add(prev)
+                    frontier.append(prev)
         stuck = [g for g in graph.nodes if g not in reaches]
         if stuck:
             result.progress_bad = (stuck[0], "no end of the run is reachable from here")
