@@ -7,7 +7,7 @@ PYTHON := $(CURDIR)/$(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 MODELS := models/vfio_v1.toml models/vfio_v2.toml
 
-.PHONY: all main setup lock verify report pack check-pack test table kernel mutate bench vm-e2e clean
+.PHONY: all main setup lock verify report pack check-pack test table kernel mutate bench bench-orchestration vm-e2e clean
 
 all: main
 
@@ -93,6 +93,10 @@ vm-e2e: setup
 # Benchmarks: engine times with ratios against a baseline measured in the same run.
 bench: setup
 	$(PYTHON) bench/bench_verify.py
+
+# N = 2..32 devices, explicit product vs z3; about 3 minutes (each explicit run bounded by 60 s)
+bench-orchestration: setup
+	$(PYTHON) bench/bench_orchestration.py
 
 clean:
 	rm -rf .venv .setup.stamp .pytest_cache .hypothesis *.egg-info .kernel-src .tools artifacts diagrams build \
