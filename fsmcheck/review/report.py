@@ -51,6 +51,7 @@ th{background:#f6f8fa}.holds{color:#1a7f37}.fails,.error,.disagree{color:#cf222e
 td.noop{color:#8c959f}td.path{background:#dafbe1}td.ambiguous{background:#ffebe9;font-weight:bold}
 td.no-path{background:#ffebe9}.matrix td{text-align:center;white-space:nowrap}.small{font-size:.8em;color:#57606a}
 ol.trace li{font-family:monospace}code{background:#f6f8fa;padding:0 .2em}
+table.chart td{font-family:monospace;font-size:.8em}tr.violation td{background:#ffebe9}
 """
 
 
@@ -197,13 +198,15 @@ def _section(rep: ModelReport, anchor: str) -> str:
             f"{matrices}<h3>Counterexamples</h3>{_counterexamples(rep)}{_correspondence(model)}</section>")
 
 
-def report_html(reports: Sequence[ModelReport]) -> str:
-    """The report page for already-verified models (see the module docstring)."""
+def report_html(reports: Sequence[ModelReport], extra: Sequence[tuple[str, str, str]] = ()) -> str:
+    """The report page for already-verified models (see the module docstring);
+    ``extra``: further sections as ``(anchor, name, html)`` (orchestration models)."""
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     anchors = [f"model{i}" for i in range(len(reports))]
     toc = "".join(f"<li><a href='#{a}'>{_esc(r.model.name)}</a> <span class='small'>{_esc(r.model.path)}</span></li>"
                   for a, r in zip(anchors, reports))
-    body = "".join(_section(r, a) for r, a in zip(reports, anchors))
+    toc += "".join(f"<li><a href='#{a}'>{_esc(name)}</a></li>" for a, name, _ in extra)
+    body = "".join(_section(r, a) for r, a in zip(reports, anchors)) + "".join(s for _, _, s in extra)
     return (f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
             f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
             f"<title>fsmcheck review report</title><style>{_CSS}</style></head><body>"
@@ -227,8 +230,18 @@ def build_report(paths: Sequence[str], progress: Callable[[str], None] | None = 
         fsmcheck.model.ModelError: a model file is malformed.
         fsmcheck.review.diagram.DotMissingError: graphviz's ``dot`` is missing.
     """
-    reports = []
+    reports, extra = [], []
     for path in paths:
+        from ..orchestration import is_orchestration
+
+        if is_orchestration(path):  # its own section: N devices, both engines, sequence charts
+            from ..orchestration.report import orchestration_section
+
+            if progress:
+                progress(f"{path}: orchestration")
+            name, section, _ = orchestration_section(path, f"orch{len(extra)}", timeout_ms=max(timeout_ms, 60000))
+            extra.append((f"orch{len(extra)}", name, section))
+            continue
         model = load_model(path)
         start = time.perf_counter()
         results = verify_model(model, timeout_ms=timeout_ms, progress=progress)
@@ -237,4 +250,4 @@ def build_report(paths: Sequence[str], progress: Callable[[str], None] | None = 
             progress(f"{model.name}: diagrams and tables")
         svgs = {c.label: render_bytes(diagram(model, [c]), "svg") for c in model.configs()}
         reports.append(ModelReport(model, results, seconds, svgs))
-    return report_html(reports), reports
+    return report_html(reports, extra), reports
