@@ -309,3 +309,19 @@ def test_bench_bounded_form():
     assert rows[1]["networkx"]["states"] > rows[0]["networkx"]["states"]
     assert all(r["z3"]["status"] == "holds" and r["z3"]["k"] == 1 for r in rows)
     assert any("nx/z3" in line for line in lines)
+
+
+# -- the report section ---------------------------------------------------------------
+
+def test_report_section_has_the_table_and_sequence_charts():
+    from fsmcheck.orchestration.report import orchestration_section
+    from fsmcheck.review.report import report_html
+
+    name, section, results = orchestration_section(str(ORCH), "orch0", failure_budgets=(1,))
+    assert name == "qemu_orchestration"
+    failing = [r for r in results if r.status == "fails"]
+    assert section.count("<table class='chart'>") == len(failing) == 3
+    assert section.count("class='violation'") == len(failing)
+    assert "vfio_vmstate_change_prepare(dev" in section and "VFIO_DEVICE_RESET" in section
+    page = report_html([], [("orch0", name, section)])
+    assert "<a href='#orch0'>qemu_orchestration</a>" in page and section in page
