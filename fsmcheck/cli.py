@@ -87,7 +87,9 @@ def verify(models, as_json, timeout_ms, quiet, no_color, sarif_path, trace_dir, 
             from .orchestration.command import verify_file
 
             checked = verify_file(path, err, devices=devices, failures=failures, flags=flag_sets,
-                                  timeout_ms=timeout_ms)
+                                  timeout_ms=timeout_ms,
+                                  progress=(lambda text: err.print(f"verifying {text}", markup=False))
+                                  if show_progress else None)
             if checked is None:
                 codes.append(EXIT_INPUT)
                 errors.append(f"{path}: not a valid orchestration check")
@@ -289,27 +291,6 @@ def generate(models, output, check_only, no_verify, no_color):
         models = tuple(os.path.relpath(p) for p in found)
     files, code = {}, EXIT_OK
     for path in models:
-        from .orchestration import is_orchestration
-
-        if is_orchestration(path):
-            from .orchestration.command import verify_file
-
-            checked = verify_file(path, err, devices=devices, failures=failures, flags=flag_sets,
-                                  timeout_ms=timeout_ms)
-            if checked is None:
-                codes.append(EXIT_INPUT)
-                errors.append(f"{path}: not a valid orchestration check")
-                continue
-            model, results, seconds = checked
-            codes.append(exit_code(results))
-            verified.append((model, results))
-            if as_json:
-                documents.append(results_json(model, results, seconds))
-            elif not quiet or any(r.status != "holds" for r in results):
-                print_results(out, model, [r for r in results if not quiet or r.status != "holds"], seconds)
-            else:
-                out.print(f"{model.name}: {len(results)} property instances hold ({seconds:.2f} s)")
-            continue
         model = _load(path, err)
         if model is None:
             sys.exit(EXIT_INPUT)

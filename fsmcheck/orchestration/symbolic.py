@@ -41,7 +41,7 @@ from dataclasses import dataclass
 
 import z3
 
-from .semantics import Global, Local, Outcome, Step, System
+from .semantics import Global, Step, System
 
 __all__ = ["Proof", "prove", "PROPERTIES"]
 
