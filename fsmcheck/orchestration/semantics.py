@@ -203,6 +203,7 @@ class System:
             device_config(orch.device, f)
         self.orch, self.run, self.device = orch, run, orch.device
         self.flags, self.budget, self.n = tuple(flags), failures, len(flags)
+        self._outcome_cache: dict = {}
         segments = [(False, run.phases), (True, run.abort)]
         segments += [(True, seq) for seq in (run.abort_from or {}).values()]
         self.phases: list[Phase] = []
@@ -245,8 +246,14 @@ class System:
         return self.phases[pc].rule_for(state, flags, self.run.runstate)
 
     def outcomes(self, pc: int, flags: frozenset[str], state: str, fd: bool, budget: int) -> tuple[Outcome, ...]:
-        """The outcomes of calling phase ``pc``'s callback on such a device."""
-        return _outcomes(self, pc, flags, state, fd, budget)
+        """The outcomes of calling phase ``pc``'s callback on such a device
+        (empty when no rule applies); computed once per argument tuple."""
+        key = (pc, flags, state, fd, budget)
+        if key not in self._outcome_cache:
+            rule = self.rule(pc, flags, state)
+            self._outcome_cache[key] = () if rule is None else callback_outcomes(
+                self.device, flags, rule.request, rule.recover, state, fd, budget)
+        return self._outcome_cache[key]
 
     def enter(self, pc: int, locals_: tuple[Local, ...], close_fds: bool) -> tuple[Local, ...]:
         """The devices on entering phase ``pc``: called = no rule applies."""
@@ -335,12 +342,3 @@ class System:
                 return f"dev{i} ends the run in {d.state} with a data session open"
         return None
 
-
-def _outcomes(system: System, pc: int, flags, state: str, fd: bool, budget: int):
-    key = (pc, flags, state, fd, budget)
-    cache = system.__dict__.setdefault("_cache", {})
-    if key not in cache:
-        rule = system.rule(pc, flags, state)
-        cache[key] = () if rule is None else callback_outcomes(
-            system.device, flags, rule.request, rule.recover, state, fd, budget)
-    return cache[key]

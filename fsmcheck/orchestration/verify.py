@@ -41,11 +41,18 @@ from .trace import trace_lines
 
 __all__ = ["PROPERTIES", "verify_orchestration", "configuration_label", "device_flags", "Checked"]
 
+def _p2p_statement(orch: Orchestration) -> str:
+    device, rule = orch.device, orch.device.p2p
+    initiating = ", ".join(device.groups[rule.initiating])
+    blocked = ", ".join(s for s in device.state_names if s not in device.groups[rule.accepting])
+    return (f"in every global state between callbacks, no device that may initiate P2P DMA ({initiating}) "
+            f"while another cannot take it ({blocked})")
+
+
 PROPERTIES = {
     "p2p-safety": Property(
         "p2p-safety", "config", "an orchestration model", lambda m: True,
-        lambda m, c: ("in every global state between callbacks, no device that may initiate P2P DMA "
-                      "(RUNNING, PRE_COPY) while another cannot take it (STOP, STOP_COPY, RESUMING, ERROR)"),
+        lambda m, c: _p2p_statement(m),
         "vfio.h: the P2P quiescent states (RUNNING_P2P, PRE_COPY_P2P); QEMU 10 hw/vfio/migration.c"),
     "progress": Property(
         "progress", "config", "an orchestration model", lambda m: True,
