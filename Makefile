@@ -7,7 +7,7 @@ PYTHON := $(CURDIR)/$(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 MODELS := models/vfio_v1.toml models/vfio_v2.toml
 
-.PHONY: all main setup lock verify report pack check-pack test table kernel mutate bench bench-trace vm-e2e vm-qemu clean
+.PHONY: all main setup lock verify report pack check-pack test table kernel mutate bench bench-trace bench-orchestration vm-e2e vm-qemu clean
 
 all: main
 
@@ -106,6 +106,10 @@ bench: setup
 # the real trace, with ratios against raw line reading measured in the same run.
 bench-trace: setup
 	$(PYTHON) bench/bench_trace.py
+
+# N = 2..32 devices, explicit product vs z3; about 3 minutes (each explicit run bounded by 60 s)
+bench-orchestration: setup
+	$(PYTHON) bench/bench_orchestration.py
 
 clean:
 	rm -rf .venv .setup.stamp .pytest_cache .hypothesis *.egg-info .kernel-src .tools artifacts diagrams build \

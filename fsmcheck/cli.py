@@ -57,18 +57,53 @@ def main() -> None:
                    "instance, located at the model line).")
 @click.option("--trace-dir", type=click.Path(file_okay=False),
               help="Also write each counterexample as an ITF-like JSON trace into this directory.")
-def verify(models, as_json, timeout_ms, quiet, no_color, sarif_path, trace_dir):
+@click.option("--devices", default=2, show_default=True, type=click.IntRange(min=1),
+              help="Orchestration models: the number of devices N.")
+@click.option("--failures", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Orchestration models: request failures allowed per run (F).")
+@click.option("--flags", "flag_sets", multiple=True, metavar="FLAGS",
+              help="Orchestration models: a device's flag set (STOP_COPY,P2P or 3); repeat for devices "
+                   "0, 1, ...; the last repeats. Default: the model's default_flags.")
+def verify(models, as_json, timeout_ms, quiet, no_color, sarif_path, trace_dir, devices, failures, flag_sets):
     """Decide every property of each MODEL on both engines.
 
     Prints a table of properties with each engine's verdict and time, every
     failing property's shortest counterexample and the model-file line it
     points at. --sarif and --trace-dir write machine formats for CI (see
     fsmcheck.ci.sarif and fsmcheck.verifier.trace for the formats).
+
+    An orchestration model (a file with an [orchestration] table, e.g.
+    models/qemu_orchestration.toml) is checked over --devices N devices with
+    --failures F: P2P safety and progress of every run, by the explicit
+    product (networkx) and by z3 (BMC and k-induction).
     """
     out, err = _console(no_color), _console(no_color, stderr=True)
     codes, documents, errors, verified = [], [], [], []
     show_progress = not quiet and not as_json and err.is_terminal
     for path in models:
+        from .orchestration import is_orchestration
+
+        if is_orchestration(path):
+            from .orchestration.command import verify_file
+
+            checked = verify_file(path, err, devices=devices, failures=failures, flags=flag_sets,
+                                  timeout_ms=timeout_ms,
+                                  progress=(lambda text: err.print(f"verifying {text}", markup=False))
+                                  if show_progress else None)
+            if checked is None:
+                codes.append(EXIT_INPUT)
+                errors.append(f"{path}: not a valid orchestration check")
+                continue
+            model, results, seconds = checked
+            codes.append(exit_code(results))
+            verified.append((model, results))
+            if as_json:
+                documents.append(results_json(model, results, seconds))
+            elif not quiet or any(r.status != "holds" for r in results):
+                print_results(out, model, [r for r in results if not quiet or r.status != "holds"], seconds)
+            else:
+                out.print(f"{model.name}: {len(results)} property instances hold ({seconds:.2f} s)")
+            continue
         model = _load(path, err)
         if model is None:
             codes.append(EXIT_INPUT)
@@ -127,6 +162,12 @@ def _write_traces(directory: Path, verified) -> list[Path]:
 
     written = []
     for model, results in verified:
+        if not hasattr(model, "configs"):  # an orchestration model
+            from .orchestration.command import itf_documents
+
+            for stem, doc in itf_documents(model, results):
+                written.append(write_file(directory / f"{stem}.itf.json", json.dumps(doc, indent=2) + "\n"))
+            continue
         for r in results:
             for engine, v in r.verdicts.items():
                 if v.counterexample is None:

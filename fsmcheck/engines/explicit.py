@@ -291,6 +291,23 @@ def _check_correspondence(model: Model, config: Config) -> Verdict:
     return Verdict(HOLDS)
 
 
+def _check_p2p_quiesce(model: Model, config: Config) -> Verdict:
+    """The P2P quiesce rule on one device (vacuous: it relates two devices).
+
+    Every state reachable from the state at open (arcs, reset, failures) is
+    put to :func:`fsmcheck.verifier.p2p.quiesce_violations` as the only
+    device of its user context."""
+    from ..verifier.p2p import quiesce_violations
+
+    graph = system_graph(model, config)
+    reached = nx.descendants(graph, model.initial) | {model.initial}
+    for state in sorted(reached):
+        found = quiesce_violations(model, {"device": state})
+        if found:
+            return _fail(str(found[0]), tuple(trace_to(model, config, state)), model.line_of("p2p"))
+    return Verdict(HOLDS, note=f"vacuous on one device ({len(reached)} reachable states)")
+
+
 _CHECKS = {
     "validity": _check_validity,
     "no-invalid-entry": _check_no_invalid_entry,
@@ -303,4 +320,5 @@ _CHECKS = {
     "walk-terminates": _check_walk_terminates,
     "walk-agrees": _check_walk_agrees,
     "correspondence": _check_correspondence,
+    "p2p-quiesce": _check_p2p_quiesce,
 }

@@ -504,6 +504,28 @@ def _correspondence(enc: Encoding, timeout_ms: int) -> Verdict:
                  f"{other.name}/{corr.profile} transition", (u, v), arc_line, arc=[u, v], image=[a, b])
 
 
+def _p2p_quiesce(enc: Encoding, timeout_ms: int) -> Verdict:
+    """The P2P quiesce rule on one device, as one query: a supported state of
+    each device (here one) such that one initiates P2P DMA while *another*
+    cannot take it.
+    With one device there is no pair of distinct devices, the disjunction is
+    empty, and the query is unsat: the rule holds vacuously."""
+    model = enc.model
+    rule = model.p2p
+    devices = ["device"]
+    xs = {d: enc.var(f"p2p_{d}") for d in devices}
+    solver = _solver(timeout_ms)
+    for d in devices:
+        solver.add(enc.supported(xs[d]))
+    pairs = [z3.And(enc.is_any(xs[a], model.groups[rule.initiating]),
+                    z3.Not(enc.is_any(xs[b], model.groups[rule.accepting])))
+             for a in devices for b in devices if a != b]
+    solver.add(z3.Or(pairs) if pairs else z3.BoolVal(False))
+    if solve(solver) is None:
+        return Verdict(HOLDS, note="vacuous on one device (no pair of distinct devices)")
+    return _fail("the P2P quiesce rule is broken on one device", (), model.line_of("p2p"))
+
+
 _CHECKS = {
     "validity": _validity,
     "no-invalid-entry": _no_invalid_entry,
@@ -516,4 +538,5 @@ _CHECKS = {
     "walk-terminates": _walk_terminates,
     "walk-agrees": _walk_agrees,
     "correspondence": _correspondence,
+    "p2p-quiesce": _p2p_quiesce,
 }

@@ -30,7 +30,7 @@ FORMAT_VERSION = 1
 KNOWN_PROPERTIES = (
     "validity", "no-invalid-entry", "reset", "reachability", "error-exit",
     "rejections", "combination-table", "sessions", "walk-terminates",
-    "walk-agrees", "correspondence",
+    "walk-agrees", "correspondence", "p2p-quiesce",
 )
 
 _TOP_KEYS = {

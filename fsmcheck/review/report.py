@@ -51,6 +51,7 @@ th{background:#f6f8fa}.holds{color:#1a7f37}.fails,.error,.disagree{color:#cf222e
 td.noop{color:#8c959f}td.path{background:#dafbe1}td.ambiguous{background:#ffebe9;font-weight:bold}
 td.no-path{background:#ffebe9}.matrix td{text-align:center;white-space:nowrap}.small{font-size:.8em;color:#57606a}
 ol.trace li{font-family:monospace}code{background:#f6f8fa;padding:0 .2em}
+table.chart td{font-family:monospace;font-size:.8em}tr.violation td{background:#ffebe9}
 """
 
 
@@ -232,8 +233,18 @@ def build_report(paths: Sequence[str], progress: Callable[[str], None] | None = 
         fsmcheck.model.ModelError: a model file is malformed.
         fsmcheck.review.diagram.DotMissingError: graphviz's ``dot`` is missing.
     """
-    reports = []
+    reports, extra = [], []
     for path in paths:
+        from ..orchestration import is_orchestration
+
+        if is_orchestration(path):  # its own section: N devices, both engines, sequence charts
+            from ..orchestration.report import orchestration_section
+
+            if progress:
+                progress(f"{path}: orchestration")
+            title, section, _ = orchestration_section(path, timeout_ms=max(timeout_ms, 60000))
+            extra.append((f"orch{len(extra)}", title, section))
+            continue
         model = load_model(path)
         start = time.perf_counter()
         results = verify_model(model, timeout_ms=timeout_ms, progress=progress)
@@ -242,4 +253,4 @@ def build_report(paths: Sequence[str], progress: Callable[[str], None] | None = 
             progress(f"{model.name}: diagrams and tables")
         svgs = {c.label: render_bytes(diagram(model, [c]), "svg") for c in model.configs()}
         reports.append(ModelReport(model, results, seconds, svgs))
-    return report_html(reports), reports
+    return report_html(reports, extra), reports

@@ -122,6 +122,14 @@ PROPERTIES: tuple[Property, ...] = (
         "vfio.h (refer to vfio_mig_get_next_state())",
     ),
     Property(
+        "p2p-quiesce", "config", "a [p2p] rule",
+        lambda m: m.p2p is not None,
+        lambda m, c: ("the P2P quiesce rule holds in every reachable state of one device -- vacuously: "
+                      "the rule relates two devices; compose devices with an orchestration model "
+                      "(models/qemu_orchestration.toml, `fsmcheck verify ... --devices N`)"),
+        "vfio.h: the P2P quiescent states; fsmcheck.verifier.p2p",
+    ),
+    Property(
         "correspondence", "config", "a [correspondence]",
         lambda m: m.correspondence is not None,
         lambda m, c: (f"every arc between states with an encoding in {m.correspondence.model_path.name} "

@@ -1,0 +1,22 @@
+"""Composed multi-device models: a VMM's orchestration of N VFIO devices.
+
+An orchestration model (``models/qemu_orchestration.toml``) describes how a
+VMM drives the ``device_state`` of several devices through phases of
+callbacks (QEMU 10: ``vm_state_notify()`` prepare and main callbacks, the
+save/load handlers of ``hw/vfio/migration.c``); the per-device FSM is a v2
+device model (``vfio_v2.toml``) from which every request's effect is
+derived. Two engines decide its properties: the explicit product of the N
+devices (networkx) and a z3 encoding (bounded model checking and
+k-induction, with symmetry reduction over devices with the same flag set).
+
+Modules: :mod:`.schema` (the loaded model), :mod:`.loader` (reading TOML,
+errors as ``file:line: key: message``), :mod:`.semantics` (what a callback
+does to one device, and the composed system), :mod:`.explicit`,
+:mod:`.symbolic`, :mod:`.trace` (counterexamples as QEMU callbacks, ITF),
+:mod:`.verify` (both engines, compared).
+"""
+
+from .loader import is_orchestration, load_orchestration
+from .schema import Orchestration, Phase, Rule, Run
+
+__all__ = ["Orchestration", "Phase", "Rule", "Run", "is_orchestration", "load_orchestration"]
