@@ -201,10 +201,10 @@ def _check_handle_dead(h: Harness, handle: int, rule: str) -> None:
         raise h.violation(f"handle {handle} still works after its session ended: write() accepted data",
                           expected="no data accepted", observed=f"{write.value} bytes accepted",
                           rule=RULES[rule])
-    if write.error == "ENODEV":
-        return
     if read.ok:  # b"": a forced end of stream
         advise(h.label, f"an ended session's FD reads end of stream ({RULES['open-forced-eof']})")
+    elif write.error == "ENODEV":
+        return
     else:
         answers = sorted({read.error, write.error or "0 bytes accepted"})
         advise(h.label, f"I/O on an ended session's FD fails with {'/'.join(answers)}, not ENODEV "

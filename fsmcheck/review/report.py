@@ -204,6 +204,9 @@ def report_html(reports: Sequence[ModelReport]) -> str:
     toc = "".join(f"<li><a href='#{a}'>{_esc(r.model.name)}</a> <span class='small'>{_esc(r.model.path)}</span></li>"
                   for a, r in zip(anchors, reports))
     body = "".join(_section(r, a) for r, a in zip(reports, anchors))
+    from ..rules.html import rules_section  # the rule catalogue (fsmcheck rules)
+
+    body += rules_section([r.model for r in reports])
     return (f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
             f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
             f"<title>fsmcheck review report</title><style>{_CSS}</style></head><body>"
