@@ -68,9 +68,10 @@ def test_a_run_without_any_driver_is_an_error():
     (["--fsmcheck-call-timeout=1000", "--fsmcheck-budget=8"], 8),       # the run budget ends it
 ])
 def test_a_spinning_adapter_ends_its_run(options, budget):
-    """A SET that spins forever: without -x the whole module runs, the pytest
-    process exits (it used to wait for the spinning worker forever), exit 1,
-    within the stated budget plus start-up."""
+    """A SET that spins forever, without -x: the hung call fails its test, the
+    adapter is given up and the run stops; the pytest process exits (it used
+    to wait for the spinning worker forever), exit 1, within the stated
+    budget plus start-up."""
     slack = 60  # interpreter and pack start-up on a loaded machine
     proc, seconds = _pytest(str(PACK / "test_vfio_v2_stop_copy.py"), "--fsmcheck-adapter=tests.conforming_drivers:spins",
                             "--fsmcheck-examples=2", *options, timeout=budget + slack)
@@ -78,10 +79,9 @@ def test_a_spinning_adapter_ends_its_run(options, budget):
     assert seconds < budget + slack
     out = proc.stdout
     assert "the adapter hung in SET" in out or "the run budget (--fsmcheck-budget) ran out in SET" in out
+    assert "the adapter was given up (" in out and "the run stops here" in out
     if "--fsmcheck-budget=8" in options:
-        assert "run budget of 8 s (--fsmcheck-budget) is spent" in out + proc.stderr
-    else:
-        assert "not run: the adapter was given up after an earlier call hung" in out
+        assert "the run budget ran out during SET" in out
 
 
 def test_a_timed_out_call_leaves_at_most_one_thread_per_adapter():

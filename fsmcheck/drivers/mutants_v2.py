@@ -238,7 +238,9 @@ class UndefinedFlags(ReferenceV2Device):
     vfio.h leaves undefined ("at least VFIO_MIGRATION_STOP_COPY must be set")."""
 
     def migration_flags(self):
-        return super().migration_flags() & ~1
+        super().migration_flags()
+        bits = self.model.flag_bits
+        return 1 << bits["P2P"] | 1 << bits["PRE_COPY"]
 
 
 #: name -> device class, in a stable order.

@@ -12,8 +12,8 @@ Options:
     state-machine runs per flag set (default 30);
 ``--fsmcheck-call-timeout=S``
     seconds an adapter call may take (default 10); a call that takes longer
-    fails its test and the adapter is given up: no further call goes to it
-    and its remaining tests fail at once;
+    fails its test, the adapter is given up (no further call goes to it;
+    the worker thread is a daemon, abandoned) and the run stops, exit 1;
 ``--fsmcheck-budget=S``
     seconds the whole run may take (default: no budget); when it is spent,
     the call in progress is abandoned and the run stops with exit code 1;
@@ -43,7 +43,7 @@ from .coverage import COVERAGE
 from .errata import ErrataError, load_errata, matching
 import time
 
-from .harness import DEFAULTS
+from .harness import DEFAULTS, LOST
 
 __all__ = ["STATE", "adapter_for"]
 
@@ -131,6 +131,9 @@ def pytest_runtest_makereport(item, call):
     """A violation an erratum explains is reported as xfailed, with its reason."""
     outcome = yield
     report = outcome.get_result()
+    if LOST and not item.session.shouldfail:  # a hung adapter ends the run (nothing more is sent to it)
+        why = next(iter(LOST.values()))
+        item.session.shouldfail = f"fsmcheck: the adapter was given up ({why}); the run stops here"
     if call.excinfo is None or not report.failed or not STATE.get("errata"):
         return
     erratum = matching(STATE["errata"], call.excinfo.value)
