@@ -259,3 +259,18 @@ def test_every_sentence_is_quoted_from_its_source(kernel_tree):
     normal = {k: _normal(v) for k, v in sources.items()}
     missing = [r.id for r in load_catalogue() if _normal(r.sentence) not in normal[r.source]]
     assert missing == []
+
+
+def test_a_v1_data_section_smaller_than_4k_is_resumed_chunk_by_chunk():
+    """512-byte data section, 5,000-byte state: the saved stream is many
+    chunks of at most 512 bytes, and the pack resumes each with the size it
+    was saved with (it re-cut the stream into 4096-byte writes before)."""
+    from fsmcheck.pack import v1_checks
+
+    module = _spec("test_vfio_v1")
+    adapter = conforming_drivers.small_data_area("v1")
+    chunks = v1_checks.saved_stream_v1(adapter, module.SPEC)
+    assert len(chunks) > 8 and max(map(len, chunks)) == 512
+    v1_checks.check_saving_and_resuming(adapter, module.SPEC)
+    for kind in ("empty", "truncated", "tail", "corrupted"):
+        v1_checks.check_bad_resume(adapter, module.SPEC, kind)
