@@ -274,3 +274,12 @@ def test_a_v1_data_section_smaller_than_4k_is_resumed_chunk_by_chunk():
     v1_checks.check_saving_and_resuming(adapter, module.SPEC)
     for kind in ("empty", "truncated", "tail", "corrupted"):
         v1_checks.check_bad_resume(adapter, module.SPEC, kind)
+
+
+def test_the_report_section_lists_the_catalogue():
+    from fsmcheck.model import load_model
+    from fsmcheck.rules.html import rules_section
+
+    page = rules_section([load_model(ROOT / "models" / "vfio_v2.toml")])
+    assert page.startswith("<section id='rules'>") and "v2.resume-validate" in page
+    assert "test_bad_resume_stream" in page and "v1." not in page  # only the reported models' protocols
