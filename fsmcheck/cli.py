@@ -332,8 +332,9 @@ def mutate(pack_dir, seed, jobs, as_json, no_color):
     """Run the pack against the reference drivers and every mutant driver;
     print which suites killed each mutant and the mutation score.
 
-    Exit 0 when the reference drivers pass and every mutant is killed, 1
-    otherwise.
+    Exit 0 when the reference drivers pass, every mutant is killed and
+    every MUST of the rule catalogue the pack can observe has a killing
+    test (``fsmcheck rules``); 1 otherwise.
     """
     from pathlib import Path
 
@@ -344,10 +345,15 @@ def mutate(pack_dir, seed, jobs, as_json, no_color):
     out, err = _console(no_color), _console(no_color, stderr=True)
     show = (lambda r: err.print(f"  {r.protocol} {r.name}: {'killed' if r.killed else 'SURVIVED'} "
                                 f"({r.seconds:.1f} s)", markup=False)) if not as_json else None
+    start = time.perf_counter()
     reference, mutants = score(Path(pack_dir), seed=seed, jobs=jobs, progress=show)
     ref_ok = all(r.failed == 0 and r.errors == 0 and r.returncode == 0 for r in reference)
     killed = sum(1 for m in mutants if m.killed)
-    code = EXIT_OK if ref_ok and killed == len(mutants) else 1
+    from .rules import rule_table, uncovered_musts  # every observable MUST needs a killing test
+
+    uncovered = [r.rule.id for r in uncovered_musts(rule_table(Path(pack_dir)))]
+    seconds = time.perf_counter() - start
+    code = EXIT_OK if ref_ok and killed == len(mutants) and not uncovered else 1
     if as_json:
         click.echo(json.dumps({
             "reference": [{"protocol": r.protocol, "passed": r.passed, "failed": r.failed, "skipped": r.skipped,
@@ -356,7 +362,8 @@ def mutate(pack_dir, seed, jobs, as_json, no_color):
                          "killed": m.killed, "suites": m.suites, "failed": m.failed, "passed": m.passed,
                          "errors": m.errors}
                         for m in mutants],
-            "score": {"killed": killed, "total": len(mutants)}, "exit_code": code}, indent=2))
+            "score": {"killed": killed, "total": len(mutants)}, "uncovered_musts": uncovered,
+            "seconds": round(seconds, 1), "exit_code": code}, indent=2))
         sys.exit(code)
     for r in reference:
         out.print(f"reference {r.protocol}: {r.passed} passed, {r.failed} failed, {r.errors} errors, {r.skipped} skipped "
@@ -369,8 +376,11 @@ def mutate(pack_dir, seed, jobs, as_json, no_color):
         verdict = "killed" if m.killed else ("ERRORS" if m.errors else "SURVIVED")
         table.add_row(m.protocol, m.name, verdict, suites or "-", m.description)
     out.print(table)
-    out.print(f"mutation score: {killed}/{len(mutants)} killed"
+    out.print(f"mutation score: {killed}/{len(mutants)} killed ({seconds:.0f} s)"
               + ("" if ref_ok else "; the reference drivers FAIL the pack"), markup=False)
+    if uncovered:
+        out.print(f"MUST rules with no killing test in the pack (fsmcheck rules): {', '.join(uncovered)}",
+                  markup=False)
     sys.exit(code)
 
 
@@ -380,7 +390,9 @@ def _register() -> None:
     from .export.command import export
     from .review.commands import render, report
 
-    for command in (kernel_walk, driver_arcs, render, report, export, diff):
+    from .rules.command import rules
+
+    for command in (kernel_walk, driver_arcs, render, report, export, diff, rules):
         main.add_command(command)
 
 

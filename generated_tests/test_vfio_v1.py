@@ -7,15 +7,17 @@ The v1 migration region. Suites:
 
 - invalid writes: 30 (101b, 110b, 111b from every valid state, with and
   without reserved bits): the write fails, device_state unchanged.
-- reserved bits: 6 writes whose bits 3-31 must read back unchanged.
+- reserved bits: 6 writes with bits 3-31 set: taken; whether they read back
+  is left open (seed 001), so a change is an advisory.
 - access: 22 accesses off a field's native width or alignment, or writes
   to read-only fields: each fails.
 - arcs: the 9 required and agreed transitions; 11 transitions the sources
   never discussed are recorded (user property `unspecified_arc`), not judged.
 - reset from each of 6 states (the error state via failure injection) -> 001b.
 - the error state: every write out of it fails.
-- saving (pre-copy, stop-and-copy) and resuming sequences, in several segmentations;
-  empty, truncated and corrupted resume data fail when RESUMING is cleared.
+- saving (pre-copy, stop-and-copy) and resuming sequences, each chunk resumed with the size it
+  was saved with; a resumed device saved again gives equal streams; empty, truncated,
+  tail-less and corrupted resume data fail when RESUMING is cleared.
 """
 import pytest
 
@@ -185,11 +187,10 @@ def test_error_state_left_only_by_reset(fsmcheck_v1, value):
     check.check_error_state(fsmcheck_v1, SPEC, value)
 
 
-@pytest.mark.parametrize("segment", [1, 7, 4096])
-def test_saving_and_resuming(fsmcheck_v1, segment):
-    check.check_saving_and_resuming(fsmcheck_v1, SPEC, segment)
+def test_saving_and_resuming(fsmcheck_v1):
+    check.check_saving_and_resuming(fsmcheck_v1, SPEC)
 
 
-@pytest.mark.parametrize("kind", ["empty", "truncated", "corrupted"])
+@pytest.mark.parametrize("kind", ["empty", "truncated", "tail", "corrupted"])
 def test_bad_resume_data(fsmcheck_v1, kind):
     check.check_bad_resume(fsmcheck_v1, SPEC, kind)

@@ -11,8 +11,10 @@ Flag set STOP_COPY|P2P (VFIO_DEVICE_FEATURE_MIGRATION flags 3). Suites:
   handle kept or disabled.
 - rejections: 35 requests that must fail with EINVAL, state unchanged.
 - reset: from each of the 6 supported states (ERROR via failure injection).
-- data sessions: saving-group walks, end of stream, round trips in several segmentations,
-  empty/truncated/corrupted/all-zero resume streams, fresh handles.
+- the device's migration flags: a defined flag set (vfio.h).
+- data sessions: saving-group walks, end of stream (final; two saves from STOP equal), round
+  trips in several segmentations and through the pre-copy states, empty/truncated/tail-less/
+  corrupted/all-zero resume streams, fresh handles.
 - error paths: 72 injected step failures (devices with inject_failure).
 - pre-copy: VFIO_MIG_GET_PRECOPY_INFO in 0 pre-copy state(s) (devices with
   precopy_info); SHOULD-level deviations are reported as advisories.
@@ -32,6 +34,7 @@ SPEC = V2Spec.from_dict(
  'sha256': '4de9916ebe7f9231fc1d5c695bdd6f40ebcf0fdc84d9d0ef437dd1d1e9646603',
  'flags': ['STOP_COPY', 'P2P'],
  'flags_value': 3,
+ 'defined_flags': [1, 3, 5, 7],
  'states': {'ERROR': 0,
             'STOP': 1,
             'RUNNING': 2,
@@ -213,6 +216,10 @@ def test_saving_session(fsmcheck_v2, path):
     check.check_saving_session(fsmcheck_v2, SPEC, path)
 
 
+def test_migration_flags_defined(fsmcheck_v2):
+    check.check_migration_flags(fsmcheck_v2, SPEC)
+
+
 def test_end_of_stream_in_stop_copy(fsmcheck_v2):
     check.check_end_of_stream(fsmcheck_v2, SPEC)
 
@@ -222,7 +229,7 @@ def test_round_trip(fsmcheck_v2, segment):
     check.check_round_trip(fsmcheck_v2, SPEC, segment)
 
 
-@pytest.mark.parametrize("kind", ["empty", "truncated", "corrupted", "zeros"])
+@pytest.mark.parametrize("kind", ["empty", "truncated", "tail", "corrupted", "zeros"])
 def test_bad_resume_stream(fsmcheck_v2, kind):
     check.check_bad_resume(fsmcheck_v2, SPEC, kind)
 

@@ -8,21 +8,31 @@ automata learner.
 
 Errors mirror the kernel: an operation that fails raises
 :class:`DriverError` with the errno *name* (``"EINVAL"``, ``"ENODEV"``...).
-Data-session handles are opaque integers (on Linux: the ``data_fd``), never
-reused.
+Data-session handles are file descriptors (on Linux: the ``data_fd``):
+non-negative integers, never reused while the pack runs. The pack closes
+every handle it was given with ``close_handle`` when its test ends (vfio.h:
+"The user is responsible to close this FD when it is finished"), then the
+device with ``close``. ``write`` may accept fewer bytes than given and
+returns how many (vfio.h: "The user is not required to preserve buffer
+segmentation"); the pack writes the rest again.
+
+Every call runs with a time limit (``--fsmcheck-call-timeout``); a call
+that exceeds it is abandoned and the adapter given up for the rest of the
+run (its remaining tests fail at once), so an adapter must not rely on a
+call being waited for. ``--fsmcheck-budget`` bounds the whole run.
 
 v2 (``VFIO_DEVICE_FEATURE`` on a device fd; vfio.h)::
 
     class MyV2Device:
         def migration_flags(self) -> int: ...          # VFIO_DEVICE_FEATURE_MIGRATION GET
         def get_state(self) -> int: ...                # MIG_DEVICE_STATE GET: enum value
-        def set_state(self, state: int) -> int | None: # MIG_DEVICE_STATE SET: data_fd or None
+        def set_state(self, state: int) -> int | None: # MIG_DEVICE_STATE SET: data_fd (>= 0) or None
             ...                                        # raises DriverError("EINVAL") etc.
         def reset(self) -> None: ...                   # VFIO_DEVICE_RESET
         def read(self, handle: int, size: int) -> bytes: ...   # b"" = end of stream;
                                                        # DriverError("ENOMSG") = no data yet (PRE_COPY)
-        def write(self, handle: int, data: bytes) -> int: ...  # bytes accepted
-        def close_handle(self, handle: int) -> None: ...
+        def write(self, handle: int, data: bytes) -> int: ...  # bytes accepted, 0..len(data)
+        def close_handle(self, handle: int) -> None: ...       # close(data_fd)
         def close(self) -> None: ...
 
     class MyV2Adapter:

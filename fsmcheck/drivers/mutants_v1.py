@@ -28,13 +28,6 @@ class Accepts111(ReferenceV1Device):
         super()._write_state(value)
 
 
-class ReservedBitsClobbered(ReferenceV1Device):
-    """A state write drops bits 3-31 (seed 001: the user read-modify-writes them)."""
-
-    def _store_state(self, value):
-        super()._store_state(value & 7)
-
-
 class UnalignedAccessAccepted(ReferenceV1Device):
     """Accesses off a field's offset are served (seed 001: native width and alignment only)."""
 
@@ -96,6 +89,16 @@ class PendingNeverDrains(ReferenceV1Device):
         return max(super()._pending(), 1) if self.device_state & 7 == 2 else super()._pending()
 
 
+class ResumeIgnored(ReferenceV1Device):
+    """Clearing RESUMING validates the data but does not load it: the device
+    keeps its own state (seed 000: the data "should be used to resume
+    device")."""
+
+    def _validate(self, data):
+        super()._validate(data)
+        return bytes(self.memory)
+
+
 class ReadOnlyWritable(ReferenceV1Device):
     """pending_bytes accepts writes (seed 001: read only)."""
 
@@ -115,9 +118,9 @@ class RequiredArcMissing(ReferenceV1Device):
 
 
 MUTANTS = {cls.__name__: cls for cls in (
-    Accepts101, Accepts111, ReservedBitsClobbered, UnalignedAccessAccepted, WideAccessAccepted,
+    Accepts101, Accepts111, UnalignedAccessAccepted, WideAccessAccepted,
     ResetToStop, PhantomState, ErrorLeftByWrite, ResumeNotValidated, PendingNeverDrains,
-    ReadOnlyWritable, RequiredArcMissing,
+    ReadOnlyWritable, RequiredArcMissing, ResumeIgnored,
 )}
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ..adapters.contract import DriverError
 from .reference import ReferenceV2Adapter
+from .stream import StreamError
 from .v2_device import ReferenceV2Device
 
 __all__ = ["MUTANTS", "factory_for"]
@@ -164,12 +165,91 @@ class PreCopyEndOfStream(ReferenceV2Device):
             raise
 
 
+class MissingTailAccepted(ReferenceV2Device):
+    """RESUMING -> STOP accepts a stream whose last record is incomplete: the
+    driver loads the final state as soon as it has it and never checks the
+    end (vfio.h: incomplete data must fail the SET)."""
+
+    def _validate(self, data):
+        offset = 0
+        while offset + 5 <= len(data):
+            tag, length = data[offset:offset + 1], int.from_bytes(data[offset + 1:offset + 5], "little")
+            payload = data[offset + 5:offset + 5 + length]
+            if tag == b"F" and len(payload) == length == self.state_size:
+                return payload
+            offset += 5 + length
+        raise StreamError("no final state")
+
+
+class LosesPreCopyChanges(ReferenceV2Device):
+    """A session that went through PRE_COPY ends its stream with the state
+    as it was when PRE_COPY was entered: the changes made while pre-copying
+    are lost (vfio.h: end of stream "indicates the entire device state has
+    been transferred")."""
+
+    def _start_session(self, dst):
+        self._snapshot = bytes(self.memory)
+        return super()._start_session(dst)
+
+    def _finalize_save(self):
+        if self.active is not None and self.active.kind == "save" and not self.active.final:
+            current = bytes(self.memory)
+            self.memory[:] = self._snapshot
+            self._finalize(self.active)
+            self.memory[:] = current
+
+
+class EarlyEndOfStream(ReferenceV2Device):
+    """In STOP_COPY, read() gives end of stream once before the last bytes,
+    then the rest (vfio.h: the end of stream is permanent, read() "always
+    returning 0")."""
+
+    def read(self, handle, size):
+        session = self.sessions.get(handle)
+        if session is not None and session.final and session.enabled and session.read_pos < len(session.data):
+            if session.read_pos and not getattr(session, "early", False):
+                session.early = True
+                return b""
+            size = min(size, max(len(session.data) // 2, 1))
+        return super().read(handle, size)
+
+
+class ChangesInStop(ReferenceV2Device):
+    """The device keeps changing its internal state in STOP (vfio.h: "It must
+    not change its internal state")."""
+
+    def _advance(self):
+        super()._advance()
+        if self.state == "STOP":
+            self.tick += 1
+            self.memory[self.tick % self.state_size] ^= 0x5A
+
+
+class NegativeHandle(ReferenceV2Device):
+    """Sessions get negative handles, never reused (the data_fd is a file
+    descriptor: vfio.h returns it in data_fd, -1 meaning none)."""
+
+    def _new_handle(self):
+        return -super()._new_handle()
+
+
+class UndefinedFlags(ReferenceV2Device):
+    """migration_flags() reports PRE_COPY|P2P without STOP_COPY, a combination
+    vfio.h leaves undefined ("at least VFIO_MIGRATION_STOP_COPY must be set")."""
+
+    def migration_flags(self):
+        super().migration_flags()
+        bits = self.model.flag_bits
+        return 1 << bits["P2P"] | 1 << bits["PRE_COPY"]
+
+
 #: name -> device class, in a stable order.
 MUTANTS = {cls.__name__: cls for cls in (
     WrongResetTarget, MissingArc, AcceptsError, AcceptsOutOfRange, BlockedArcAllowed,
     SavingGroupInteriorPath, NonShortestPath, ReusedHandle, HandleNeverDisabled,
     NewHandleInSavingGroup, CorruptResumeAccepted, FailedStepReportedSuccess, NoEndOfStream,
-    StaleStateReported, PreCopyInfoMissing,
+    StaleStateReported, PreCopyInfoMissing, MissingTailAccepted, LosesPreCopyChanges, EarlyEndOfStream,
+    ChangesInStop, NegativeHandle, UndefinedFlags,
 )}
 
 

@@ -14,6 +14,11 @@ valid value from any valid state), with the validity predicate of
 written, so a user's read-modify-write preserves them. Saving (010b, 011b)
 and resuming (100b) follow the sequences of seed 001, with the stream format
 of :mod:`.stream`.
+
+While the device runs (bit 0 set), its internal state changes on every
+access to the data section (the device works while the user migrates it);
+register accesses alone do not change it, so an idle device keeps its state
+between two of them.
 """
 
 from __future__ import annotations
@@ -43,7 +48,15 @@ RUNNING, SAVING, RESUMING = 1, 2, 4
 
 
 class ReferenceV1Device:
-    """A reference v1 device (see the module docstring)."""
+    """A reference v1 device (see the module docstring).
+
+    Class attributes a variant may change: ``state_size`` (bytes of internal
+    state) and ``data_area`` (bytes of the data section; a chunk saved or
+    resumed is at most this long).
+    """
+
+    state_size = STATE_SIZE
+    data_area = DATA_SIZE
 
     def __init__(self, model, seed: int = 0):
         self.model = model
@@ -53,24 +66,26 @@ class ReferenceV1Device:
         self.name_of = {s.value: s.name for s in model.states}
         self.error_value = self.value_of[model.error]
         self.device_state = self.value_of[model.initial]
-        self.memory = bytearray(random.Random(seed).randbytes(STATE_SIZE))
+        self.memory = bytearray(random.Random(seed).randbytes(self.state_size))
         self.tick = 0
         self.save_buffer = b""
         self.save_pos = 0
         self.chunk = b""
         self.resume_buffer = bytearray()
         self.data_size = 0
-        self.data = bytearray(DATA_SIZE)
+        self.data = bytearray(self.data_area)
         self.injected: dict[tuple[str, str], tuple[str, bool]] = {}
         self.closed = False
 
     # -- the device runs ---------------------------------------------------
-    def _advance(self) -> None:
+    def _advance(self, works: bool = False) -> None:
+        """Every operation; ``works`` (a data-section access) changes the
+        internal state while the device runs."""
         if self.closed:
             raise DriverError("EBADF", "device closed")
-        if self.device_state & RUNNING:
+        if works and self.device_state & RUNNING:
             self.tick += 1
-            self.memory[self.tick % STATE_SIZE] ^= (self.tick * 53 + 7) & 0xFF
+            self.memory[self.tick % self.state_size] ^= (self.tick * 53 + 7) & 0xFF
 
     def _field(self, offset: int, width: int) -> str:
         for name, (off, size, _) in FIELDS.items():
@@ -104,16 +119,16 @@ class ReferenceV1Device:
             self._write_data_size(value)
 
     def read_data(self, offset: int, size: int) -> bytes:
-        self._advance()
+        self._advance(works=True)
         start = offset - DATA_OFFSET
-        if start < 0 or size < 0 or start + size > DATA_SIZE:
+        if start < 0 or size < 0 or start + size > self.data_area:
             raise DriverError("EINVAL", f"data access {offset:#x}+{size} outside the data section")
         return bytes(self.data[start:start + size])
 
     def write_data(self, offset: int, data: bytes) -> None:
-        self._advance()
+        self._advance(works=True)
         start = offset - DATA_OFFSET
-        if start < 0 or start + len(data) > DATA_SIZE:
+        if start < 0 or start + len(data) > self.data_area:
             raise DriverError("EINVAL", f"data access {offset:#x}+{len(data)} outside the data section")
         self.data[start:start + len(data)] = data
 
@@ -148,7 +163,7 @@ class ReferenceV1Device:
         self.device_state = value
 
     def _validate(self, data: bytes) -> bytes:
-        return parse_stream(data, STATE_SIZE)
+        return parse_stream(data, self.state_size)
 
     def _pending(self) -> int:
         return len(self.save_buffer) - self.save_pos
@@ -194,7 +209,7 @@ class ReferenceV1Device:
 
     def _prepare_chunk(self) -> None:
         if self.device_state & SAVING:
-            self.chunk = self.save_buffer[self.save_pos:self.save_pos + DATA_SIZE]
+            self.chunk = self.save_buffer[self.save_pos:self.save_pos + self.data_area]
             self.data[:len(self.chunk)] = self.chunk
             self.data_size = len(self.chunk)
             self.save_pos += len(self.chunk)
@@ -202,7 +217,7 @@ class ReferenceV1Device:
     def _write_data_size(self, size: int) -> None:
         if not self.device_state & RESUMING:
             raise DriverError("EINVAL", "data_size is written only while resuming")
-        if size > DATA_SIZE:
+        if size > self.data_area:
             raise DriverError("EINVAL", f"data_size {size} exceeds the data section")
         self.resume_buffer += self.data[:size]
         self.data_size = size

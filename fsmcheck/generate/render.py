@@ -50,8 +50,10 @@ def render_v2_module(data: dict, model_path: str) -> str:
         "  handle kept or disabled.",
         f"- rejections: {len(data['rejections'])} requests that must fail with EINVAL, state unchanged.",
         f"- reset: from each of the {len(data['resets'])} supported states (ERROR via failure injection).",
-        "- data sessions: saving-group walks, end of stream, round trips in several segmentations,",
-        "  empty/truncated/corrupted/all-zero resume streams, fresh handles.",
+        "- the device's migration flags: a defined flag set (vfio.h).",
+        "- data sessions: saving-group walks, end of stream (final; two saves from STOP equal), round",
+        "  trips in several segmentations and through the pre-copy states, empty/truncated/tail-less/",
+        "  corrupted/all-zero resume streams, fresh handles.",
         f"- error paths: {len(data['failures'])} injected step failures (devices with inject_failure).",
         f"- pre-copy: VFIO_MIG_GET_PRECOPY_INFO in {len(data['precopy_states'])} pre-copy state(s) (devices with",
         "  precopy_info); SHOULD-level deviations are reported as advisories.",
@@ -91,12 +93,14 @@ def render_v2_module(data: dict, model_path: str) -> str:
     out.append('@pytest.mark.parametrize("path", SAVING_PATHS, ids=["->".join(p) for p in SAVING_PATHS])\n'
                "def test_saving_session(fsmcheck_v2, path):\n"
                "    check.check_saving_session(fsmcheck_v2, SPEC, path)\n\n\n")
+    out.append("def test_migration_flags_defined(fsmcheck_v2):\n"
+               "    check.check_migration_flags(fsmcheck_v2, SPEC)\n\n\n")
     out.append("def test_end_of_stream_in_stop_copy(fsmcheck_v2):\n"
                "    check.check_end_of_stream(fsmcheck_v2, SPEC)\n\n\n")
     out.append('@pytest.mark.parametrize("segment", [1, 7, 4096])\n'
                "def test_round_trip(fsmcheck_v2, segment):\n"
                "    check.check_round_trip(fsmcheck_v2, SPEC, segment)\n\n\n")
-    out.append('@pytest.mark.parametrize("kind", ["empty", "truncated", "corrupted", "zeros"])\n'
+    out.append('@pytest.mark.parametrize("kind", ["empty", "truncated", "tail", "corrupted", "zeros"])\n'
                "def test_bad_resume_stream(fsmcheck_v2, kind):\n"
                "    check.check_bad_resume(fsmcheck_v2, SPEC, kind)\n\n\n")
     out.append("def test_fresh_handles(fsmcheck_v2):\n    check.check_fresh_handles(fsmcheck_v2, SPEC)\n\n\n")
@@ -113,6 +117,11 @@ def render_v2_module(data: dict, model_path: str) -> str:
         out.append(f'@pytest.mark.parametrize("state", {const})\n'
                    f"def {test}(fsmcheck_v2, state):\n"
                    f"    {module.rpartition('.')[2]}.{function}(fsmcheck_v2, SPEC, state)\n\n\n")
+    if data["precopy_paths"]:
+        out.append(f"PRECOPY_PATHS = {_data(data['precopy_paths'])}\n\n\n")
+        out.append('@pytest.mark.parametrize("path", PRECOPY_PATHS, ids=["->".join(p) for p in PRECOPY_PATHS])\n'
+                   "def test_precopy_round_trip(fsmcheck_v2, path):\n"
+                   "    check.check_precopy_round_trip(fsmcheck_v2, SPEC, path)\n\n\n")
     out.append(f"# (current, requested, index of the failing step on the path, into ERROR)\n"
                f"FAILURES = {_data(data['failures'])}\n\n\n")
     out.append('@pytest.mark.parametrize("current, requested, index, to_error", FAILURES,\n'

@@ -34,6 +34,7 @@ def v2_pack_data(model: Model, config: Config) -> dict:
         "sha256": model.digest,
         "flags": [f for f in model.flag_order if f in config.flags],
         "flags_value": sum(1 << model.flag_bits[f] for f in config.flags),
+        "defined_flags": sorted(sum(1 << model.flag_bits[f] for f in fs) for fs in model.flag_sets),
         "states": {s.name: s.value for s in model.states},
         "supported": list(supported),
         "initial": model.initial,
@@ -79,6 +80,9 @@ def v2_pack_data(model: Model, config: Config) -> dict:
         "fault_model": FAULT_MODEL.format(n=len(supported), m=W_EXTRA_STATES),
         "coverage": {"states": len(supported), "arcs": len(spec["arcs"]), "pairs": len(pairs)},
         "precopy_states": _precopy_states(model, config),
+        "precopy_paths": [p if p[-1] == "STOP_COPY" else p + ["STOP_COPY"] for p in saving_paths
+                          if p[0] in _precopy_states(model, config)
+                          and (p[-1] == "STOP_COPY" or table[(p[-1], "STOP_COPY")].outcome == PATH)],
         **extra,
     }
 

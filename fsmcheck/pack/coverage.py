@@ -18,6 +18,7 @@ class Coverage:
     """Sets of exercised items, each tagged with the flag-set label."""
 
     flag_sets: set = field(default_factory=set)
+    flags_seen: set = field(default_factory=set)    # migration_flags() values devices reported
     states: set = field(default_factory=set)
     arcs: set = field(default_factory=set)
     pairs: set = field(default_factory=set)

@@ -5,20 +5,48 @@ limit (an adapter that hangs fails the test instead of stalling the run),
 errors that are not :class:`~fsmcheck.adapters.contract.DriverError` become
 readable failures, and every operation is logged so that a violation prints
 the exact request sequence from open.
+
+Calls run on one daemon worker thread per device. A call that does not
+return within the time limit is abandoned: the device (and its adapter) is
+marked *lost*, no further call is sent to it, and every later test of that
+adapter fails at once ("lost after a hang") instead of starting another
+worker. So a spinning adapter costs at most one stuck thread per adapter,
+and a daemon thread never keeps the interpreter from exiting. The harness
+closes every data-session handle it was given (``close_handle``) and the
+device when the test ends.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
+import queue
+import threading
+import time
 from dataclasses import dataclass, field
 
 from ..adapters.contract import DriverError
 
-__all__ = ["AdapterFault", "Harness", "ProtocolViolation", "Outcome", "DEFAULTS"]
+__all__ = ["AdapterFault", "Harness", "ProtocolViolation", "Outcome", "DEFAULTS", "LOST", "deadline_left",
+           "adapter_lost"]
 
 #: Run-wide settings (the pytest plugin sets them from its options):
-#: ``timeout`` is the seconds one adapter call may take before the test fails.
-DEFAULTS = {"timeout": 10.0}
+#: ``timeout`` is the seconds one adapter call may take before the test fails;
+#: ``deadline`` the ``time.monotonic()`` by which the whole run must end
+#: (None: no budget).
+DEFAULTS = {"timeout": 10.0, "deadline": None}
+
+#: ``id(adapter) or id(device)`` -> why it was given up (a call hung).
+LOST: dict[int, str] = {}
+
+
+def deadline_left() -> float | None:
+    """Seconds left of the run budget (``--fsmcheck-budget``), or None."""
+    deadline = DEFAULTS.get("deadline")
+    return None if deadline is None else deadline - time.monotonic()
+
+
+def adapter_lost(adapter) -> str | None:
+    """Why ``adapter`` was given up (an earlier call hung), or None."""
+    return LOST.get(id(adapter))
 
 
 class ProtocolViolation(AssertionError):
@@ -50,6 +78,45 @@ class Outcome:
         return self.error is None
 
 
+class _Worker:
+    """One daemon thread that runs a device's calls in order.
+
+    :meth:`run` waits at most ``timeout`` seconds; on expiry the worker is
+    abandoned (its thread may spin forever, but as a daemon it does not hold
+    the process at exit) and never given another call.
+    """
+
+    def __init__(self):
+        self._calls: queue.SimpleQueue = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._loop, name="fsmcheck-adapter", daemon=True)
+        self.thread.start()
+
+    def _loop(self):
+        while True:
+            item = self._calls.get()
+            if item is None:
+                return
+            fn, args, box, done = item
+            try:
+                box.append((True, fn(*args)))
+            except BaseException as exc:  # handed to the caller
+                box.append((False, exc))
+            done.set()
+
+    def run(self, fn, args, timeout: float):
+        """``(finished, ok, value_or_exception)``."""
+        box: list = []
+        done = threading.Event()
+        self._calls.put((fn, args, box, done))
+        if not done.wait(timeout):
+            return False, False, None
+        ok, value = box[0]
+        return True, ok, value
+
+    def stop(self):
+        self._calls.put(None)
+
+
 @dataclass
 class Harness:
     """One device under test, with the log of what was done to it.
@@ -59,35 +126,61 @@ class Harness:
         names: state value -> name, for readable logs.
         log: one line per operation, from open.
         timeout: seconds per adapter call.
+        adapter: the adapter that opened the device; a hang marks it lost.
+        label: the flag-set label (``"STOP_COPY|P2P"``, ``"v1"``) for advisories.
+        handles: every data-session handle the device gave, in order; the
+            ones still open are closed (``close_handle``) by :meth:`close`.
     """
 
     device: object
     names: dict[int, str]
     log: list[str] = field(default_factory=list)
     timeout: float | None = None
-    _pool: concurrent.futures.ThreadPoolExecutor | None = None
+    adapter: object = None
+    label: str = ""
+    handles: list[int] = field(default_factory=list)
+    _worker: _Worker | None = None
+    _lost: str | None = None
 
     def __post_init__(self):
         if self.timeout is None:
             self.timeout = DEFAULTS["timeout"]
 
     def _call(self, what: str, fn, *args) -> Outcome:
-        if self._pool is None:
-            self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="fsmcheck-adapter")
-        future = self._pool.submit(fn, *args)
-        try:
-            value = future.result(timeout=self.timeout)
-        except concurrent.futures.TimeoutError:
-            self._pool.shutdown(wait=False)
-            self._pool = None
-            self.log.append(f"{what} -> did not return within {self.timeout:g} s")
-            raise AdapterFault(self.report(f"the adapter hung in {what}")) from None
-        except DriverError as exc:
-            return Outcome(error=exc.errno)
-        except Exception as exc:  # the adapter's own bug: a readable failure
-            self.log.append(f"{what} -> raised {type(exc).__name__}: {exc}")
-            raise AdapterFault(self.report(f"the adapter raised {type(exc).__name__} in {what}: {exc}")) from None
-        return Outcome(value=value)
+        if self._lost is not None:
+            raise AdapterFault(self.report(f"{what} not sent: the device was given up ({self._lost})"))
+        limit = self.timeout
+        left = deadline_left()
+        budget_bound = left is not None and left < limit
+        if budget_bound:
+            limit = max(left, 0.0)
+        if self._worker is None:
+            self._worker = _Worker()
+        finished, ok, value = self._worker.run(fn, args, limit)
+        if not finished:
+            why = (f"the run budget ran out during {what}" if budget_bound
+                   else f"{what} did not return within {self.timeout:g} s")
+            self._give_up(why)
+            self.log.append(f"{what} -> did not return within {limit:g} s")
+            raise AdapterFault(self.report(f"the adapter hung in {what}" if not budget_bound else
+                                           f"the run budget (--fsmcheck-budget) ran out in {what}")) from None
+        if ok:
+            return Outcome(value=value)
+        if isinstance(value, DriverError):
+            return Outcome(error=value.errno)
+        if isinstance(value, Exception):  # the adapter's own bug: a readable failure
+            self.log.append(f"{what} -> raised {type(value).__name__}: {value}")
+            raise AdapterFault(self.report(f"the adapter raised {type(value).__name__} in {what}: {value}")) from None
+        raise value  # KeyboardInterrupt, SystemExit
+
+    def _give_up(self, why: str) -> None:
+        """Mark the device and its adapter lost: no call is sent to them again
+        (the hung worker thread is abandoned, not joined)."""
+        self._lost = why
+        self._worker = None  # abandoned: it is a daemon and gets no further call
+        LOST[id(self.device)] = why
+        if self.adapter is not None:
+            LOST[id(self.adapter)] = why
 
     def name(self, value) -> str:
         return self.names.get(value, str(value)) if isinstance(value, int) else repr(value)
@@ -107,6 +200,8 @@ class Harness:
         out = self._call(f"SET {self.name(value)}", self.device.set_state, value)
         if out.ok and out.value is not None and (not isinstance(out.value, int) or isinstance(out.value, bool)):
             raise AdapterFault(self.report(f"SET returned {out.value!r}: a handle must be an int or None"))
+        if out.ok and out.value is not None:
+            self.handles.append(out.value)
         self.log.append(f"SET {self.name(value)} -> " + (out.error or (f"ok, handle {out.value}" if out.value is not None else "ok")))
         return out
 
@@ -124,8 +219,15 @@ class Harness:
         return out
 
     def write(self, handle: int, data: bytes) -> Outcome:
+        """write(): ``value`` is the number of bytes accepted (contract:
+        ``0 <= n <= len(data)``)."""
         out = self._call(f"write({handle})", self.device.write, handle, data)
-        self.log.append(f"write({handle}, {len(data)} bytes) -> " + (out.error or "ok"))
+        if out.ok and (not isinstance(out.value, int) or isinstance(out.value, bool)
+                       or not 0 <= out.value <= len(data)):
+            raise AdapterFault(self.report(f"write returned {out.value!r}: expected the bytes accepted, "
+                                           f"0..{len(data)}"))
+        self.log.append(f"write({handle}, {len(data)} bytes) -> "
+                        + (out.error or (f"{out.value} accepted" if out.value != len(data) else "ok")))
         return out
 
     def precopy_info(self, handle: int) -> Outcome:
@@ -160,13 +262,31 @@ class Harness:
         self.log.append(f"write_data({offset:#x}, {len(data)} bytes) -> " + (out.error or "ok"))
         return out
 
+    def close_handles(self) -> None:
+        """close_handle() every handle the device gave (the user closes each
+        data_fd when finished; vfio.h). An error (EBADF: already closed) is
+        logged, not failed."""
+        while self.handles:
+            handle = self.handles.pop(0)
+            closer = getattr(self.device, "close_handle", None)
+            if closer is None:
+                return
+            out = self._call(f"close_handle({handle})", closer, handle)
+            self.log.append(f"close_handle({handle}) -> " + (out.error or "ok"))
+
     def close(self) -> None:
+        """Close the handles, then the device; stop the worker thread. Nothing
+        is sent to a lost device."""
         try:
-            self._call("close", self.device.close)
+            if self._lost is None:
+                try:
+                    self.close_handles()
+                finally:
+                    self._call("close", self.device.close)
         finally:
-            if self._pool is not None:
-                self._pool.shutdown(wait=False)
-                self._pool = None
+            if self._worker is not None:
+                self._worker.stop()
+                self._worker = None
 
     # -- reporting -----------------------------------------------------------
     def report(self, headline: str, *, expected: str = "", observed: str = "", rule: str = "") -> str:

@@ -11,7 +11,12 @@ Options:
 ``--fsmcheck-examples=N``
     state-machine runs per flag set (default 30);
 ``--fsmcheck-call-timeout=S``
-    seconds an adapter call may take (default 10);
+    seconds an adapter call may take (default 10); a call that takes longer
+    fails its test, the adapter is given up (no further call goes to it;
+    the worker thread is a daemon, abandoned) and the run stops, exit 1;
+``--fsmcheck-budget=S``
+    seconds the whole run may take (default: no budget); when it is spent,
+    the call in progress is abandoned and the run stops with exit code 1;
 ``--fsmcheck-errata=FILE``
     known deviations of the driver under test, reported as xfailed instead
     of failed (:mod:`fsmcheck.pack.errata`).
@@ -20,6 +25,11 @@ Fixtures ``fsmcheck_v2`` and ``fsmcheck_v1`` give the adapter of each
 protocol (the test is skipped when the factory has none). At the end of a
 run that executed pack tests, a coverage summary is printed: states, arcs,
 pairs, rejections and resets exercised per flag set.
+
+A run in which pack tests were collected but no suite matched the device
+(its migration flags are none of the suites', or the factory has no driver
+for the pack's protocols) exits 1, not 0: a gate that tested nothing has
+not passed.
 """
 
 from __future__ import annotations
@@ -31,7 +41,9 @@ import pytest
 
 from .coverage import COVERAGE
 from .errata import ErrataError, load_errata, matching
-from .harness import DEFAULTS
+import time
+
+from .harness import DEFAULTS, LOST
 
 __all__ = ["STATE", "adapter_for"]
 
@@ -49,10 +61,25 @@ def pytest_addoption(parser):
                     help="seed of the state-machine tests (default: random, printed)")
     group.addoption("--fsmcheck-examples", type=int, default=30, metavar="N",
                     help="state-machine runs per flag set")
-    group.addoption("--fsmcheck-call-timeout", type=float, default=10.0, metavar="SECONDS",
-                    help="seconds one adapter call may take")
+    group.addoption("--fsmcheck-call-timeout", type=_positive_seconds, default=10.0, metavar="SECONDS",
+                    help="seconds one adapter call may take (> 0); a hung adapter is given up")
+    group.addoption("--fsmcheck-budget", type=_positive_seconds, default=None, metavar="SECONDS",
+                    help="seconds the whole run may take (> 0; default: no budget); then the run stops, exit 1")
     group.addoption("--fsmcheck-errata", default=None, metavar="FILE",
                     help="TOML file of the driver's known deviations: matching violations are xfailed")
+
+
+def _positive_seconds(text: str) -> float:
+    import argparse
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0 or not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a number of seconds > 0")
+    return value
 
 
 def pytest_configure(config):
@@ -62,6 +89,10 @@ def pytest_configure(config):
     STATE["seed"] = seed if seed is not None else random.SystemRandom().randrange(2**32)
     STATE["examples"] = config.getoption("--fsmcheck-examples", default=30)
     DEFAULTS["timeout"] = config.getoption("--fsmcheck-call-timeout", default=10.0)
+    budget = config.getoption("--fsmcheck-budget", default=None)
+    DEFAULTS["deadline"] = time.monotonic() + budget if budget else None
+    STATE["budget"] = budget
+    STATE["pack_items"] = 0
     errata_path = config.getoption("--fsmcheck-errata", default=None)
     STATE["errata"], STATE["errata_hits"] = [], {}
     if errata_path:
@@ -77,11 +108,32 @@ def pytest_report_header(config):
             + errata)
 
 
+def _is_pack_item(item) -> bool:
+    module = getattr(item, "module", None)
+    return (getattr(module, "__doc__", None) or "").startswith("fsmcheck conformance pack")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    STATE["pack_items"] = sum(1 for item in items if _is_pack_item(item))
+
+
+def pytest_runtest_setup(item):
+    """Stop the run when its budget (--fsmcheck-budget) is spent."""
+    deadline = DEFAULTS.get("deadline")
+    if deadline is not None and time.monotonic() >= deadline:
+        STATE["budget_spent"] = True
+        pytest.exit(f"fsmcheck: the run budget of {STATE['budget']:g} s (--fsmcheck-budget) is spent; "
+                    "the remaining tests were not run", returncode=1)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """A violation an erratum explains is reported as xfailed, with its reason."""
     outcome = yield
     report = outcome.get_result()
+    if LOST and not item.session.shouldfail:  # a hung adapter ends the run (nothing more is sent to it)
+        why = next(iter(LOST.values()))
+        item.session.shouldfail = f"fsmcheck: the adapter was given up ({why}); the run stops here"
     if call.excinfo is None or not report.failed or not STATE.get("errata"):
         return
     erratum = matching(STATE["errata"], call.excinfo.value)
@@ -133,7 +185,31 @@ def fsmcheck_v1():
     return adapter_for("v1")
 
 
+def _nothing_matched() -> str | None:
+    """Why a run that collected pack tests tested nothing, or None."""
+    if not STATE.get("pack_items") or COVERAGE.flag_sets:
+        return None
+    seen = COVERAGE.flags_seen
+    if seen:
+        shown = ", ".join(f"{v:#x}" if isinstance(v, int) else str(v) for v in sorted(seen, key=str))
+        return (f"no suite of this run matched the device: it reports migration flags {shown}, "
+                "and no suite collected is for them")
+    return f"no suite of this run matched: adapter {STATE['spec']} has no driver for the pack's protocols"
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """A run whose pack tests all skipped for want of a matching device fails."""
+    if _nothing_matched() and session.exitstatus == 0:
+        session.exitstatus = 1
+    if STATE.get("budget_spent") and session.exitstatus == 0:
+        session.exitstatus = 1
+
+
 def pytest_terminal_summary(terminalreporter):
+    why = _nothing_matched()
+    if why:
+        terminalreporter.write_sep("=", "fsmcheck: nothing was tested", red=True)
+        terminalreporter.write_line(f"fsmcheck: {why} (exit 1)")
     if not COVERAGE.flag_sets:
         return
     terminalreporter.write_sep("-", "fsmcheck coverage")

@@ -17,31 +17,44 @@ from typing import NamedTuple
 import pytest
 
 from .coverage import COVERAGE, advise
-from .harness import AdapterFault, Harness
+from .harness import AdapterFault, Harness, adapter_lost
 from .v2_spec import RULES, V2Spec
 
 __all__ = [
     "check_arc_tour", "check_pair", "check_rejection", "check_reset", "check_saving_session",
     "check_end_of_stream", "check_round_trip", "check_bad_resume", "check_fresh_handles",
-    "check_failure_path", "check_sequence", "check_precopy_info", "open_device", "saved_stream",
-    "apply_request", "Step",
+    "check_failure_path", "check_sequence", "check_precopy_info", "check_migration_flags",
+    "check_precopy_round_trip", "open_device", "saved_stream", "apply_request", "Step",
 ]
 
 _STREAMS: dict = {}
 _MAX_READS = 10000
 
 
-@contextlib.contextmanager
-def open_device(adapter, spec: V2Spec):
-    """A fresh device of the spec's flag set; skips when the device's flags differ."""
+def _open(adapter, spec: V2Spec) -> Harness:
+    lost = adapter_lost(adapter)
+    if lost:
+        raise AdapterFault(f"not run: the adapter was given up after an earlier call hung ({lost})")
     try:
         device = adapter.open(spec.flags_value)
     except Exception as exc:
         raise AdapterFault(f"the adapter's open(flags={spec.flags_value}) raised {type(exc).__name__}: {exc}") from None
-    h = Harness(device, spec.names)
+    h = Harness(device, spec.names, adapter=adapter, label=spec.label)
     h.log.append(f"open (flags {spec.label})")
+    return h
+
+
+@contextlib.contextmanager
+def open_device(adapter, spec: V2Spec):
+    """A fresh device of the spec's flag set; skips when the device's flags
+    differ (:func:`check_migration_flags` fails a device whose flags are no
+    defined set, and the plugin fails a run in which no suite matched).
+    Every handle the device gave and the device itself are closed on exit."""
+    h = _open(adapter, spec)
     try:
-        flags = h._call("migration_flags", device.migration_flags)
+        flags = h._call("migration_flags", h.device.migration_flags)
+        if flags.ok:
+            COVERAGE.flags_seen.add(flags.value)
         if not flags.ok or flags.value != spec.flags_value:
             pytest.skip(f"the device reports migration flags {flags.value if flags.ok else flags.error}; "
                         f"this suite is for {spec.flags_value} ({spec.label})")
@@ -76,6 +89,14 @@ def _expect_state(h: Harness, spec: V2Spec, want: str, rule: str = "get") -> Non
                           observed=h.name(got), rule=RULES[rule])
 
 
+def _check_fd(h: Harness, handle) -> None:
+    """A data_fd is a file descriptor: never negative (the contract: on Linux,
+    the data_fd)."""
+    if handle is not None and handle < 0:
+        raise h.violation(f"SET returned handle {handle}", expected="a file descriptor (>= 0)",
+                          observed=f"handle {handle}", rule=RULES["handle-fd"])
+
+
 def _set_ok(h: Harness, spec: V2Spec, current: str, requested: str):
     out = h.set(spec.states[requested])
     outcome, path = spec.outcome(current, requested)
@@ -83,18 +104,33 @@ def _set_ok(h: Harness, spec: V2Spec, current: str, requested: str):
         raise h.violation(f"SET {requested} from {current} failed with {out.error}",
                           expected="success" + (f" via {' -> '.join((current,) + path)}" if path else ""),
                           observed=out.error, rule=RULES["set"])
+    _check_fd(h, out.value)
     COVERAGE.pairs.add((spec.label, current, requested))
     for step in zip((current,) + path, path):
         COVERAGE.arcs.add((spec.label,) + step)
     return out
 
 
+#: write() calls in a row that may accept 0 bytes before the feed gives up.
+_MAX_STALLS = 100
+
+
 def _feed(h: Harness, handle: int, data: bytes, segment: int = 4096) -> None:
-    for i in range(0, len(data), segment):
-        out = h.write(handle, data[i:i + segment])
+    """Write ``data`` in writes of at most ``segment`` bytes, honouring the
+    count each write() returns (bytes accepted; vfio.h: "The user is not
+    required to preserve buffer segmentation"): the rest is written again."""
+    position, stalls = 0, 0
+    while position < len(data):
+        out = h.write(handle, data[position:position + segment])
         if not out.ok:
             raise h.violation(f"write to the resuming handle failed with {out.error}", expected="accepted",
                               observed=out.error, rule=RULES["resume-validate"])
+        position += out.value
+        stalls = 0 if out.value else stalls + 1
+        if stalls >= _MAX_STALLS:
+            raise h.violation(f"write to the resuming handle accepted 0 bytes {_MAX_STALLS} times in a row",
+                              expected="progress", observed=f"{position} of {len(data)} bytes accepted",
+                              rule=RULES["resume-validate"])
 
 
 def _read_all(h: Harness, handle: int) -> bytes:
@@ -105,10 +141,24 @@ def _read_all(h: Harness, handle: int) -> bytes:
             raise h.violation(f"read in STOP_COPY failed with {out.error}", expected="data, then end of stream",
                               observed=out.error, rule=RULES["eof"])
         if not out.value:
+            _check_eof_final(h, handle, len(data))
             return bytes(data)
         data += out.value
     raise h.violation("no end of stream in STOP_COPY", expected=f"read() == b'' within {_MAX_READS} reads",
                       observed="data or errors forever", rule=RULES["eof"])
+
+
+def _check_eof_final(h: Harness, handle: int, size: int) -> None:
+    """End of stream in STOP_COPY is permanent (vfio.h: "read() always
+    returning 0"): a second read() after it must give 0 bytes again. More
+    data means the saving side signalled end of stream early."""
+    out = h.read(handle, 1 << 16)
+    if out.ok and not out.value:
+        return
+    seen = out.error or f"{len(out.value)} more bytes"
+    raise h.violation(f"the saving device signalled end of stream after {size} bytes, then gave {seen}: "
+                      "its end of stream is not final (the saving side is at fault, not RESUMING)",
+                      expected="read() == b'' again", observed=seen, rule=RULES["eof-final"])
 
 
 def _reach(h: Harness, spec: V2Spec, state: str, stream: bytes | None):
@@ -132,17 +182,33 @@ def _check_handle_alive(h: Harness, spec: V2Spec, handle: int, state: str, rule:
 
 
 def _check_handle_dead(h: Harness, handle: int, rule: str) -> None:
-    """The handle's session has ended: I/O on it fails with ENODEV (a wrong-
-    direction error, EINVAL or EBADF, sends the check to the other direction)."""
-    out = None
-    for op in (lambda: h.read(handle, 1), lambda: h.write(handle, b"x")):
-        out = op()
-        if out.error == "ENODEV":
-            return
-        if out.error not in ("EINVAL", "EBADF"):
-            break
-    raise h.violation(f"handle {handle} still works after its session ended", expected="ENODEV",
-                      observed=out.error or "success", rule=RULES[rule])
+    """The handle's session has ended: no data flows through it any more.
+
+    A violation: read() gives bytes or write() accepts bytes. Left open by the
+    sources, so advisories, never failures: the errno (vfio.h names none;
+    seed 002 says "render it inoperable"; the in-tree drivers give ENODEV)
+    and a read() of end of stream (seed 002: the driver "should piggy back
+    the force EOF")."""
+    read = h.read(handle, 1)
+    if read.ok and read.value:
+        raise h.violation(f"handle {handle} still works after its session ended: read() gave data",
+                          expected="no data (an error, or a forced end of stream)",
+                          observed=f"{len(read.value)} bytes", rule=RULES[rule])
+    if read.error == "ENODEV":
+        return
+    write = h.write(handle, b"x")
+    if write.ok and write.value:
+        raise h.violation(f"handle {handle} still works after its session ended: write() accepted data",
+                          expected="no data accepted", observed=f"{write.value} bytes accepted",
+                          rule=RULES[rule])
+    if read.ok:  # b"": a forced end of stream
+        advise(h.label, f"an ended session's FD reads end of stream ({RULES['open-forced-eof']})")
+    elif write.error == "ENODEV":
+        return
+    else:
+        answers = sorted({read.error, write.error or "0 bytes accepted"})
+        advise(h.label, f"I/O on an ended session's FD fails with {'/'.join(answers)}, not ENODEV "
+                        f"({RULES['open-ended-errno']})")
 
 
 # -- suites --------------------------------------------------------------------
@@ -207,7 +273,9 @@ def check_rejection(adapter, spec: V2Spec, current: str, value: int, reason: str
             _reach(h, spec, current, stream)
         out = h.set(value)
         COVERAGE.rejections.add((spec.label, current, value))
-        if out.error != "EINVAL":
+        if current == spec.error and value == spec.states[spec.error] and out.ok:
+            advise(spec.label, f"SET {spec.error} in {spec.error} succeeded ({RULES['open-error-in-error']})")
+        elif out.error != "EINVAL":
             raise h.violation(f"SET {h.name(value)} from {current} ({reason}) was not rejected with EINVAL",
                               expected="EINVAL", observed=out.error or f"success (handle {out.value})",
                               rule=RULES["error-exit" if current == spec.error else "reject"])
@@ -273,7 +341,10 @@ def check_saving_session(adapter, spec: V2Spec, path: list[str]) -> None:
 
 
 def check_end_of_stream(adapter, spec: V2Spec) -> None:
-    """STOP -> STOP_COPY: reading reaches end of stream (read() == b"")."""
+    """STOP -> STOP_COPY: reading reaches end of stream (read() == b""), which
+    is final (read again: b""). Saving twice from STOP, with requests in
+    between, gives the same stream: in STOP the device does not change its
+    internal state (vfio.h)."""
     with open_device(adapter, spec) as h:
         _set_ok(h, spec, spec.initial, "STOP")
         out = _set_ok(h, spec, "STOP", "STOP_COPY")
@@ -281,6 +352,73 @@ def check_end_of_stream(adapter, spec: V2Spec) -> None:
         if not data:
             raise h.violation("STOP_COPY produced an empty stream", expected="the device state",
                               observed="0 bytes", rule=RULES["eof"])
+        _set_ok(h, spec, "STOP_COPY", "STOP")
+        for _ in range(3):
+            _expect_state(h, spec, "STOP")
+        again = _read_all(h, _set_ok(h, spec, "STOP", "STOP_COPY").value)
+        if again != data:
+            raise h.violation("two saves from STOP differ", expected=f"the same {len(data)} bytes "
+                              f"(crc {zlib.crc32(data):#x})", observed=f"{len(again)} bytes, crc {zlib.crc32(again):#x}",
+                              rule=RULES["stop-frozen"])
+
+
+def check_migration_flags(adapter, spec: V2Spec) -> None:
+    """The device's migration_flags() is a defined flag set of the model
+    (vfio.h: "at least VFIO_MIGRATION_STOP_COPY must be set"; other
+    combinations are undefined). Runs whatever the device's flags are."""
+    h = _open(adapter, spec)
+    try:
+        flags = h._call("migration_flags", h.device.migration_flags)
+        h.log.append("migration_flags -> " + (flags.error or f"{flags.value!r}"))
+        if not flags.ok:
+            raise h.violation(f"VFIO_DEVICE_FEATURE_MIGRATION GET failed with {flags.error}",
+                              expected="flags", observed=flags.error, rule=RULES["flags-defined"])
+        if not isinstance(flags.value, int) or isinstance(flags.value, bool):
+            raise AdapterFault(h.report(f"migration_flags returned {flags.value!r}, not an int"))
+        COVERAGE.flags_seen.add(flags.value)
+        if spec.defined_flags and flags.value not in spec.defined_flags:
+            raise h.violation(f"the device reports migration flags {flags.value:#x}, not a defined flag set",
+                              expected=" or ".join(f"{v:#x}" for v in spec.defined_flags),
+                              observed=f"{flags.value:#x}", rule=RULES["flags-defined"])
+    finally:
+        h.close()
+
+
+def check_precopy_round_trip(adapter, spec: V2Spec, path: list[str]) -> None:
+    """Save through the pre-copy states of ``path`` (reading while the device
+    runs and changes) to the end of stream in STOP_COPY; resume the stream
+    into a fresh device; its state, saved from STOP, equals the source's,
+    saved from STOP after the migration. vfio.h: end of stream "indicates the
+    entire device state has been transferred" -- changes made in PRE_COPY
+    (and PRE_COPY_P2P) included."""
+    with open_device(adapter, spec) as h:
+        handle = _set_ok(h, spec, spec.initial, path[0]).value
+        if handle is None:
+            raise h.violation(f"SET {path[0]} returned no handle", expected="a new data_fd", observed="none",
+                              rule=RULES["handle-new"])
+        stream, current = bytearray(), path[0]
+        for state in path[1:]:
+            for _ in range(4):  # read what pre-copy offers while the device runs
+                _expect_state(h, spec, current)
+                out = h.read(handle, 1 << 16)
+                if out.ok and out.value:
+                    stream += out.value
+            _set_ok(h, spec, current, state)
+            current = state
+        stream += _read_all(h, handle)
+        _set_ok(h, spec, "STOP_COPY", "STOP")
+        source = _read_all(h, _set_ok(h, spec, "STOP", "STOP_COPY").value)
+    stream = bytes(stream)
+    with open_device(adapter, spec) as h:
+        _set_ok(h, spec, spec.initial, "STOP")
+        _feed(h, _set_ok(h, spec, "STOP", "RESUMING").value, stream)
+        _set_ok(h, spec, "RESUMING", "STOP")
+        copy = _read_all(h, _set_ok(h, spec, "STOP", "STOP_COPY").value)
+        if copy != source:
+            raise h.violation(f"the device resumed from a stream saved through {' -> '.join(path)} does not hold "
+                              "the source's final state", expected=f"saved from STOP: {len(source)} bytes, "
+                              f"crc {zlib.crc32(source):#x} (the source's)",
+                              observed=f"{len(copy)} bytes, crc {zlib.crc32(copy):#x}", rule=RULES["stream-complete"])
 
 
 def check_round_trip(adapter, spec: V2Spec, segment: int) -> None:
@@ -305,7 +443,9 @@ def check_bad_resume(adapter, spec: V2Spec, kind: str) -> None:
 
     vfio.h (RESUMING -> STOP): the driver "must fail" when it finds the data
     "incomplete, inconsistent, or otherwise invalid". An empty or truncated
-    stream is incomplete, so the SET must fail; so must a stream of zeros of
+    stream (cut in half, or missing only its last byte -- ``tail``: the
+    stream's last record is incomplete, whatever the format) is incomplete,
+    so the SET must fail; so must a stream of zeros of
     the saved stream's length, written 7 bytes at a time (the driver may
     refuse some writes), which is no saved state (no header, no magic).
     A ``corrupted`` stream (its last byte flipped) may still be a consistent
@@ -314,7 +454,7 @@ def check_bad_resume(adapter, spec: V2Spec, kind: str) -> None:
     or, after a failure, in RESUMING or ERROR, and that reset recovers.
     """
     stream = saved_stream(adapter, spec)
-    bad = {"empty": b"", "truncated": stream[: len(stream) // 2],
+    bad = {"empty": b"", "truncated": stream[: len(stream) // 2], "tail": stream[:-1],
            "corrupted": stream[:-1] + bytes([stream[-1] ^ 0xFF]), "zeros": bytes(len(stream))}[kind]
     with open_device(adapter, spec) as h:
         _set_ok(h, spec, spec.initial, "STOP")
@@ -425,8 +565,9 @@ def check_failure_path(adapter, spec: V2Spec, current: str, requested: str, inde
         allowed = {current, *path[:index], spec.error}
         got = h.name(h.get())
         if got not in allowed:
-            raise h.violation(f"after the failed SET the state is {got}", expected=" or ".join(sorted(allowed)),
-                              observed=got, rule=RULES["failure"])
+            raise h.violation(f"after the failed SET the state is {got}, not on the derived path "
+                              f"{' -> '.join((current,) + path)} before the failing step",
+                              expected=" or ".join(sorted(allowed)), observed=got, rule=RULES["path"])
         if to_error and got != spec.error:
             raise h.violation("the failure was into ERROR but GET does not say ERROR", expected=spec.error,
                               observed=got, rule=RULES["failure"])
@@ -456,7 +597,9 @@ def apply_request(h: Harness, spec: V2Spec, state: str, handle: int | None, valu
     outcome, path = spec.outcome(state, requested) if requested else ("rejected", ())
     out = h.set(value)
     if outcome == "rejected":
-        if out.error != "EINVAL":
+        if state == spec.error and requested == spec.error and out.ok:
+            advise(spec.label, f"SET {spec.error} in {spec.error} succeeded ({RULES['open-error-in-error']})")
+        elif out.error != "EINVAL":
             raise h.violation(f"SET {h.name(value)} from {state} was not rejected", expected="EINVAL",
                               observed=out.error or "success", rule=RULES["reject"])
         return Step(state, handle, None, True)
@@ -472,6 +615,7 @@ def apply_request(h: Harness, spec: V2Spec, state: str, handle: int | None, valu
     if not out.ok:
         raise h.violation(f"SET {requested} from {state} failed with {out.error}", expected="success",
                           observed=out.error, rule=RULES["set"])
+    _check_fd(h, out.value)
     if path:
         _check_handle_returned(h, spec, state, path, out.value, handle)
         for step in zip((state,) + path, path):

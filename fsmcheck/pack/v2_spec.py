@@ -31,6 +31,22 @@ RULES = {
     "precopy-decrease": "vfio.h VFIO_MIG_GET_PRECOPY_INFO: initial_bytes should decrease as data is read",
     "precopy-enomsg": "vfio.h: at the temporary end of stream in PRE_COPY, read() should return ENOMSG",
     "precopy-einval": "vfio.h: VFIO_MIG_GET_PRECOPY_INFO is valid only in PRE_COPY states; should be EINVAL elsewhere",
+    "flags-defined": "vfio.h VFIO_DEVICE_FEATURE_MIGRATION: at least VFIO_MIGRATION_STOP_COPY must be set; "
+                     "other combinations are undefined",
+    "handle-fd": "vfio.h: a new session's FD is returned in data_fd (a file descriptor: >= 0)",
+    "eof-final": "vfio.h: once in STOP_COPY the FD has a permanent end of stream: read() always returns 0 "
+                 "(the saving side ended its stream early)",
+    "stop-frozen": "vfio.h: while in STOP the device must not change its internal state",
+    "stream-complete": "vfio.h: end of stream on the FD indicates the entire device state has been transferred "
+                       "(changes made in PRE_COPY included)",
+    "path": "vfio.h: a combination transition takes the shortest path with no saving-group state inside; "
+            "after a failure the state is on that path",
+    "open-ended-errno": "left open: vfio.h names no errno for I/O on an ended session's FD; seed 002 says only "
+                        "'render it inoperable' (the in-tree drivers give ENODEV)",
+    "open-forced-eof": "left open: seed 002: the driver 'should piggy back the force EOF' -- a saving FD may "
+                       "read end of stream after its session ended",
+    "open-error-in-error": "left open: vfio.h: 'ERROR cannot be specified as a device state', but every in-tree "
+                           "driver loops while (cur != new) and returns success for SET ERROR in ERROR",
 }
 
 
@@ -51,6 +67,7 @@ class V2Spec:
     directions: dict[str, str]
     arcs: dict[tuple[str, str], str]
     table: dict[tuple[str, str], tuple[str, tuple[str, ...]]]
+    defined_flags: tuple[int, ...] = ()
 
     @classmethod
     def from_dict(cls, d: dict) -> "V2Spec":
@@ -63,6 +80,7 @@ class V2Spec:
             directions=dict(d["directions"]),
             arcs={(a, b): effect for a, b, effect in d["arcs"]},
             table={(c, r): (outcome, tuple(path)) for c, row in d["table"].items() for r, (outcome, path) in row.items()},
+            defined_flags=tuple(d.get("defined_flags", ())),
         )
 
     @property

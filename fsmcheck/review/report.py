@@ -210,6 +210,9 @@ def report_html(reports: Sequence[ModelReport], extra: Sequence[tuple[str, str, 
     toc += "".join(f"<li><a href='#{_esc(a)}'>{_esc(t)}</a></li>" for a, t, _ in extra)
     body = "".join(_section(r, a) for r, a in zip(reports, anchors))
     body += "".join(f"<section id='{_esc(a)}'><h2>{_esc(t)}</h2>{inner}</section>" for a, t, inner in extra)
+    from ..rules.html import rules_section  # the rule catalogue (fsmcheck rules)
+
+    body += rules_section([r.model for r in reports])
     return (f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
             f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
             f"<title>fsmcheck review report</title><style>{_CSS}</style></head><body>"
