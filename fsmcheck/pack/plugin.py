@@ -185,9 +185,10 @@ def fsmcheck_v1():
     return adapter_for("v1")
 
 
-def _nothing_matched() -> str | None:
-    """Why a run that collected pack tests tested nothing, or None."""
-    if not STATE.get("pack_items") or COVERAGE.flag_sets:
+def _nothing_matched(config) -> str | None:
+    """Why a run that collected pack tests tested nothing, or None (also for
+    ``--collect-only``, which runs nothing by design)."""
+    if config.option.collectonly or not STATE.get("pack_items") or COVERAGE.flag_sets:
         return None
     seen = COVERAGE.flags_seen
     if seen:
@@ -199,14 +200,14 @@ def _nothing_matched() -> str | None:
 
 def pytest_sessionfinish(session, exitstatus):
     """A run whose pack tests all skipped for want of a matching device fails."""
-    if _nothing_matched() and session.exitstatus == 0:
+    if _nothing_matched(session.config) and session.exitstatus == 0:
         session.exitstatus = 1
     if STATE.get("budget_spent") and session.exitstatus == 0:
         session.exitstatus = 1
 
 
 def pytest_terminal_summary(terminalreporter):
-    why = _nothing_matched()
+    why = _nothing_matched(terminalreporter.config)
     if why:
         terminalreporter.write_sep("=", "fsmcheck: nothing was tested", red=True)
         terminalreporter.write_line(f"fsmcheck: {why} (exit 1)")
