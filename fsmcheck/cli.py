@@ -326,11 +326,15 @@ def generate(models, output, check_only, no_verify, no_color):
               type=click.Path(file_okay=False, exists=True), help="The generated pack.")
 @click.option("--seed", default=0, show_default=True, type=int, help="State-machine seed for every run.")
 @click.option("--jobs", default=2, show_default=True, type=click.IntRange(min=1), help="Parallel pytest runs.")
+@click.option("--full", is_flag=True,
+              help="Run every test against every mutant (the whole killing-suite table); "
+                   "by default each mutant stops at its first kill.")
 @click.option("--json", "as_json", is_flag=True, help="Print the score as JSON.")
 @click.option("--no-color", is_flag=True, envvar="NO_COLOR")
-def mutate(pack_dir, seed, jobs, as_json, no_color):
+def mutate(pack_dir, seed, jobs, full, as_json, no_color):
     """Run the pack against the reference drivers and every mutant driver;
-    print which suites killed each mutant and the mutation score.
+    print which suites killed each mutant and the mutation score (with
+    --full, every suite that kills it; by default the first kill).
 
     Exit 0 when the reference drivers pass, every mutant is killed and
     every MUST of the rule catalogue the pack can observe has a killing
@@ -346,7 +350,7 @@ def mutate(pack_dir, seed, jobs, as_json, no_color):
     show = (lambda r: err.print(f"  {r.protocol} {r.name}: {'killed' if r.killed else 'SURVIVED'} "
                                 f"({r.seconds:.1f} s)", markup=False)) if not as_json else None
     start = time.perf_counter()
-    reference, mutants = score(Path(pack_dir), seed=seed, jobs=jobs, progress=show)
+    reference, mutants = score(Path(pack_dir), seed=seed, jobs=jobs, full=full, progress=show)
     ref_ok = all(r.failed == 0 and r.errors == 0 and r.returncode == 0 for r in reference)
     killed = sum(1 for m in mutants if m.killed)
     from .rules import rule_table, uncovered_musts  # every observable MUST needs a killing test

@@ -4,6 +4,12 @@ Each run is a separate pytest process (a mutant must not leak state into the
 next) with JUnit XML output; a mutant is *killed* when at least one test
 fails, and the suites that killed it are the test functions that failed. The
 reference drivers run first and must pass.
+
+By default a mutant's run stops at its first kill (pytest ``-x``): the score
+needs one killing test, not all of them. A run that stopped on an error (an
+adapter fault, which is no kill) is run again in full, so stopping early never
+turns a kill into a survivor. ``full=True`` runs every test against every
+mutant and gives the whole killing-suite table.
 """
 
 from __future__ import annotations
@@ -97,8 +103,17 @@ def run_pack(pack: Path, modules: list[Path], factory: str, seed: int, extra: li
     return result
 
 
-def score(pack: Path, *, seed: int = 0, jobs: int = 2, progress=None) -> tuple[list[MutantResult], list[MutantResult]]:
+def score(pack: Path, *, seed: int = 0, jobs: int = 2, full: bool = False,
+          progress=None) -> tuple[list[MutantResult], list[MutantResult]]:
     """Run the reference drivers and every mutant against ``pack``.
+
+    Args:
+        pack: the generated pack's directory.
+        seed: the state machine's seed for every run.
+        jobs: parallel pytest processes (>= 1).
+        full: run every test against every mutant (the whole killing-suite
+            table) instead of stopping each mutant at its first kill.
+        progress: called with each mutant's :class:`MutantResult` as it ends.
 
     Returns ``(reference results, mutant results)``.
     """
@@ -115,7 +130,9 @@ def score(pack: Path, *, seed: int = 0, jobs: int = 2, progress=None) -> tuple[l
 
     def one(item):
         protocol, name, factory, doc = item
-        r = run_pack(pack, modules[protocol], factory, seed)
+        r = run_pack(pack, modules[protocol], factory, seed, None if full else ["-x"])
+        if not full and not r.killed and r.errors:  # stopped by an adapter fault, not a kill
+            r = run_pack(pack, modules[protocol], factory, seed)
         r.name, r.protocol, r.description = name, protocol, doc
         if progress:
             progress(r)

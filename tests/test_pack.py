@@ -240,3 +240,33 @@ def test_a_malformed_errata_file_is_a_usage_error(tmp_path):
     proc = _pytest(str(PACK / "test_vfio_v2_stop_copy.py"), "-k", "test_reset", f"--fsmcheck-errata={errata}")
     assert proc.returncode == 4
     assert f"{errata}: erratum[0]: rule 'no-such-rule' is not one of" in proc.stdout + proc.stderr
+
+
+def test_mutate_stops_at_first_kill_and_reruns_a_run_stopped_by_an_error(monkeypatch, tmp_path):
+    """``score`` runs each mutant with ``-x``; a run that stopped on an adapter
+    error (no kill) is run again in full, so stopping early never turns a kill
+    into a survivor; ``full=True`` never passes ``-x``."""
+    import fsmcheck.mutate as mutate
+
+    (tmp_path / "test_vfio_v2_x.py").write_text("")
+    calls = []
+
+    def fake(pack, modules, factory, seed, extra=None):
+        calls.append((factory, tuple(extra or ())))
+        r = mutate.MutantResult(factory, "", "")
+        if "reference" in factory:
+            r.passed = 1
+        elif extra:  # first-kill run: stopped by an adapter error
+            r.errors = 1
+        else:
+            r.failed = 1
+        return r
+
+    monkeypatch.setattr(mutate, "run_pack", fake)
+    monkeypatch.setattr(mutate, "all_mutants", lambda: [("v2", "M", "pkg:factory_M", "a mutant")])
+    _ref, results = mutate.score(tmp_path, jobs=1)
+    assert [r.killed for r in results] == [True]
+    assert [c for c in calls if c[0] == "pkg:factory_M"] == [("pkg:factory_M", ("-x",)), ("pkg:factory_M", ())]
+    calls.clear()
+    mutate.score(tmp_path, jobs=1, full=True)
+    assert all(extra == () for _f, extra in calls)
