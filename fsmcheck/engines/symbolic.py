@@ -18,7 +18,7 @@ import z3
 from ..verifier.combination import NO_PATH, PATH, REJECTED
 from ..model.loader import load_model
 from ..model.schema import Config, Model
-from ..verifier.graphs import arc_effects
+from ..verifier.graphs import declared_effects
 from ..verifier.verdict import ERROR, FAILS, HOLDS, UNKNOWN, Counterexample, Verdict
 from ..verifier.verdict import looping_pairs as _all_pairs
 from .session_rules import expected_effect
@@ -275,20 +275,19 @@ class _PathFunctions:
         self.step = [z3.Function(f"P{j}", S, S, S) for j in range(bound + 1)]
         self.has_path = z3.Function("has_path", S, S, B)
         self.rejected = z3.Function("rejected", S, S, B)
-        self.domain = z3.Function("in_table", S, S, B)
-        c, r = enc.var("c"), enc.var("r")
-        rows = []
+        cells = []
         for (cur, req), (outcome, alternatives) in table.items():
             path = alternatives[0] if outcome == PATH else ()
             cv, rv = enc.value(cur), enc.value(req)
-            rows.append(z3.And(c == cv, r == rv))
+            cells.append((cv, rv))
             seq = [cur] + list(path)
             last = seq[-1]
             for j in range(bound + 1):
                 solver.add(self.step[j](cv, rv) == enc.value(seq[j] if j < len(seq) else last))
             solver.add(self.has_path(cv, rv) == (outcome == PATH))
             solver.add(self.rejected(cv, rv) == (outcome in (REJECTED, NO_PATH)))
-        solver.add(z3.ForAll([c, r], self.domain(c, r) == z3.Or(rows)))
+        # A formula, not a quantified function: no ForAll for z3 to instantiate.
+        self.domain = lambda c, r: z3.Or([z3.And(c == cv, r == rv) for cv, rv in cells])
 
 
 def _sessions(enc: Encoding, timeout_ms: int) -> Verdict:
@@ -305,7 +304,13 @@ def _sessions(enc: Encoding, timeout_ms: int) -> Verdict:
     for name in model.state_names:
         g = model.group_of(name, groups)
         solver.add(gid(enc.value(name)) == (groups.index(g) if g is not None else -1))
-    effects_of = arc_effects(model, enc.config)
+    # The same effects as fsmcheck.verifier.graphs.arc_effects: declared
+    # arcs' own; under all-requestable every other pair is "none" (pinned
+    # for every pair of supported states; enc.arc picks the accepted ones).
+    effects_of = declared_effects(model, enc.config)
+    if model.profile(enc.config.profile).arcs == "all-requestable":
+        sup = enc.supported_names
+        effects_of = {(u, v): effects_of.get((u, v), "none") for u in sup for v in sup if u != v}
     for (u, v), effect in effects_of.items():
         solver.add(declared(enc.value(u), enc.value(v)) == E[effect])
     arcs = [a for a in model.arcs if (a.src, a.dst) in effects_of]
@@ -391,11 +396,20 @@ class _WalkUnrolling:
         status = z3.If(z3.And(checks), z3.If(c == r, _DONE, _RUN), _REJ)
         cur = c
         self.cur, self.status, self.skips = [cur], [status], []
+        tag = next(_fresh)
+
+        def named(term, label):
+            # One constant per unrolled value keeps the formula a DAG of
+            # small definitions, not one deeply nested term (far faster in z3).
+            v = z3.Const(f"w{tag}_{label}", S)
+            solver.add(v == term)
+            return v
+
         for j in range(bound):
-            x = T(cur, r)
+            x = named(T(cur, r), f"{j}_0")
             chain = [x]
-            for _ in range(bound):
-                x = z3.If(stops(x), x, T(x, r))
+            for i in range(bound):
+                x = named(z3.If(stops(x), x, T(x, r)), f"{j}_{i + 1}")
                 chain.append(x)
             self.skips.append(chain)
             running = status == _RUN
@@ -404,7 +418,7 @@ class _WalkUnrolling:
                                z3.If(enc.is_any(x, sorted(walk.reject)), _REJ,
                                z3.If(x == r, _DONE, _RUN))), status)
             stepped = z3.And(running, stops(x), z3.Not(enc.is_any(x, sorted(walk.reject))))
-            cur = z3.If(stepped, x, cur)
+            cur = named(z3.If(stepped, x, cur), f"{j}_cur")
             status = new_status
             self.cur.append(cur)
             self.status.append(status)

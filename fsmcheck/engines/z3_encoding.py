@@ -125,7 +125,8 @@ class Encoding:
         """The state name of ``x`` in z3 model ``m``."""
         v = m.eval(x, model_completion=True)
         if self.bits:
-            return self.model.name_of_value(v.as_long()) or f"{v.as_long():#x}"
+            name = self.model.name_of_value(v.as_long())
+            return f"{v.as_long():#x}" if name is None else name
         return self._by_decl[v.decl().name()]
 
     def describe(self, m: z3.ModelRef, x) -> str:

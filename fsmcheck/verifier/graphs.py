@@ -15,7 +15,7 @@ import networkx as nx
 
 from ..model.schema import Config, Model
 
-__all__ = ["UndecidedError", "accepted_values", "arc_effects", "arc_graph", "system_graph"]
+__all__ = ["UndecidedError", "accepted_values", "arc_effects", "arc_graph", "declared_effects", "system_graph"]
 
 
 class UndecidedError(Exception):
@@ -59,6 +59,11 @@ def _declared(model: Model, config: Config) -> list:
             and (profile.tags is None or a.tag in profile.tags)]
 
 
+def declared_effects(model: Model, config: Config) -> dict[tuple[str, str], str]:
+    """``{(src, dst): effect}`` of the declared arcs ``config`` takes."""
+    return {(a.src, a.dst): a.session for a in _declared(model, config)}
+
+
 def arc_effects(model: Model, config: Config) -> dict[tuple[str, str], str]:
     """The session effect of every arc of ``config``: ``{(src, dst): effect}``.
 
@@ -72,7 +77,7 @@ def arc_effects(model: Model, config: Config) -> dict[tuple[str, str], str]:
     Raises:
         UndecidedError: see :func:`accepted_values` (``all-requestable`` only).
     """
-    declared = {(a.src, a.dst): a.session for a in _declared(model, config)}
+    declared = declared_effects(model, config)
     if model.profile(config.profile).arcs != "all-requestable":
         return declared
     accepted = [s for s in model.state_names if s in accepted_values(model, config)]
