@@ -173,41 +173,25 @@ def _parse_toml(path: Path, text: str) -> dict:
         raise ModelError([Diagnostic(str(path), line, "<toml>", "the document is nested too deeply to parse")]) from None
 
 
+_TOKENS = re.compile(r'''"""(?:[^"\\]|\\.|"(?!""))*(?:"""|$)|\'\'\'(?:[^\']|\'(?!\'\'))*(?:\'\'\'|$)'''
+                     r'''|"(?:[^"\\\n]|\\.)*"?|'[^'\n]*'?|#[^\n]*|[\[\]{}]''', re.S)
+
+
 def _nesting(text: str) -> tuple[int, int]:
     """The deepest nesting of ``[``/``{`` in values and the 1-based line where
     it is first reached. Strings and comments are skipped; table headers
     (``[x]`` at the start of a line, depth 0) count as depth 1, harmlessly."""
     depth = deepest = 0
-    line = at = 1
-    i, n = 0, len(text)
-    while i < n:
-        ch = text[i]
-        if ch == "\n":
-            line += 1
-        elif ch == "#":
-            j = text.find("\n", i)
-            i = n if j < 0 else j
-            continue
-        elif ch in "\"'":
-            quote = text[i:i + 3] if text[i:i + 3] in ('"""', "'''") else ch
-            j = i + len(quote)
-            while j < n and not text.startswith(quote, j):
-                if ch == '"' and text[j] == "\\":
-                    j += 1
-                elif len(quote) == 1 and text[j] == "\n":
-                    break
-                j += 1
-            line += text.count("\n", i, min(j, n))
-            i = j + len(quote) if text.startswith(quote, j) else j
-            continue
-        elif ch in "[{":
+    at = 1
+    for match in _TOKENS.finditer(text):
+        token = match.group()
+        if token in ("[", "{"):
             depth += 1
             if depth > deepest:
-                deepest, at = depth, line
-        elif ch in "]}":
+                deepest, at = depth, match.start()
+        elif token in ("]", "}"):
             depth = max(depth - 1, 0)
-        i += 1
-    return deepest, at
+    return deepest, text.count("\n", 0, at) + 1
 
 
 def _names(reader: _Reader, value, keypath: tuple, known: set[str], what: str) -> tuple[str, ...]:
