@@ -62,6 +62,8 @@ def pytest_configure(config):
     STATE["seed"] = seed if seed is not None else random.SystemRandom().randrange(2**32)
     STATE["examples"] = config.getoption("--fsmcheck-examples", default=30)
     DEFAULTS["timeout"] = config.getoption("--fsmcheck-call-timeout", default=10.0)
+    if not DEFAULTS["timeout"] > 0:  # 0, negative or nan: every call would "hang"
+        raise pytest.UsageError(f"--fsmcheck-call-timeout must be > 0 seconds, got {DEFAULTS['timeout']}")
     errata_path = config.getoption("--fsmcheck-errata", default=None)
     STATE["errata"], STATE["errata_hits"] = [], {}
     if errata_path:
