@@ -73,7 +73,8 @@ def verify(models, as_json, timeout_ms, quiet, no_color, sarif_path, trace_dir, 
     out, err = _console(no_color), _console(no_color, stderr=True)
     codes, documents, errors, verified = [], [], [], []
     show_progress = not quiet and not as_json and err.is_terminal
-    ends_at = time.monotonic() + deadline_s
+    began = time.monotonic()
+    ends_at = began + deadline_s
 
     def remaining() -> float:
         return max(ends_at - time.monotonic(), 1e-3)
@@ -92,7 +93,7 @@ def verify(models, as_json, timeout_ms, quiet, no_color, sarif_path, trace_dir, 
                                            progress=lambda text: status.update(Text(f"verifying {text}")))
             else:
                 results = verify_model(model, timeout_ms=timeout_ms, deadline=remaining(),
-                                       progress=None if quiet or as_json else _progress_lines(err))
+                                       progress=None if quiet or as_json else _progress_lines(err, began))
         except ValueError as exc:
             err.print(f"{path}:{model.line_of('properties', 'check')}: properties.check: {exc}",
                       markup=False, highlight=False)
@@ -129,12 +130,12 @@ def verify(models, as_json, timeout_ms, quiet, no_color, sarif_path, trace_dir, 
     sys.exit(code)
 
 
-def _progress_lines(err: Console, quiet_for: float = 5.0):
-    """Progress for a stderr that is not a terminal: once a run has taken
-    ``quiet_for`` seconds, one plain line per instance at most every
+def _progress_lines(err: Console, start: float, quiet_for: float = 2.0):
+    """Progress for a stderr that is not a terminal: once the run (begun at
+    ``start``, a :func:`time.monotonic` time) has taken ``quiet_for``
+    seconds, one plain line when an instance starts, at most every
     ``quiet_for`` seconds (short runs print nothing)."""
-    start = time.monotonic()
-    last = [start]
+    last = [float("-inf")]
 
     def show(text: str) -> None:
         now = time.monotonic()
