@@ -193,7 +193,8 @@ def _campaign(name: str, args) -> dict:
     stats = _batches(name, args)
     stats = dict(stats)
     stats["seconds"] = round(time.monotonic() - start, 1)
-    stats["seconds_max"] = round(stats.get("seconds_max", 0), 2)
+    if "seconds_max" in stats:
+        stats["seconds_max"] = round(stats["seconds_max"], 2)
     return stats
 
 
