@@ -425,7 +425,7 @@ def _arcs(r: _Reader, names: set[str], flags: set[str], flag_sets=()) -> tuple[A
     defined flag set must declare the same session effect and tag: the pair is
     one step of the device, and a step has one effect."""
     raw = r.get(r.data, (), "arcs", list, []) or []
-    out, seen = [], {}
+    out, seen, by_pair = [], {}, {}
     for i, entry in enumerate(raw):
         kp = ("arcs", i)
         if not isinstance(entry, dict):
@@ -450,8 +450,8 @@ def _arcs(r: _Reader, names: set[str], flags: set[str], flag_sets=()) -> tuple[A
         arc = Arc(pair[0], pair[1], needs, unless, session or "none",
                   r.get(entry, kp, "tag", str, ""), r.get(entry, kp, "source", str, ""),
                   r.lines.line(kp))
-        for prior in out:
-            if (prior.src, prior.dst) != pair or (prior.session, prior.tag) == (arc.session, arc.tag):
+        for prior in by_pair.setdefault(pair, []):
+            if (prior.session, prior.tag) == (arc.session, arc.tag):
                 continue
             both = [fs for fs in flag_sets if prior.enabled(fs) and arc.enabled(fs)]
             if both:
@@ -462,6 +462,7 @@ def _arcs(r: _Reader, names: set[str], flags: set[str], flag_sets=()) -> tuple[A
                             f"{what}, the one at line {prior.line} {theirs!r}, and both exist under flags "
                             f"{sorted(both[0]) or '(none)'}")
                 break
+        by_pair[pair].append(arc)
         out.append(arc)
     return tuple(out)
 
