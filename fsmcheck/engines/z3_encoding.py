@@ -43,14 +43,14 @@ def solve(solver: z3.Solver, *assumptions) -> z3.ModelRef | None:
         solver.set("timeout", min(limit, _timeout_of(solver)))
     result = solver.check(*assumptions)
     if result == z3.unknown:
-        deadline.check()
-    if result == z3.unknown:
+        deadline.check()  # a query cut short by the deadline is the deadline's
         raise UnknownResult(solver.reason_unknown())
     return solver.model() if result == z3.sat else None
 
 
-#: Each solver's own timeout (ms), remembered so clamping never raises it.
 def _timeout_of(solver: z3.Solver) -> int:
+    """The solver's own timeout (ms, set by :func:`new_solver`): clamping to a
+    deadline never raises it."""
     return getattr(solver, "fsmcheck_timeout_ms", 2**31 - 1)
 
 

@@ -17,7 +17,9 @@ model:
 
 The file references nothing outside itself (no scripts, fonts or images are
 fetched), so it opens offline. Apart from the times and the generation date
-in the header, the same models give the same file.
+in the header, the same models give the same file; with ``reproducible``
+(default when ``SOURCE_DATE_EPOCH`` is set) the times are left out and the
+date is ``SOURCE_DATE_EPOCH``'s, so two builds compare byte for byte.
 """
 
 from __future__ import annotations
