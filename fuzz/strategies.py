@@ -49,9 +49,9 @@ def _names(draw, n: int) -> list[str]:
 
 
 @st.composite
-def _model(draw, *, allow_correspondence: bool = True, name: str = "m"):
-    """(text, state names, profile names) of one valid model; ``other`` drawn
-    separately by :func:`model_files`."""
+def _model(draw, *, name: str = "m"):
+    """``(TOML lines, state names, profile names)`` of one valid model called
+    ``name`` (without a correspondence; :func:`model_files` adds one)."""
     bits = draw(st.booleans())
     lines = ["format = 1", "[model]", f"name = {_q(name)}", f'encoding = "{"bits" if bits else "enum"}"']
     if bits:
