@@ -76,7 +76,7 @@ def _batches(campaign: str, args) -> collections.Counter:
     the time budget is reached; the summed figures."""
     import multiprocessing
 
-    jobs = [(campaign, args, b, time.time()) for b in range(-(-args.count // args.batch))]
+    jobs = [(campaign, args, b, time.time()) for b in range(args.start_batch, -(-args.count // args.batch))]
     total = collections.Counter()
     if args.jobs == 1:
         results = map(_run_batch, jobs)
@@ -210,6 +210,8 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default="fuzz-failures", help="Folder for failing inputs.")
     parser.add_argument("--progress", action="store_true", help="A line on stderr after each batch.")
     parser.add_argument("--jobs", type=int, default=1, help="Worker processes (results do not depend on it).")
+    parser.add_argument("--start-batch", type=int, default=0,
+                        help="Skip the batches before this one (resume a run cut short by --seconds).")
     args = parser.parse_args(argv)
     if args.seed is None:
         args.seed = random.SystemRandom().randrange(2**31)
