@@ -15,6 +15,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.text import Text
 
 from . import __version__
 from .verifier.combination import derive_table, table_json
@@ -64,7 +65,12 @@ def main() -> None:
 @click.option("--flags", "flag_sets", multiple=True, metavar="FLAGS",
               help="Orchestration models: a device's flag set (STOP_COPY,P2P or 3); repeat for devices "
                    "0, 1, ...; the last repeats. Default: the model's default_flags.")
-def verify(models, as_json, timeout_ms, quiet, no_color, sarif_path, trace_dir, devices, failures, flag_sets):
+@click.option("--deadline", "deadline_s", default=1800.0, show_default=True,
+              type=click.FloatRange(min=0, min_open=True),
+              help="Seconds the whole run may take (all models); instances not decided by then are "
+                   "'unknown' (exit 1). --timeout-ms bounds one z3 query, this bounds the run.")
+def verify(models, as_json, timeout_ms, quiet, no_color, sarif_path, trace_dir, devices, failures, flag_sets,
+           deadline_s):
     """Decide every property of each MODEL on both engines.
 
     Prints a table of properties with each engine's verdict and time, every
@@ -80,6 +86,12 @@ def verify(models, as_json, timeout_ms, quiet, no_color, sarif_path, trace_dir, 
     out, err = _console(no_color), _console(no_color, stderr=True)
     codes, documents, errors, verified = [], [], [], []
     show_progress = not quiet and not as_json and err.is_terminal
+    began = time.monotonic()
+    ends_at = began + deadline_s
+
+    def remaining() -> float:
+        return max(ends_at - time.monotonic(), 1e-3)
+
     for path in models:
         from .orchestration import is_orchestration
 
@@ -87,7 +99,7 @@ def verify(models, as_json, timeout_ms, quiet, no_color, sarif_path, trace_dir, 
             from .orchestration.command import verify_file
 
             checked = verify_file(path, err, devices=devices, failures=failures, flags=flag_sets,
-                                  timeout_ms=timeout_ms,
+                                  timeout_ms=min(timeout_ms, int(remaining() * 1000)),
                                   progress=(lambda text: err.print(f"verifying {text}", markup=False))
                                   if show_progress else None)
             if checked is None:
@@ -112,11 +124,12 @@ def verify(models, as_json, timeout_ms, quiet, no_color, sarif_path, trace_dir, 
         start = time.perf_counter()
         try:
             if show_progress:
-                with err.status(f"verifying {model.name}") as status:
-                    results = verify_model(model, timeout_ms=timeout_ms,
-                                           progress=lambda text: status.update(f"verifying {text}"))
+                with err.status(Text(f"verifying {model.name}")) as status:
+                    results = verify_model(model, timeout_ms=timeout_ms, deadline=remaining(),
+                                           progress=lambda text: status.update(Text(f"verifying {text}")))
             else:
-                results = verify_model(model, timeout_ms=timeout_ms)
+                results = verify_model(model, timeout_ms=timeout_ms, deadline=remaining(),
+                                       progress=None if quiet or as_json else _progress_lines(err, began))
         except ValueError as exc:
             err.print(f"{path}:{model.line_of('properties', 'check')}: properties.check: {exc}",
                       markup=False, highlight=False)
@@ -133,7 +146,7 @@ def verify(models, as_json, timeout_ms, quiet, no_color, sarif_path, trace_dir, 
             if failing:
                 print_results(out, model, failing, seconds)
             else:
-                out.print(f"{model.name}: {len(results)} property instances hold ({seconds:.2f} s)")
+                out.print(f"{model.name}: {len(results)} property instances hold ({seconds:.2f} s)", markup=False)
         else:
             print_results(out, model, results, seconds)
     code = _worst(codes)
@@ -151,6 +164,22 @@ def verify(models, as_json, timeout_ms, quiet, no_color, sarif_path, trace_dir, 
     if as_json:
         click.echo(json.dumps(document_json(documents, errors, code), indent=2))
     sys.exit(code)
+
+
+def _progress_lines(err: Console, start: float, quiet_for: float = 2.0):
+    """Progress for a stderr that is not a terminal: once the run (begun at
+    ``start``, a :func:`time.monotonic` time) has taken ``quiet_for``
+    seconds, one plain line when an instance starts, at most every
+    ``quiet_for`` seconds (short runs print nothing)."""
+    last = [float("-inf")]
+
+    def show(text: str) -> None:
+        now = time.monotonic()
+        if now - start >= quiet_for and now - last[0] >= quiet_for:
+            last[0] = now
+            err.print(f"verifying {text} ({now - start:.0f} s)", markup=False, highlight=False)
+
+    return show
 
 
 def _write_traces(directory: Path, verified) -> list[Path]:
@@ -239,7 +268,7 @@ def table(model_path, flags_text, profile, as_json, literal_rule, no_color):
 def _print_table(out: Console, model: Model, config: Config, derived) -> None:
     from rich.table import Table
 
-    t = Table(title=f"{model.name} [{config.label}]: derived combination table", header_style="bold",
+    t = Table(title=Text(f"{model.name} [{config.label}]: derived combination table"), header_style="bold",
               title_justify="left")
     for col in ("current", "requested", "next", "path"):
         t.add_column(col)
@@ -252,7 +281,7 @@ def _print_table(out: Console, model: Model, config: Config, derived) -> None:
             path = "(no-op)"
         else:
             path = e.reason
-        t.add_row(cur, req, e.next, path)
+        t.add_row(Text(cur), Text(req), Text(e.next), Text(path))
     out.print(t)
 
 

@@ -17,9 +17,14 @@ __all__ = ["configs_or_exit", "load_or_exit", "load_or_report", "make_console", 
 
 def make_console(no_color: bool, stderr: bool = False, quiet: bool = False) -> Console:
     """A rich console on stdout (or stderr); plain text with ``no_color``;
-    discards everything with ``quiet``; 160 columns when not a terminal."""
-    return Console(no_color=no_color, stderr=stderr, highlight=False, soft_wrap=False, quiet=quiet,
-                   width=None if sys.stdout.isatty() else 160)
+    discards everything with ``quiet``; 160 columns when not a terminal.
+
+    Never turns ``:name:`` into an emoji (model text is printed as it is).
+    On stderr, lines are never wrapped: a diagnostic is one line, so each
+    keeps its ``file:line:`` prefix."""
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(no_color=no_color, stderr=stderr, highlight=False, soft_wrap=stderr, quiet=quiet,
+                   emoji=False, width=None if stream.isatty() else 160)
 
 
 def load_or_report(path: str, err: Console) -> Model | None:
@@ -28,7 +33,7 @@ def load_or_report(path: str, err: Console) -> Model | None:
         return load_model(path)
     except ModelError as exc:
         for d in exc.diagnostics:
-            err.print(str(d), markup=False, highlight=False)
+            err.print(str(d), markup=False, highlight=False, emoji=False, soft_wrap=True)
         return None
 
 
@@ -40,8 +45,14 @@ def parse_flags(model: Model, text: str) -> frozenset[str]:
         click.BadParameter: an unknown flag, or not one of the model's sets.
     """
     names = [t.strip() for t in text.replace("|", ",").split(",") if t.strip()]
-    if len(names) == 1 and names[0].isdigit():
-        value = int(names[0])
+    if len(names) == 1 and names[0].isascii() and names[0].isdigit():
+        defined = sum(1 << bit for bit in model.flag_bits.values())
+        flags = ", ".join(f"{f}={1 << b:#x}" for f, b in model.flag_bits.items()) or "none"
+        # Flag bits are 0..63: a number of more than 20 digits cannot name a flag set.
+        value = int(names[0]) if len(names[0]) <= 20 else None
+        if value is None or value & ~defined:
+            shown = f"{value:#x} sets bits" if value is not None else f"a {len(names[0])}-digit number sets bits"
+            raise click.BadParameter(f"{shown} the model defines no flag for (flags: {flags})", param_hint="--flags")
         names = [f for f, bit in model.flag_bits.items() if value >> bit & 1]
     unknown = [n for n in names if n not in model.flag_bits]
     if unknown:

@@ -6,6 +6,7 @@ import json
 import sys
 
 import click
+from rich.text import Text
 from rich.table import Table
 
 from ..console import load_or_exit, make_console
@@ -67,21 +68,21 @@ def kernel_walk(c_file, model_path, function, as_json, timeout_ms, no_color):
         click.echo(json.dumps(_walk_json(kw, reports, code), indent=2))
         sys.exit(code)
     walk = kw.walk
-    out.print(f"{kw.path}: {function}() at line {kw.function_line}", style="bold")
+    out.print(f"{kw.path}: {function}() at line {kw.function_line}", style="bold", markup=False)
     out.print(f"  table at line {kw.table_line}; skip loop at line {kw.loop_line} stops at "
               f"{', '.join(sorted(walk.exits)) or 'supported states only'}; rejects at "
               f"{', '.join(sorted(walk.reject)) or 'nothing'}; checks the flags of "
               f"{'current' if walk.check_current else ''}"
               f"{' and ' if walk.check_current and walk.check_requested else ''}"
-              f"{'requested' if walk.check_requested else ''} state")
+              f"{'requested' if walk.check_requested else ''} state", markup=False)
     for note in kw.notes:
-        out.print(f"  note: {note}")
+        out.print(f"  note: {note}", markup=False)
     table = Table(header_style="bold")
     for col in ("flag set", "walk-terminates", "walk-agrees", "differences"):
         table.add_column(col)
     for rep in reports:
         status = {r.prop.name: r for r in rep.results}
-        table.add_row(rep.config.label, *(_engines(status[n]) for n in ("walk-terminates", "walk-agrees")),
+        table.add_row(Text(rep.config.label), *(_engines(status[n]) for n in ("walk-terminates", "walk-agrees")),
                       str(len(rep.differences)))
     out.print(table)
     for rep in reports:

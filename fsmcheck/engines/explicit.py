@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import networkx as nx
 
+from ..verifier import deadline
 from ..verifier.combination import NO_PATH, PATH, REJECTED, derive_table
 from ..verifier.graphs import UndecidedError, accepted_values, arc_graph, system_graph
 from ..model.loader import load_model
@@ -233,6 +234,7 @@ def _check_walk_terminates(model: Model, config: Config) -> Verdict:
     bound = len(model.states)
     looping, first = [], None
     for cur in model.state_names:
+        deadline.check()
         for req in model.state_names:
             result = run_walk(model, config, cur, req)
             if result.outcome in (SKIP_LOOP, STEP_LOOP):

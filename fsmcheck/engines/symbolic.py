@@ -18,10 +18,11 @@ import z3
 from ..verifier.combination import NO_PATH, PATH, REJECTED
 from ..model.loader import load_model
 from ..model.schema import Config, Model
-from ..verifier.verdict import FAILS, HOLDS, UNKNOWN, Counterexample, Verdict
+from ..verifier.graphs import declared_effects
+from ..verifier.verdict import ERROR, FAILS, HOLDS, UNKNOWN, Counterexample, Verdict
 from ..verifier.verdict import looping_pairs as _all_pairs
 from .session_rules import expected_effect
-from .z3_encoding import Encoding, UnknownResult, fresh_names as _fresh, solve
+from .z3_encoding import Encoding, UnknownResult, fresh_names as _fresh, new_solver, solve
 from .z3_paths import derive_table, shortest_trace
 
 __all__ = ["check", "DEFAULT_TIMEOUT_MS"]
@@ -36,18 +37,35 @@ _TABLE_CACHE_SIZE = 32
 def check(name: str, model: Model, config: Config, *, timeout_ms: int = DEFAULT_TIMEOUT_MS) -> Verdict:
     """Decide property ``name`` for ``config`` with z3.
 
-    Returns ``unknown`` with z3's reason when a query times out.
+    Returns ``unknown`` with z3's reason when a query times out, and
+    ``error`` when the constraints a property is checked under contradict each
+    other (a vacuous proof is never ``holds``).
+
+    Raises:
+        fsmcheck.verifier.deadline.DeadlineExpired: the run's deadline passed.
     """
     try:
         return _CHECKS[name](Encoding(model, config), timeout_ms)
     except UnknownResult as exc:
         return Verdict(UNKNOWN, note=f"z3: {exc}")
+    except VacuousError as exc:
+        return Verdict(ERROR, note=f"z3: {exc}")
+
+
+class VacuousError(Exception):
+    """The premises of a property query are unsatisfiable: any claim would
+    "hold" vacuously."""
+
+
+def _premises(solver: z3.Solver, what: str) -> None:
+    """Raise :class:`VacuousError` unless ``solver``'s constraints (the
+    encoding of ``what``) are satisfiable on their own."""
+    if solve(solver) is None:
+        raise VacuousError(f"the encoding of {what} is unsatisfiable; the property would hold vacuously")
 
 
 def _solver(timeout_ms: int) -> z3.Solver:
-    s = z3.Solver()
-    s.set("timeout", timeout_ms)
-    return s
+    return new_solver(timeout_ms)
 
 
 def _fail(summary, trace=(), line=0, evidence=None, **data) -> Verdict:
@@ -257,20 +275,19 @@ class _PathFunctions:
         self.step = [z3.Function(f"P{j}", S, S, S) for j in range(bound + 1)]
         self.has_path = z3.Function("has_path", S, S, B)
         self.rejected = z3.Function("rejected", S, S, B)
-        self.domain = z3.Function("in_table", S, S, B)
-        c, r = enc.var("c"), enc.var("r")
-        rows = []
+        cells = []
         for (cur, req), (outcome, alternatives) in table.items():
             path = alternatives[0] if outcome == PATH else ()
             cv, rv = enc.value(cur), enc.value(req)
-            rows.append(z3.And(c == cv, r == rv))
+            cells.append((cv, rv))
             seq = [cur] + list(path)
             last = seq[-1]
             for j in range(bound + 1):
                 solver.add(self.step[j](cv, rv) == enc.value(seq[j] if j < len(seq) else last))
             solver.add(self.has_path(cv, rv) == (outcome == PATH))
             solver.add(self.rejected(cv, rv) == (outcome in (REJECTED, NO_PATH)))
-        solver.add(z3.ForAll([c, r], self.domain(c, r) == z3.Or(rows)))
+        # A formula, not a quantified function: no ForAll for z3 to instantiate.
+        self.domain = lambda c, r: z3.Or([z3.And(c == cv, r == rv) for cv, rv in cells])
 
 
 def _sessions(enc: Encoding, timeout_ms: int) -> Verdict:
@@ -282,16 +299,25 @@ def _sessions(enc: Encoding, timeout_ms: int) -> Verdict:
     groups = model.session_groups
     gid = z3.Function("session_group", enc.sort, z3.IntSort())
     solver = _solver(timeout_ms)
+    # Both functions are pinned at the states' values and read through
+    # enc.canon, so values with reserved bits set are the state they name.
     for name in model.state_names:
         g = model.group_of(name, groups)
         solver.add(gid(enc.value(name)) == (groups.index(g) if g is not None else -1))
-    arcs = []
-    for a in model.arcs:
-        if a.enabled(enc.config.flags) and a.src in enc.supported_names and a.dst in enc.supported_names:
-            solver.add(declared(enc.value(a.src), enc.value(a.dst)) == E[a.session])
-            arcs.append(a)
+    # The same effects as fsmcheck.verifier.graphs.arc_effects: declared
+    # arcs' own; under all-requestable every other pair is "none" (pinned
+    # for every pair of supported states; enc.arc picks the accepted ones).
+    effects_of = declared_effects(model, enc.config)
+    if model.profile(enc.config.profile).arcs == "all-requestable":
+        sup = enc.supported_names
+        effects_of = {(u, v): effects_of.get((u, v), "none") for u in sup for v in sup if u != v}
+    for (u, v), effect in effects_of.items():
+        solver.add(declared(enc.value(u), enc.value(v)) == E[effect])
+    arcs = [a for a in model.arcs if (a.src, a.dst) in effects_of]
+    _premises(solver, "the session groups and arc effects")
 
     def expected(u, v):
+        u, v = enc.canon(u), enc.canon(v)
         gu, gv = gid(u), gid(v)
         return z3.If(z3.And(gu == -1, gv == -1), E["none"],
                z3.If(gu == gv, E["keeps"],
@@ -300,12 +326,13 @@ def _sessions(enc: Encoding, timeout_ms: int) -> Verdict:
 
     x, y = enc.var("x"), enc.var("y")
     solver.push()
-    solver.add(enc.arc(x, y), declared(x, y) != expected(x, y))
+    solver.add(enc.arc(x, y), declared(enc.canon(x), enc.canon(y)) != expected(x, y))
     m = solve(solver)
     if m is not None:
         u, v = enc.name_of(m, x), enc.name_of(m, y)
-        line = next((a.line for a in arcs if (a.src, a.dst) == (u, v)), 0)
-        return _fail(f"arc {u} -> {v} declares session effect {str(m.eval(declared(x, y)))!r}; its groups say "
+        line = next((a.line for a in arcs if (a.src, a.dst) == (u, v)), model.line_of("profiles"))
+        effect = str(m.eval(declared(enc.canon(x), enc.canon(y)), model_completion=True))
+        return _fail(f"arc {u} -> {v} declares session effect {effect!r}; its groups say "
                      f"{expected_effect(model, u, v)!r}", (u, v), line, arc=[u, v])
     solver.pop()
     if model.combination is None:
@@ -313,6 +340,7 @@ def _sessions(enc: Encoding, timeout_ms: int) -> Verdict:
     table = _table(enc, timeout_ms)
     bound = len(model.states)
     fns = _PathFunctions(enc, table, bound, solver)
+    _premises(solver, "the derived paths and arc effects")
     c, r = enc.var("c"), enc.var("r")
     count = {}
     for kind in ("starts", "ends"):
@@ -361,15 +389,27 @@ class _WalkUnrolling:
 
         bound = len(model.states)
         self.bound = bound
+        # The pair is a pair of states: reserved bits clear, or every
+        # reserved-bit variant of one pair would be another model to list.
+        solver.add(enc.canonical(c), enc.canonical(r))
         checks = ([sup(c)] if walk.check_current else []) + ([sup(r)] if walk.check_requested else [])
         status = z3.If(z3.And(checks), z3.If(c == r, _DONE, _RUN), _REJ)
         cur = c
         self.cur, self.status, self.skips = [cur], [status], []
+        tag = next(_fresh)
+
+        def named(term, label):
+            # One constant per unrolled value keeps the formula a DAG of
+            # small definitions, not one deeply nested term (far faster in z3).
+            v = z3.Const(f"w{tag}_{label}", S)
+            solver.add(v == term)
+            return v
+
         for j in range(bound):
-            x = T(cur, r)
+            x = named(T(cur, r), f"{j}_0")
             chain = [x]
-            for _ in range(bound):
-                x = z3.If(stops(x), x, T(x, r))
+            for i in range(bound):
+                x = named(z3.If(stops(x), x, T(x, r)), f"{j}_{i + 1}")
                 chain.append(x)
             self.skips.append(chain)
             running = status == _RUN
@@ -378,7 +418,7 @@ class _WalkUnrolling:
                                z3.If(enc.is_any(x, sorted(walk.reject)), _REJ,
                                z3.If(x == r, _DONE, _RUN))), status)
             stepped = z3.And(running, stops(x), z3.Not(enc.is_any(x, sorted(walk.reject))))
-            cur = z3.If(stepped, x, cur)
+            cur = named(z3.If(stepped, x, cur), f"{j}_cur")
             status = new_status
             self.cur.append(cur)
             self.status.append(status)
@@ -443,6 +483,7 @@ def _walk_agrees(enc: Encoding, timeout_ms: int) -> Verdict:
     c, r = enc.var("c"), enc.var("r")
     w = _WalkUnrolling(enc, solver, c, r)
     fns = _PathFunctions(enc, table, w.bound, solver)
+    _premises(solver, "the walk and the derived paths")
     same = z3.And(
         (w.final == _REJ) == fns.rejected(c, r),
         z3.And([w.cur[j] == fns.step[j](c, r) for j in range(w.bound + 1)]),
@@ -480,6 +521,7 @@ def _correspondence(enc: Encoding, timeout_ms: int) -> Verdict:
     mapped = [n for n in model.state_names if n in corr.mapping]
     for n in mapped:
         solver.add(M(enc.value(n)) == other_enc.value(corr.mapping[n]))
+    _premises(solver, "the correspondence map")
     for key in ("initial", "reset"):
         mine, theirs = getattr(model, key), getattr(other, key)
         if mine not in corr.mapping:
@@ -493,7 +535,7 @@ def _correspondence(enc: Encoding, timeout_ms: int) -> Verdict:
                          (mine,), line, key=key)
     x, y = enc.var("x"), enc.var("y")
     solver.add(enc.arc(x, y), enc.is_any(x, mapped), enc.is_any(y, mapped),
-               z3.Not(other_enc.arc(M(x), M(y))))
+               z3.Not(other_enc.arc(M(enc.canon(x)), M(enc.canon(y)))))
     m = solve(solver)
     if m is None:
         return Verdict(HOLDS)

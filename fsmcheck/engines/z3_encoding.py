@@ -16,6 +16,7 @@ import itertools
 import z3
 
 from ..model.schema import Config, Model
+from ..verifier import deadline
 
 __all__ = ["Encoding", "UnknownResult", "fresh_names", "solve"]
 
@@ -30,13 +31,36 @@ class UnknownResult(Exception):
 def solve(solver: z3.Solver, *assumptions) -> z3.ModelRef | None:
     """Check ``solver``; return a model if sat, None if unsat.
 
+    The query's timeout is clamped to the time left before the run's
+    deadline (:mod:`fsmcheck.verifier.deadline`), if one is set.
+
     Raises:
         UnknownResult: z3 returned ``unknown``; the reason is the message.
+        DeadlineExpired: the run's deadline has passed.
     """
+    limit = deadline.remaining_ms(2**31 - 1)
+    if limit < 2**31 - 1:
+        solver.set("timeout", min(limit, _timeout_of(solver)))
     result = solver.check(*assumptions)
     if result == z3.unknown:
+        deadline.check()  # a query cut short by the deadline is the deadline's
         raise UnknownResult(solver.reason_unknown())
     return solver.model() if result == z3.sat else None
+
+
+def _timeout_of(solver: z3.Solver) -> int:
+    """The solver's own timeout (ms, set by :func:`new_solver`): clamping to a
+    deadline never raises it."""
+    return getattr(solver, "fsmcheck_timeout_ms", 2**31 - 1)
+
+
+def new_solver(timeout_ms: int) -> z3.Solver:
+    """A solver with per-query timeout ``timeout_ms`` (kept as the ceiling
+    when :func:`solve` clamps it to a deadline)."""
+    s = z3.Solver()
+    s.set("timeout", timeout_ms)
+    s.fsmcheck_timeout_ms = timeout_ms
+    return s
 
 
 class Encoding:
@@ -55,9 +79,12 @@ class Encoding:
             self.sort = z3.BitVecSort(model.width)
             self.const = {}
         else:
+            # Constants are named by index, never by the state's name: z3
+            # prints "" as <null> and could print two names alike.
             tag = next(fresh_names)
-            self.sort, consts = z3.EnumSort(f"{model.name}_state_{tag}", list(model.state_names))
+            self.sort, consts = z3.EnumSort(f"fsm_state_{tag}", [f"s{i}" for i in range(len(model.states))])
             self.const = dict(zip(model.state_names, consts))
+            self._by_decl = {f"s{i}": name for i, name in enumerate(model.state_names)}
         self.supported_names = model.supported(config.flags)
 
     # -- states ------------------------------------------------------------
@@ -70,6 +97,16 @@ class Encoding:
         if self.bits:
             return z3.BitVecVal(self.model.state(name).value, self.model.width)
         return self.const[name]
+
+    def canon(self, x):
+        """``x`` with reserved bits cleared (bit encodings); ``x`` itself for
+        enum sorts. Functions over states are applied to this, so a value
+        with reserved bits set is the state its masked bits name."""
+        return x & self.model.mask if self.bits else x
+
+    def canonical(self, x):
+        """``x`` has no reserved bit set (always true for enum sorts)."""
+        return (x & ~self.model.mask) == 0 if self.bits else z3.BoolVal(True)
 
     def is_state(self, x, name: str):
         """``x`` is state ``name`` (bit encodings compare masked bits)."""
@@ -88,8 +125,9 @@ class Encoding:
         """The state name of ``x`` in z3 model ``m``."""
         v = m.eval(x, model_completion=True)
         if self.bits:
-            return self.model.name_of_value(v.as_long()) or f"{v.as_long():#x}"
-        return str(v)
+            name = self.model.name_of_value(v.as_long())
+            return f"{v.as_long():#x}" if name is None else name
+        return self._by_decl[v.decl().name()]
 
     def describe(self, m: z3.ModelRef, x) -> str:
         """Like :meth:`Model.describe`, plus reserved bits when set."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 import z3
 
 from ..verifier.combination import NO_PATH, NOOP, PATH, REJECTED
-from .z3_encoding import Encoding, solve
+from .z3_encoding import Encoding, new_solver, solve
 
 __all__ = ["derive_table", "shortest_trace", "MAX_ALTERNATIVES"]
 
@@ -42,8 +42,7 @@ def shortest_trace(enc: Encoding, target, *, relation=None, start=None, bound=No
     relation = relation or enc.system
     start = start or enc.initial
     bound = len(enc.model.states) if bound is None else bound
-    solver = z3.Solver()
-    solver.set("timeout", timeout_ms)
+    solver = new_solver(timeout_ms)
     xs = [enc.var("t0")]
     solver.add(start(xs[0]))
     for k in range(bound + 1):
@@ -70,7 +69,7 @@ def _admissible(enc: Encoding, xs, within: bool):
     return z3.Or(options)
 
 
-def rejected(enc: Encoding, current: str, requested: str) -> bool:
+def rejected(enc: Encoding, current: str, requested: str, timeout_ms: int = 10000) -> bool:
     """Whether the request is rejected, decided by z3 on the request's value.
 
     The request is accepted iff the value names a supported requestable state
@@ -80,7 +79,7 @@ def rejected(enc: Encoding, current: str, requested: str) -> bool:
     model = enc.model
     req = enc.var("req")
     cur = enc.var("cur")
-    solver = z3.Solver()
+    solver = new_solver(timeout_ms)
     applying = model.blocked_in(enc.config.flags)
     blocked = z3.Or([z3.And(enc.is_state(cur, b.src), enc.is_state(req, b.dst)) for b in applying]) \
         if applying else z3.BoolVal(False)
@@ -109,8 +108,10 @@ def derive_table(enc: Encoding, *, within_group: bool | None = None, timeout_ms:
     solvers = []
     for k in range(1, n):
         xs = [enc.var(f"p{k}_{i}") for i in range(k + 1)]
-        s = z3.Solver()
-        s.set("timeout", timeout_ms)
+        s = new_solver(timeout_ms)
+        # Path states are states, not values: reserved bits clear, so paths
+        # that differ only in reserved bits are one path, not several.
+        s.add([enc.canonical(x) for x in xs])
         for i in range(k):
             s.add(enc.arc(xs[i], xs[i + 1]))
         s.add(_admissible(enc, xs, within))
@@ -118,7 +119,7 @@ def derive_table(enc: Encoding, *, within_group: bool | None = None, timeout_ms:
     table = {}
     for current in enc.supported_names:
         for requested in model.state_names:
-            if requested not in enc.supported_names or rejected(enc, current, requested):
+            if requested not in enc.supported_names or rejected(enc, current, requested, timeout_ms):
                 table[(current, requested)] = (REJECTED, ())
             elif current == requested:
                 table[(current, requested)] = (NOOP, ())

@@ -21,11 +21,18 @@ from dataclasses import dataclass
 
 __all__ = ["Predicate", "PredicateError", "parse_predicate"]
 
+#: Deepest expression tree :func:`parse_predicate` accepts (a nesting of
+#: operators and parentheses); deeper text is a :class:`PredicateError`, so
+#: no recursive walk here or in z3 can exhaust the interpreter's stack.
+MAX_DEPTH = 64
+
 _ARITH = {
     ast.BitAnd: lambda a, b: a & b,
     ast.BitOr: lambda a, b: a | b,
     ast.BitXor: lambda a, b: a ^ b,
-    ast.LShift: lambda a, b: a << b,
+    # Operands are at most 64 bits wide and results are masked to the width,
+    # so a shift by 64 or more is 0 (as in z3's bvshl), never a huge integer.
+    ast.LShift: lambda a, b: a << b if b < 64 else 0,
     ast.RShift: lambda a, b: a >> b,
     ast.Add: lambda a, b: a + b,
     ast.Sub: lambda a, b: a - b,
@@ -76,15 +83,32 @@ def parse_predicate(text: str, width: int) -> Predicate:
     Raises:
         PredicateError: on syntax errors, unknown names, calls, attribute
             access or any construct outside the language; the message names
-            the construct.
+            the construct. Also for text nested deeper than
+            :data:`MAX_DEPTH` or too large to parse.
     """
     try:
         tree = ast.parse(text, mode="eval").body
     except SyntaxError as exc:
         raise PredicateError(f"syntax error in predicate: {exc.msg}") from None
+    except (RecursionError, MemoryError):
+        raise PredicateError(f"predicate too deeply nested to parse (limit {MAX_DEPTH} levels)") from None
+    depth = _depth(tree)
+    if depth > MAX_DEPTH:
+        raise PredicateError(f"predicate nested {depth} levels deep (limit {MAX_DEPTH})")
     _check(tree)
     full = (1 << width) - 1
     return Predicate(text=text, width=width, support=_support(tree, full) & full, _tree=tree)
+
+
+def _depth(tree: ast.AST) -> int:
+    """Height of ``tree``, computed without recursion."""
+    deepest, stack = 0, [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if depth <= MAX_DEPTH:
+            stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    return deepest
 
 
 def _check(node: ast.AST) -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .expr import PredicateError, parse_predicate
-from .positions import index_lines
+from .positions import index_lines, split_lines
 from .schema import (
     ALL_FLAGS, SESSION_EFFECTS, Arc, Blocked, Capability, CombinationRule, Correspondence,
     Model, P2PRule, Profile, State, Walk,
@@ -121,26 +121,77 @@ def load_model(path: str | Path) -> Model:
     Raises:
         ModelError: the file is missing, unreadable, not TOML, or not a valid
             model; every problem is listed as ``file:line: key: message``.
+            Nothing else is raised for any content of the file. A
+            ``[correspondence]`` model is loaded too, and its state names and
+            profiles checked against the map.
     """
-    path = Path(path)
+    return _load(Path(path), link=True)
+
+
+def _load(path: Path, *, link: bool) -> Model:
+    """:func:`load_model`; ``link`` also loads and checks the correspondence
+    model (never followed further, so two models may name each other)."""
     try:
         raw = path.read_bytes()
         text = raw.decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path, or not UTF-8
         raise ModelError([Diagnostic(str(path), 1, "<file>", f"cannot read: {exc}")]) from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        match = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
-        line = int(match.group(1)) if match else 1
-        msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
-        col = f" (column {match.group(2)})" if match else ""
-        raise ModelError([Diagnostic(str(path), line, "<toml>", f"TOML syntax error: {msg}{col}")]) from None
+    data = _parse_toml(path, text)
     reader = _Reader(path, text, data)
-    model = _build(reader, hashlib.sha256(raw).hexdigest())
+    model = _build(reader, hashlib.sha256(raw).hexdigest(), link)
     if reader.problems:
         raise ModelError(reader.problems)
     return model
+
+
+#: Deepest nesting of arrays and inline tables the loader reads (tomllib
+#: recurses once per level; far deeper input exhausts Python's stack).
+MAX_NESTING = 100
+
+
+def _parse_toml(path: Path, text: str) -> dict:
+    """tomllib's parse of ``text``; every failure becomes a :class:`ModelError`
+    at the line where it happened."""
+    depth, line = _nesting(text)
+    if depth > MAX_NESTING:
+        raise ModelError([Diagnostic(str(path), line, "<toml>",
+                                     f"arrays or inline tables nested more than {MAX_NESTING} levels deep")])
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
+        if match:
+            line = int(match.group(1))
+        elif "at end of document" in str(exc):
+            line = len(split_lines(text.removesuffix("\n"))) or 1
+        else:
+            line = 1
+        msg = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)", "", str(exc))
+        where = f" (column {match.group(2)})" if match else (" (at end of file)" if "end of document" in str(exc) else "")
+        raise ModelError([Diagnostic(str(path), line, "<toml>", f"TOML syntax error: {msg}{where}")]) from None
+    except (RecursionError, MemoryError):
+        raise ModelError([Diagnostic(str(path), line, "<toml>", "the document is nested too deeply to parse")]) from None
+
+
+_TOKENS = re.compile(r'''"""(?:[^"\\]|\\.|"(?!""))*(?:"""|$)|\'\'\'(?:[^\']|\'(?!\'\'))*(?:\'\'\'|$)'''
+                     r'''|"(?:[^"\\\n]|\\.)*"?|'[^'\n]*'?|#[^\n]*|[\[\]{}]''', re.S)
+
+
+def _nesting(text: str) -> tuple[int, int]:
+    """The deepest nesting of ``[``/``{`` in values and the 1-based line where
+    it is first reached. Strings and comments are skipped; table headers
+    (``[x]`` at the start of a line, depth 0) count as depth 1, harmlessly."""
+    depth = deepest = 0
+    at = 1
+    for match in _TOKENS.finditer(text):
+        token = match.group()
+        if token in ("[", "{"):
+            depth += 1
+            if depth > deepest:
+                deepest, at = depth, match.start()
+        elif token in ("]", "}"):
+            depth = max(depth - 1, 0)
+    return deepest, text.count("\n", 0, at) + 1
 
 
 def _names(reader: _Reader, value, keypath: tuple, known: set[str], what: str) -> tuple[str, ...]:
@@ -159,7 +210,7 @@ def _names(reader: _Reader, value, keypath: tuple, known: set[str], what: str) -
     return tuple(out)
 
 
-def _build(r: _Reader, digest: str) -> Model | None:
+def _build(r: _Reader, digest: str, link: bool = True) -> Model | None:
     d = r.data
     r.unknown_keys(d, (), _TOP_KEYS)
     fmt = r.get(d, (), "format", int)
@@ -213,12 +264,12 @@ def _build(r: _Reader, digest: str) -> Model | None:
             r.error(("sessions", "directions", g), f"must be 'read' or 'write', got {direction!r}")
     _check_disjoint(r, session_groups, groups)
 
-    arcs = _arcs(r, names, set(flag_bits))
+    arcs = _arcs(r, names, set(flag_bits), flag_sets)
     blocked = _blocked(r, names, set(flag_bits))
     combination = _combination(r, set(groups))
     profiles = _profiles(r, {a.tag for a in arcs if a.tag})
     walk = _walk(r, names, set(flag_bits))
-    correspondence = _correspondence(r, names)
+    correspondence = _correspondence(r, names, link)
     p2p = _p2p(r, groups, set(flag_bits))
     properties = _properties(r)
     region = _region(r)
@@ -313,10 +364,14 @@ def _encoding(r: _Reader, width: int, states: tuple[State, ...]):
         return 0, {}, None
     r.unknown_keys(table, ("encoding",), {"mask", "bits", "valid"})
     mask = r.get(table, ("encoding",), "mask", int, where=("encoding",)) or 0
+    if not 0 <= mask < (1 << width):
+        r.error(("encoding", "mask"), f"mask {mask:#x} is not a non-negative value of {width} bits")
+        mask = 0
     bits = r.get(table, ("encoding",), "bits", dict, {}) or {}
     for name, bit in bits.items():
-        if not _is_kind(bit, int) or not (mask >> bit) & 1:
-            r.error(("encoding", "bits", name), f"bit {bit!r} is not a bit of the mask {mask:#x}")
+        if not _is_kind(bit, int) or not 0 <= bit < width or not (mask >> bit) & 1:
+            shown = f"{mask:#x}"
+            r.error(("encoding", "bits", name), f"bit {bit!r} is not a bit of the mask {shown}")
     for s in states:
         if s.value & ~mask:
             r.error(("states",), f"state {s.name!r} has value {s.value:#x} outside the mask {mask:#x}")
@@ -366,9 +421,12 @@ def _pair(r: _Reader, entry: dict, kp: tuple, names: set[str]):
     return (src, dst) if ok else None
 
 
-def _arcs(r: _Reader, names: set[str], flags: set[str]) -> tuple[Arc, ...]:
+def _arcs(r: _Reader, names: set[str], flags: set[str], flag_sets=()) -> tuple[Arc, ...]:
+    """The ``[[arcs]]``. Two arcs for one pair that both exist under some
+    defined flag set must declare the same session effect and tag: the pair is
+    one step of the device, and a step has one effect."""
     raw = r.get(r.data, (), "arcs", list, []) or []
-    out, seen = [], {}
+    out, seen, by_pair = [], {}, {}
     for i, entry in enumerate(raw):
         kp = ("arcs", i)
         if not isinstance(entry, dict):
@@ -390,9 +448,23 @@ def _arcs(r: _Reader, names: set[str], flags: set[str]) -> tuple[Arc, ...]:
             r.error(kp, f"duplicate arc {pair[0]} -> {pair[1]} (first declared at line {seen[key]})")
             continue
         seen[key] = r.lines.line(kp)
-        out.append(Arc(pair[0], pair[1], needs, unless, session or "none",
-                       r.get(entry, kp, "tag", str, ""), r.get(entry, kp, "source", str, ""),
-                       r.lines.line(kp)))
+        arc = Arc(pair[0], pair[1], needs, unless, session or "none",
+                  r.get(entry, kp, "tag", str, ""), r.get(entry, kp, "source", str, ""),
+                  r.lines.line(kp))
+        for prior in by_pair.setdefault(pair, []):
+            if (prior.session, prior.tag) == (arc.session, arc.tag):
+                continue
+            both = [fs for fs in flag_sets if prior.enabled(fs) and arc.enabled(fs)]
+            if both:
+                what = (f"session effect {arc.session!r}" if prior.session != arc.session
+                        else f"tag {arc.tag!r}")
+                theirs = prior.session if prior.session != arc.session else prior.tag
+                r.error(kp, f"conflicting arcs {pair[0]} -> {pair[1]}: this one (line {arc.line}) declares "
+                            f"{what}, the one at line {prior.line} {theirs!r}, and both exist under flags "
+                            f"{sorted(both[0]) or '(none)'}")
+                break
+        by_pair[pair].append(arc)
+        out.append(arc)
     return tuple(out)
 
 
@@ -510,6 +582,8 @@ def _walk(r: _Reader, names: set[str], flags: set[str]) -> Walk | None:
         for req, step in row.items():
             if req not in names:
                 r.error(rkp + (req,), f"unknown requested state {req!r}")
+            elif not isinstance(step, str):
+                r.error(rkp + (req,), f"expected a state name, got {_kind_name(type(step))} {step!r}")
             elif step not in names:
                 r.error(rkp + (req,), f"unknown next state {step!r}")
             else:
@@ -524,7 +598,7 @@ def _walk(r: _Reader, names: set[str], flags: set[str]) -> Walk | None:
     )
 
 
-def _correspondence(r: _Reader, names: set[str]) -> Correspondence | None:
+def _correspondence(r: _Reader, names: set[str], link: bool = True) -> Correspondence | None:
     table = r.get(r.data, (), "correspondence", dict, None)
     if table is None:
         return None
@@ -536,12 +610,41 @@ def _correspondence(r: _Reader, names: set[str]) -> Correspondence | None:
     for state in mapping:
         if state not in names:
             r.error(kp + ("map", state), f"unknown state {state!r}")
+    for state, image in mapping.items():
+        if not isinstance(image, str):
+            r.error(kp + ("map", state), f"expected a state name, got {_kind_name(type(image))} {image!r}")
     if other is None or profile is None:
         return None
-    target = (r.path.parent / other).resolve()
-    if not target.is_file():
+    try:
+        target = (r.path.parent / other).resolve()
+        found = target.is_file()
+    except (OSError, ValueError) as exc:  # a NUL byte, a name too long for the file system
+        r.error(kp + ("model",), f"not a usable file name {other[:80]!r}{'...' if len(other) > 80 else ''}: "
+                                 f"{type(exc).__name__}: {str(exc)[:120]}")
+        return None
+    if not found:
         r.error(kp + ("model",), f"no such model file {str(target)!r}")
+        return None
+    if link:
+        _check_other(r, target, profile, mapping)
     return Correspondence(target, profile, {k: str(v) for k, v in mapping.items()}, r.lines.line(kp))
+
+
+def _check_other(r: _Reader, target: Path, profile: str, mapping: dict) -> None:
+    """The correspondence model loads, has ``profile``, and has every state the map names."""
+    kp = ("correspondence",)
+    try:
+        other = _load(target, link=False)
+    except ModelError as exc:
+        r.error(kp + ("model",), f"the model {str(target)!r} is not valid: {exc.diagnostics[0]}")
+        return
+    profiles = [p.name for p in other.profiles]
+    if profile not in profiles:
+        r.error(kp + ("profile",), f"{other.name} has no profile {profile!r} (profiles: {', '.join(profiles)})")
+    states = set(other.state_names)
+    for state, image in mapping.items():
+        if isinstance(image, str) and image not in states:
+            r.error(kp + ("map", state), f"{other.name} has no state {image!r}")
 
 
 def _p2p(r: _Reader, groups: dict[str, tuple[str, ...]], flags: set[str]) -> P2PRule | None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["KeyLines", "index_lines"]
+__all__ = ["KeyLines", "index_lines", "split_lines"]
 
 _BARE = r"[A-Za-z0-9_-]+"
 _QUOTED = r'"(?:[^"\\]|\\.)*"|\'[^\']*\''
@@ -55,6 +55,12 @@ class KeyLines:
         return tuple(path) in self._lines
 
 
+def split_lines(text: str) -> list[str]:
+    """``text`` split into lines as TOML counts them: at LF only, with the CR
+    of a CRLF removed. Line ``n`` (1-based) is element ``n - 1``."""
+    return [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
+
+
 def index_lines(text: str) -> KeyLines:
     """Scan TOML ``text`` and return the :class:`KeyLines` of its keys.
 
@@ -65,7 +71,9 @@ def index_lines(text: str) -> KeyLines:
     counters: dict[tuple, int] = {}
     table: tuple = ()
     in_multiline: str | None = None
-    for number, raw in enumerate(text.splitlines(), start=1):
+    # TOML ends lines only at LF (CRLF included); str.splitlines() would also
+    # break at U+2028, U+2029, U+0085 and others, which comments may hold.
+    for number, raw in enumerate(split_lines(text), start=1):
         if in_multiline:
             if raw.count(in_multiline) % 2 == 1:
                 in_multiline = None

@@ -255,19 +255,30 @@ class Model:
     digest: str = ""
     lines: object = None
     capabilities: tuple[Capability, ...] = ()
+    # Indexes built once (the model is immutable): name -> State, value -> name.
+    _by_name: dict = field(init=False, repr=False, compare=False, default=None)
+    _by_value: dict = field(init=False, repr=False, compare=False, default=None)
+    _names: tuple = field(init=False, repr=False, compare=False, default=())
+    _by_flags: dict = field(init=False, repr=False, compare=False, default=None)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_name", {s.name: s for s in self.states})
+        by_value: dict[int, str] = {}
+        for s in self.states:
+            by_value.setdefault(s.value, s.name)
+        object.__setattr__(self, "_by_value", by_value)
+        object.__setattr__(self, "_names", tuple(s.name for s in self.states))
+        object.__setattr__(self, "_by_flags", {})
 
     # -- lookups -----------------------------------------------------------
     def state(self, name: str) -> State:
-        """The :class:`State` called ``name`` (KeyError if none)."""
-        return self._by_name()[name]
-
-    def _by_name(self) -> dict[str, State]:
-        return {s.name: s for s in self.states}
+        """The :class:`State` called ``name`` (KeyError if none); O(1)."""
+        return self._by_name[name]
 
     @property
     def state_names(self) -> tuple[str, ...]:
         """State names in declaration order."""
-        return tuple(s.name for s in self.states)
+        return self._names
 
     @property
     def flag_order(self) -> tuple[str, ...]:
@@ -300,8 +311,12 @@ class Model:
         return {p.name: p for p in self.profiles}[name]
 
     def supported(self, flags: frozenset[str]) -> tuple[str, ...]:
-        """States whose needed flags are all in ``flags``, in declaration order."""
-        return tuple(s.name for s in self.states if s.needs <= flags)
+        """States whose needed flags are all in ``flags``, in declaration order
+        (computed once per flag set)."""
+        found = self._by_flags.get(flags)
+        if found is None:
+            found = self._by_flags[flags] = tuple(s.name for s in self.states if s.needs <= flags)
+        return found
 
     def group_of(self, state: str, groups: tuple[str, ...]) -> str | None:
         """The first of ``groups`` that contains ``state``, or None."""
@@ -321,7 +336,4 @@ class Model:
         """The state encoded by ``value`` (masked for bit encodings), or None."""
         if self.encoding == "bits":
             value &= self.mask
-        for s in self.states:
-            if s.value == value:
-                return s.name
-        return None
+        return self._by_value.get(value)

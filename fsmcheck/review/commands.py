@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import click
+from rich.text import Text
 
 from ..console import configs_or_exit, load_or_exit, make_console
 from ..generate.writer import write_file
@@ -103,7 +104,10 @@ def render(model_path, output, flags_text, profile, trace_path, quiet, no_color)
               help="z3 timeout per query.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress; print only the summary line.")
 @click.option("--no-color", is_flag=True, envvar="NO_COLOR", help="Plain text output.")
-def report(models, output, diagram_dir, timeout_ms, quiet, no_color):
+@click.option("--reproducible/--with-times", default=None,
+              help="Leave out engine and verification times so two runs compare byte for byte "
+                   "(default: on when SOURCE_DATE_EPOCH is set, which also fixes the date).")
+def report(models, output, diagram_dir, timeout_ms, quiet, no_color, reproducible):
     """Verify MODELS and write one self-contained HTML review report: the
     diagrams of every configuration, the property table with both engines'
     verdicts and times, the derived combination tables as matrices, each
@@ -122,14 +126,15 @@ def report(models, output, diagram_dir, timeout_ms, quiet, no_color):
     try:
         if show:
             with err.status("building the report") as status:
-                page, reports = build_report(models, progress=lambda t: status.update(t), timeout_ms=timeout_ms)
+                page, reports = build_report(models, progress=lambda t: status.update(Text(t)),
+                                             timeout_ms=timeout_ms, reproducible=reproducible)
         else:
-            page, reports = build_report(models, timeout_ms=timeout_ms)
+            page, reports = build_report(models, timeout_ms=timeout_ms, reproducible=reproducible)
     except ModelError as exc:
         for d in exc.diagnostics:
             err.print(str(d), markup=False)
         sys.exit(EXIT_INPUT)
-    except (DotMissingError, ValueError) as exc:  # ValueError: a listed property does not apply
+    except (DotMissingError, ValueError) as exc:  # a listed property does not apply; bad SOURCE_DATE_EPOCH
         err.print(f"error: {exc}", markup=False)
         sys.exit(EXIT_INPUT)
     write_file(Path(output), page)

@@ -17,12 +17,15 @@ model:
 
 The file references nothing outside itself (no scripts, fonts or images are
 fetched), so it opens offline. Apart from the times and the generation date
-in the header, the same models give the same file.
+in the header, the same models give the same file; with ``reproducible``
+(default when ``SOURCE_DATE_EPOCH`` is set) the times are left out and the
+date is ``SOURCE_DATE_EPOCH``'s, so two builds compare byte for byte.
 """
 
 from __future__ import annotations
 
 import datetime
+import os
 import html
 import time
 from dataclasses import dataclass, field
@@ -83,20 +86,21 @@ def _figure(svg: bytes, model: Model, label: str, kind: str) -> str:
             f'data-kind="{kind}">{_inline(svg)}<figcaption class="small">{_esc(label)}</figcaption></figure>')
 
 
-def _verdict_cell(v) -> str:
+def _verdict_cell(v, times: bool = True) -> str:
     if v is None:
         return "<td>-</td>"
     note = f' title="{_esc(v.note)}"' if v.note else ""
-    return f'<td class="{v.status}"{note}>{v.status} <span class="small">{v.seconds * 1000:.0f} ms</span></td>'
+    spent = f' <span class="small">{v.seconds * 1000:.0f} ms</span>' if times else ""
+    return f'<td class="{v.status}"{note}>{v.status}{spent}</td>'
 
 
-def _property_table(rep: ModelReport) -> str:
+def _property_table(rep: ModelReport, times: bool = True) -> str:
     rows = []
     for r in rep.results:
         rows.append(
             f"<tr><td><code>{_esc(r.prop.name)}</code></td><td>{_esc(r.config)}</td>"
             f"<td>{_esc(r.statement)}<div class='small'>{_esc(r.prop.source)}</div></td>"
-            + "".join(_verdict_cell(r.verdicts.get(n)) for n in ENGINES)
+            + "".join(_verdict_cell(r.verdicts.get(n), times) for n in ENGINES)
             + f'<td class="{r.status}">{_esc(r.status)}'
             + (f"<div class='small'>{_esc(r.detail)}</div>" if r.detail else "") + "</td></tr>")
     head = "".join(f"<th>{n}</th>" for n in ENGINES)
@@ -177,7 +181,7 @@ def _correspondence(model: Model) -> str:
             f"device_state</th></tr>{rows}</table>{note}")
 
 
-def _section(rep: ModelReport, anchor: str) -> str:
+def _section(rep: ModelReport, anchor: str, times: bool = True) -> str:
     model = rep.model
     code = exit_code(rep.results)
     figures = "<div class='diagrams'>" + "".join(
@@ -192,23 +196,54 @@ def _section(rep: ModelReport, anchor: str) -> str:
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     return (f"<section id='{anchor}'><h2>{_esc(model.name)}: {_esc(model.title)}</h2>"
             f"<p class='small'><code>{_esc(model.path)}</code> sha256 {_esc(model.digest[:16])}… · "
-            f"{len(rep.results)} property instances: {_esc(summary)} · verified in {rep.seconds:.2f} s · "
+            f"{len(rep.results)} property instances: {_esc(summary)} · "
+            + (f"verified in {rep.seconds:.2f} s · " if times else "") +
             f"exit code {code}</p>"
-            f"<h3>State diagrams</h3>{figures}<h3>Properties</h3>{_property_table(rep)}"
+            f"<h3>State diagrams</h3>{figures}<h3>Properties</h3>{_property_table(rep, times)}"
             f"{matrices}<h3>Counterexamples</h3>{_counterexamples(rep)}{_correspondence(model)}</section>")
 
 
-def report_html(reports: Sequence[ModelReport], extra: Sequence[tuple[str, str, str]] = ()) -> str:
+def build_date(environ=None) -> datetime.datetime | None:
+    """The report's date: ``SOURCE_DATE_EPOCH`` (seconds since 1970, UTC; see
+    reproducible-builds.org/specs/source-date-epoch) when set, else now.
+
+    Raises:
+        ValueError: ``SOURCE_DATE_EPOCH`` is set but not a non-negative integer.
+    """
+    environ = os.environ if environ is None else environ
+    epoch = environ.get("SOURCE_DATE_EPOCH")
+    if epoch is None:
+        return datetime.datetime.now(datetime.timezone.utc)
+    if not epoch.strip().isdigit():
+        raise ValueError(f"SOURCE_DATE_EPOCH must be a non-negative integer, got {epoch!r}")
+    return datetime.datetime.fromtimestamp(int(epoch), datetime.timezone.utc)
+
+
+def report_html(reports: Sequence[ModelReport], extra: Sequence[tuple[str, str, str]] = (), *,
+                reproducible: bool | None = None, date: datetime.datetime | None = None) -> str:
     """The report page for already-verified models (see the module docstring).
 
-    ``extra`` adds sections after the models' (``fsmcheck diff --html``): each
-    ``(anchor, title, inner HTML)``, listed in the table of contents."""
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    Args:
+        reports: the verified models.
+        extra: sections after the models' (orchestration models, ``fsmcheck
+            diff --html``): each ``(anchor, title, inner HTML)``, listed in the
+            table of contents.
+        reproducible: leave out what differs between two runs on the same
+            input (each engine's time, each model's verification time), so
+            two builds compare byte for byte. Default: when
+            ``SOURCE_DATE_EPOCH`` is set.
+        date: the date printed; default :func:`build_date`.
+    """
+    if reproducible is None:
+        reproducible = "SOURCE_DATE_EPOCH" in os.environ
+    date = date or build_date()
+    stamp = date.strftime("%Y-%m-%d %H:%M UTC")
+    times = not reproducible
     anchors = [f"model{i}" for i in range(len(reports))]
     toc = "".join(f"<li><a href='#{a}'>{_esc(r.model.name)}</a> <span class='small'>{_esc(r.model.path)}</span></li>"
                   for a, r in zip(anchors, reports))
     toc += "".join(f"<li><a href='#{_esc(a)}'>{_esc(t)}</a></li>" for a, t, _ in extra)
-    body = "".join(_section(r, a) for r, a in zip(reports, anchors))
+    body = "".join(_section(r, a, times) for r, a in zip(reports, anchors))
     body += "".join(f"<section id='{_esc(a)}'><h2>{_esc(t)}</h2>{inner}</section>" for a, t, inner in extra)
     from ..rules.html import rules_section  # the rule catalogue (fsmcheck rules)
 
@@ -221,13 +256,14 @@ def report_html(reports: Sequence[ModelReport], extra: Sequence[tuple[str, str, 
 
 
 def build_report(paths: Sequence[str], progress: Callable[[str], None] | None = None,
-                 timeout_ms: int = 10000) -> tuple[str, list[ModelReport]]:
+                 timeout_ms: int = 10000, reproducible: bool | None = None) -> tuple[str, list[ModelReport]]:
     """Load, verify and report the models at ``paths``.
 
     Args:
         paths: model files.
         progress: called with a short description before each step.
         timeout_ms: z3's per-query timeout (> 0).
+        reproducible: see :func:`report_html`.
 
     Returns:
         ``(html, reports)``.
@@ -256,4 +292,4 @@ def build_report(paths: Sequence[str], progress: Callable[[str], None] | None = 
             progress(f"{model.name}: diagrams and tables")
         svgs = {c.label: render_bytes(diagram(model, [c]), "svg") for c in model.configs()}
         reports.append(ModelReport(model, results, seconds, svgs))
-    return report_html(reports, extra), reports
+    return report_html(reports, extra, reproducible=reproducible), reports

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
+from . import deadline
 from .graphs import arc_graph
 from ..model.schema import Config, Model
 
@@ -73,7 +74,14 @@ def rejection_reason(model: Model, config: Config, current: str, requested: str)
     supported = model.supported(config.flags)
     if requested not in supported:
         return f"{requested} is not supported under flags {config.label}"
-    if not model.state(requested).requestable:
+    state = model.state(requested)
+    if model.encoding == "bits" and model.valid is not None:
+        # A bit-encoded request is the value written; the validity predicate
+        # decides it (as the driver's VFIO_DEVICE_STATE_VALID() does), and
+        # the validity property checks the predicate against `requestable`.
+        if not model.valid(state.value):
+            return f"{requested} ({state.value:#x}) fails the validity predicate"
+    elif not state.requestable:
         return f"{requested} cannot be requested"
     if current == model.error:
         return f"{current} is left only by reset"
@@ -139,6 +147,7 @@ def derive_table(model: Model, config: Config, *, within_group: bool | None = No
     graph = arc_graph(model, config)
     table = {}
     for current in model.supported(config.flags):
+        deadline.check()
         for requested in model.state_names:
             reason = rejection_reason(model, config, current, requested)
             if reason is not None:

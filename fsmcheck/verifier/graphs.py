@@ -15,7 +15,7 @@ import networkx as nx
 
 from ..model.schema import Config, Model
 
-__all__ = ["UndecidedError", "accepted_values", "arc_graph", "system_graph"]
+__all__ = ["UndecidedError", "accepted_values", "arc_effects", "arc_graph", "declared_effects", "system_graph"]
 
 
 class UndecidedError(Exception):
@@ -49,6 +49,41 @@ def accepted_values(model: Model, config: Config) -> set[str]:
     return {s for s in supported if model.valid(model.state(s).value)}
 
 
+def _declared(model: Model, config: Config) -> list:
+    """The declared arcs ``config`` takes: enabled by its flags, between
+    supported states, with a tag its profile lists (if it lists any)."""
+    supported = set(model.supported(config.flags))
+    profile = model.profile(config.profile)
+    return [a for a in model.arcs
+            if a.enabled(config.flags) and a.src in supported and a.dst in supported
+            and (profile.tags is None or a.tag in profile.tags)]
+
+
+def declared_effects(model: Model, config: Config) -> dict[tuple[str, str], str]:
+    """``{(src, dst): effect}`` of the declared arcs ``config`` takes."""
+    return {(a.src, a.dst): a.session for a in _declared(model, config)}
+
+
+def arc_effects(model: Model, config: Config) -> dict[tuple[str, str], str]:
+    """The session effect of every arc of ``config``: ``{(src, dst): effect}``.
+
+    A ``declared`` profile: each declared arc's effect (the loader rejects
+    two arcs of one pair with different effects). An ``all-requestable``
+    profile: every ordered pair of distinct accepted states, with the effect
+    of the declared arc of that pair if there is one, else ``"none"`` (the
+    profile declares steps, not sessions). Both engines read this one
+    definition.
+
+    Raises:
+        UndecidedError: see :func:`accepted_values` (``all-requestable`` only).
+    """
+    declared = declared_effects(model, config)
+    if model.profile(config.profile).arcs != "all-requestable":
+        return declared
+    accepted = [s for s in model.state_names if s in accepted_values(model, config)]
+    return {(a, b): declared.get((a, b), "none") for a in accepted for b in accepted if a != b}
+
+
 def arc_graph(model: Model, config: Config) -> nx.DiGraph:
     """The arcs of ``config`` as a :class:`networkx.DiGraph`.
 
@@ -67,17 +102,10 @@ def arc_graph(model: Model, config: Config) -> nx.DiGraph:
         graph.add_node(name, value=state.value, requestable=state.requestable, line=state.line)
     profile = model.profile(config.profile)
     if profile.arcs == "all-requestable":
-        accepted = sorted(accepted_values(model, config), key=model.state_names.index)
-        for a in accepted:
-            for b in accepted:
-                if a != b:
-                    graph.add_edge(a, b, session="none", line=profile.line, kind="arc", tag="profile")
+        for (a, b), effect in arc_effects(model, config).items():
+            graph.add_edge(a, b, session=effect, line=profile.line, kind="arc", tag="profile")
         return graph
-    for arc in model.arcs:
-        if not arc.enabled(config.flags) or arc.src not in graph or arc.dst not in graph:
-            continue
-        if profile.tags is not None and arc.tag not in profile.tags:
-            continue
+    for arc in _declared(model, config):
         graph.add_edge(arc.src, arc.dst, session=arc.session, line=arc.line, kind="arc", tag=arc.tag)
     return graph
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["Counterexample", "Verdict", "HOLDS", "FAILS", "UNKNOWN", "looping_pairs"]
+__all__ = ["Counterexample", "Verdict", "HOLDS", "FAILS", "UNKNOWN", "ERROR", "looping_pairs"]
 
 HOLDS, FAILS, UNKNOWN = "holds", "fails", "unknown"
+#: An engine could not give a sound answer (an internal error, or premises
+#: that contradict each other): the CLI exits 3.
+ERROR = "error"
 
 
 @dataclass(frozen=True)

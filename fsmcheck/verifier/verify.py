@@ -28,6 +28,7 @@ from typing import Callable
 
 from ..engines import explicit, symbolic
 from ..model.schema import Config, Model
+from . import deadline as _deadline
 from .properties import Property, applicable
 from .verdict import FAILS, HOLDS, UNKNOWN, Verdict
 
@@ -72,7 +73,10 @@ class Result:
 def _run(engine: Callable, name: str, model: Model, config: Config) -> Verdict:
     start = time.perf_counter()
     try:
+        _deadline.check()
         verdict = engine(name, model, config)
+    except _deadline.DeadlineExpired:
+        return Verdict(UNKNOWN, time.perf_counter() - start, note="not decided before the deadline")
     except Exception as exc:  # an engine bug must surface as an internal error, not a crash
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         return Verdict(ERROR, time.perf_counter() - start, note=f"internal error: {detail}")
@@ -110,7 +114,8 @@ def _first_difference(a, b) -> str:
 
 
 def verify_model(model: Model, *, timeout_ms: int = symbolic.DEFAULT_TIMEOUT_MS,
-                 progress: Callable[[str], None] | None = None) -> list[Result]:
+                 progress: Callable[[str], None] | None = None,
+                 deadline: float | None = None) -> list[Result]:
     """Decide every listed property of ``model`` on both engines.
 
     Args:
@@ -118,6 +123,10 @@ def verify_model(model: Model, *, timeout_ms: int = symbolic.DEFAULT_TIMEOUT_MS,
         timeout_ms: z3's per-query timeout in milliseconds (> 0); a timeout
             gives ``unknown``.
         progress: called with a short description before each instance.
+        deadline: seconds (> 0) the whole call may take, or None (also
+            bounded by any deadline already in force, see
+            :mod:`fsmcheck.verifier.deadline`). An engine interrupted by it,
+            and every instance not started by then, says ``unknown``.
 
     Returns:
         One :class:`Result` per property and configuration (model-wide
@@ -130,6 +139,11 @@ def verify_model(model: Model, *, timeout_ms: int = symbolic.DEFAULT_TIMEOUT_MS,
         "networkx": explicit.check,
         "z3": lambda n, m, c: symbolic.check(n, m, c, timeout_ms=timeout_ms),
     }
+    with _deadline.deadline(deadline):
+        return _verify(model, engines, progress)
+
+
+def _verify(model: Model, engines: dict, progress) -> list[Result]:
     results = []
     configs = model.configs()
     for prop in applicable(model):

@@ -47,7 +47,8 @@ def print_results(console: Console, model: Model, results: list[Result], seconds
         table.add_column(name, no_wrap=True)
     table.add_column("verdict", no_wrap=True)
     for r in results:
-        table.add_row(r.prop.name, r.config, *(_cell(r.verdicts.get(n)) for n in ENGINES),
+        # Model-supplied text goes in as Text, never parsed as rich markup.
+        table.add_row(Text(r.prop.name), Text(r.config), *(_cell(r.verdicts.get(n)) for n in ENGINES),
                       Text(r.status, style=_STYLE.get(r.status, "")))
     console.print(table)
     console.print(Text("statements:", style="bold"))
@@ -55,28 +56,29 @@ def print_results(console: Console, model: Model, results: list[Result], seconds
     for r in results:
         if r.prop.name not in seen:
             seen.add(r.prop.name)
-            console.print(f"  {r.prop.name}: {r.statement}  [dim]({r.prop.source})[/dim]", highlight=False)
+            console.print(Text.assemble(f"  {r.prop.name}: {r.statement}  ", (f"({r.prop.source})", "dim")),
+                          highlight=False)
     for r in results:
         if r.status in (FAILS, DISAGREE, ERROR) or (r.status == UNKNOWN):
             _print_problem(console, model, r)
     counts = {s: sum(1 for r in results if r.status == s) for s in (HOLDS, FAILS, UNKNOWN, DISAGREE, ERROR)}
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
     console.print(f"{model.name}: {len(results)} property instances: {summary} ({seconds:.2f} s)\n",
-                  highlight=False)
+                  highlight=False, markup=False)
 
 
 def _print_problem(console: Console, model: Model, r: Result) -> None:
     head = Text(f"{r.status.upper()} {r.prop.name} [{r.config}]", style=_STYLE.get(r.status, ""))
     console.print(head)
     if r.detail:
-        console.print(f"  {r.detail}", highlight=False)
+        console.print(f"  {r.detail}", highlight=False, markup=False)
     cex = r.counterexample
     if cex is not None:
-        console.print(f"  {cex.summary}", highlight=False)
+        console.print(f"  {cex.summary}", highlight=False, markup=False)
         if cex.trace:
-            console.print("  trace: " + " -> ".join(cex.trace), highlight=False)
+            console.print("  trace: " + " -> ".join(cex.trace), highlight=False, markup=False)
         if cex.line:
-            console.print(f"  at {model.path}:{cex.line}", highlight=False)
+            console.print(f"  at {model.path}:{cex.line}", highlight=False, markup=False)
 
 
 def _verdict_json(v) -> dict:
