@@ -247,7 +247,8 @@ def report_html(reports: Sequence[ModelReport], extra: Sequence[tuple[str, str, 
     body += "".join(f"<section id='{_esc(a)}'><h2>{_esc(t)}</h2>{inner}</section>" for a, t, inner in extra)
     from ..rules.html import rules_section  # the rule catalogue (fsmcheck rules)
 
-    body += rules_section([r.model for r in reports])
+    # packs compile only from models that verify (as `fsmcheck generate` requires)
+    body += rules_section([r.model for r in reports if all(x.status == "holds" for x in r.results)])
     return (f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
             f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
             f"<title>fsmcheck review report</title><style>{_CSS}</style></head><body>"

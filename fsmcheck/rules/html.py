@@ -20,7 +20,8 @@ def rules_section(models) -> str:
     """``<section>`` with every catalogue rule of the protocols of ``models``
     (loaded :class:`~fsmcheck.model.schema.Model` objects), its source
     sentence and the tests of their packs that can kill a violation of it.
-    Models the pack compiler does not take are left out."""
+    Pass models whose properties hold (a pack compiles only from those);
+    models the pack compiler does not take are left out."""
     from ..generate.pack import pack_files
 
     texts: dict[str, str] = {}
