@@ -19,7 +19,7 @@ from rich.text import Text
 
 from . import __version__
 from .verifier.combination import derive_table, table_json
-from .console import load_or_report, make_console, parse_flags
+from .console import MODEL, load_or_report, make_console, parse_flags
 from .model.schema import Config, Model
 from .verifier.verify import verify_model
 from .verifier.verify_report import (
@@ -47,7 +47,7 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("models", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("models", nargs=-1, required=True, type=MODEL)
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON on stdout.")
 @click.option("--timeout-ms", default=10000, show_default=True, type=click.IntRange(min=1),
               help="z3 timeout per query; a timeout makes the verdict 'unknown'.")
@@ -215,7 +215,7 @@ def _worst(codes: list[int]) -> int:
 
 
 @main.command()
-@click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False))
+@click.argument("model_path", metavar="MODEL", type=MODEL)
 @click.option("--flags", "flags_text", default=None,
               help="Flag set, e.g. STOP_COPY,P2P,PRE_COPY (or 7). Default: every defined set.")
 @click.option("--profile", default=None, help="Profile name (models with profiles).")
@@ -286,7 +286,7 @@ def _print_table(out: Console, model: Model, config: Config, derived) -> None:
 
 
 @main.command()
-@click.argument("models", nargs=-1, type=click.Path(dir_okay=False))
+@click.argument("models", nargs=-1, type=MODEL)
 @click.option("-o", "--output", default="generated_tests", show_default=True, type=click.Path(file_okay=False),
               help="Directory of the pack.")
 @click.option("--check", "check_only", is_flag=True,
@@ -317,7 +317,7 @@ def generate(models, output, check_only, no_verify, no_color):
         found = stamped_models(directory) if directory.is_dir() else []
         if not found:
             found = [shipped_model_path(name) for name in ("vfio_v1", "vfio_v2")]
-        models = tuple(os.path.relpath(p) for p in found)
+        models = tuple(str(p) for p in found)
     files, code = {}, EXIT_OK
     for path in models:
         model = _load(path, err)
@@ -331,7 +331,7 @@ def generate(models, output, check_only, no_verify, no_color):
                 err.print(f"{path}: not generated: properties do not hold: {failing}", markup=False)
                 sys.exit(verdict)
         try:
-            files.update(pack_files(model, directory.resolve().parent))
+            files.update(pack_files(model))
         except ValueError as exc:
             err.print(f"{path}: {exc}", markup=False)
             sys.exit(EXIT_INPUT)
@@ -424,8 +424,9 @@ def _register() -> None:
     from .review.commands import render, report
 
     from .rules.command import rules
+    from .model.command import models_command
 
-    for command in (kernel_walk, driver_arcs, render, report, export, diff, rules):
+    for command in (kernel_walk, driver_arcs, render, report, export, diff, rules, models_command):
         main.add_command(command)
 
 

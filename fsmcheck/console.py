@@ -12,7 +12,7 @@ from rich.console import Console
 from .model import ModelError, load_model
 from .model.schema import Config, Model
 
-__all__ = ["configs_or_exit", "load_or_exit", "load_or_report", "make_console", "parse_flags", "select_configs"]
+__all__ = ["MODEL", "ModelArgument", "configs_or_exit", "load_or_exit", "load_or_report", "make_console", "parse_flags", "select_configs"]
 
 
 def make_console(no_color: bool, stderr: bool = False, quiet: bool = False) -> Console:
@@ -104,3 +104,26 @@ def configs_or_exit(model: Model, flags_text: str | None, profile: str | None, e
         err.print("error: no configuration matches --flags and --profile", markup=False)
         sys.exit(2)
     return configs
+
+
+class ModelArgument(click.ParamType):
+    """A MODEL argument: a model file's path, or a shipped model's name
+    (``vfio_v2``; ``fsmcheck models`` lists them), converted to a path by
+    :func:`fsmcheck.model.shipped.resolve_model`. A name that is neither
+    fails the command with exit 2 and the shipped models' names."""
+
+    name = "model"
+
+    def convert(self, value, param, ctx):
+        from .model.shipped import UnknownModel, resolve_model
+
+        if not isinstance(value, str):
+            return value
+        try:
+            return resolve_model(value)
+        except UnknownModel as exc:
+            self.fail(str(exc), param, ctx)
+
+
+#: The one resolver every command's MODEL parameter uses.
+MODEL = ModelArgument()

@@ -9,7 +9,7 @@ import click
 from rich.text import Text
 from rich.table import Table
 
-from ..console import load_or_exit, make_console
+from ..console import MODEL, load_or_exit, make_console
 from ..model.shipped import shipped_model_path
 from ..model.schema import Config
 from ..verifier.verify_report import EXIT_FAIL, EXIT_INPUT, EXIT_OK, exit_code
@@ -37,8 +37,8 @@ _load = load_or_exit
 
 @click.command("kernel-walk")
 @click.argument("c_file", metavar="FILE.c", type=click.Path(dir_okay=False))
-@click.option("--model", "model_path", default=default_model, show_default="models/vfio_v2.toml",
-              type=click.Path(dir_okay=False), help="The v2 model the walk must equal.")
+@click.option("--model", "model_path", default=default_model, show_default="vfio_v2",
+              type=MODEL, help="The v2 model the walk must equal.")
 @click.option("--function", default=WALK_FUNCTION, show_default=True, help="The walk's function.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option("--timeout-ms", default=10000, show_default=True, type=click.IntRange(min=1))
@@ -137,8 +137,8 @@ def _walk_json(kw, reports, code) -> dict:
 @click.option("--flags", "flags_text", default="auto", show_default=True,
               help="auto (the driver's migration_flags), or e.g. STOP_COPY,P2P.")
 @click.option("--function", default=None, help="The step function (default: found by its arc tests).")
-@click.option("--model", "model_path", default=default_model, show_default="models/vfio_v2.toml",
-              type=click.Path(dir_okay=False))
+@click.option("--model", "model_path", default=default_model, show_default="vfio_v2",
+              type=MODEL)
 @click.option("--tree", "tree", default=None, type=click.Path(file_okay=False),
               help="Kernel tree whose include paths resolve the driver's headers "
                    "(default: the nearest ancestor of FILE.c with an include/ directory).")

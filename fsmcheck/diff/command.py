@@ -8,7 +8,7 @@ import time
 
 import click
 
-from ..console import load_or_report, make_console
+from ..console import MODEL, load_or_report, make_console
 from ..generate.writer import write_file
 from ..review.diagram import DotMissingError
 from ..verifier.verify import DISAGREE, ERROR
@@ -20,8 +20,8 @@ __all__ = ["diff"]
 
 
 @click.command("diff")
-@click.argument("old_path", metavar="OLD.toml", type=click.Path(dir_okay=False))
-@click.argument("new_path", metavar="NEW.toml", type=click.Path(dir_okay=False))
+@click.argument("old_path", metavar="OLD.toml", type=MODEL)
+@click.argument("new_path", metavar="NEW.toml", type=MODEL)
 @click.option("--json", "as_json", is_flag=True, help="Print the diff as JSON (shape: README, 'fsmcheck diff').")
 @click.option("--html", "html_out", default=None, type=click.Path(dir_okay=False),
               help="Also write the review report of NEW with a 'diff' section (changed arcs highlighted).")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from ..console import configs_or_exit, load_or_exit, make_console
+from ..console import MODEL, configs_or_exit, load_or_exit, make_console
 from ..generate.writer import write_file
 from ..review.diagram import diagram
 from ..verifier.verify_report import EXIT_INPUT, EXIT_OK
@@ -19,7 +19,7 @@ __all__ = ["export"]
 
 
 @click.command()
-@click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False))
+@click.argument("model_path", metavar="MODEL", type=MODEL)
 @click.option("--format", "fmt", required=True, type=click.Choice(["promela", "json", "dot"]),
               help="promela: one SPIN model per configuration; json: the fsmcheck-graph schema; "
                    "dot: the diagram's graphviz source.")

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 from rich.text import Text
 
-from ..console import configs_or_exit, load_or_exit, make_console
+from ..console import MODEL, configs_or_exit, load_or_exit, make_console
 from ..generate.writer import write_file
 from ..model import ModelError
 from ..model.schema import Model
@@ -45,7 +45,7 @@ def _read_trace(model: Model, path: str, err):
 
 
 @click.command()
-@click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False))
+@click.argument("model_path", metavar="MODEL", type=MODEL)
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="Output file; the suffix picks the format: .svg, .png, .pdf or .dot.")
 @click.option("--flags", "flags_text", default=None, help="Draw one flag set (e.g. STOP_COPY,P2P or 3).")
@@ -95,7 +95,7 @@ def render(model_path, output, flags_text, profile, trace_path, quiet, no_color)
 
 
 @click.command()
-@click.argument("models", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("models", nargs=-1, required=True, type=MODEL)
 @click.option("-o", "--output", default="report.html", show_default=True, type=click.Path(dir_okay=False),
               help="The HTML file.")
 @click.option("--diagrams", "diagram_dir", type=click.Path(file_okay=False),

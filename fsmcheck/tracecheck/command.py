@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from ..console import load_or_report, make_console, parse_flags
+from ..console import MODEL, load_or_report, make_console, parse_flags
 from ..verifier.verify_report import EXIT_FAIL, EXIT_INPUT, EXIT_INTERNAL, EXIT_OK
 
 __all__ = ["check_trace_command"]
@@ -17,7 +17,7 @@ __all__ = ["check_trace_command"]
 
 @click.command("check-trace")
 @click.argument("traces", metavar="TRACE...", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--model", "model_path", default=None, type=click.Path(dir_okay=False),
+@click.option("--model", "model_path", default=None, type=MODEL,
               help="The protocol model (default: the shipped models/vfio_v2.toml).")
 @click.option("--flags", "flags_text", default="auto", show_default=True,
               help="Every device's flag set (e.g. STOP_COPY,P2P,PRE_COPY or 7), or 'auto': per device, the "
