@@ -425,8 +425,10 @@ def _register() -> None:
 
     from .rules.command import rules
     from .model.command import models_command
+    from .runpack.command import run_pack_command
 
-    for command in (kernel_walk, driver_arcs, render, report, export, diff, rules, models_command):
+    for command in (kernel_walk, driver_arcs, render, report, export, diff, rules, models_command,
+                    run_pack_command):
         main.add_command(command)
 
 

@@ -1,0 +1,129 @@
+"""``fsmcheck run-pack``: one command for a real VFIO device, no code to write."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+
+from ..console import make_console
+
+__all__ = ["run_pack_command", "coverage_lines"]
+
+LINUX_ADAPTER = "fsmcheck.adapters.linux:factory"
+# pytest -q's last line: "2804 passed in 13.32s", "3 failed, 2801 passed in ...", "no tests ran in ...".
+_PYTEST_SUMMARY = re.compile(r"^(\d+ (passed|failed|errors?|skipped|xfailed|xpassed|deselected|warnings?)\b|no tests ran)")
+
+
+def coverage_lines(log: str) -> list[str]:
+    """The coverage summary the pack's pytest plugin printed (the lines after
+    its ``fsmcheck coverage`` rule line, up to the next rule line or the
+    final pytest summary); empty when none was printed."""
+    lines, out, inside = log.splitlines(), [], False
+    for line in lines:
+        stripped = line.strip()
+        if "fsmcheck coverage" in stripped and stripped.startswith("-"):
+            inside = True
+            continue
+        if inside:
+            if stripped.startswith(("===", "---")) or not stripped or _PYTEST_SUMMARY.match(stripped):
+                break
+            out.append(stripped)
+    return out
+
+
+def _write_pack(directory: Path) -> list[Path]:
+    """The v2 pack of the shipped model, written into ``directory`` (other
+    ``test_*.py`` there are removed: the run is of this pack alone)."""
+    from ..generate.pack import pack_files
+    from ..generate.writer import write_files
+    from ..model import load_model
+    from ..model.shipped import shipped_model_path
+
+    files = pack_files(load_model(shipped_model_path("vfio_v2")))
+    if directory.is_dir():
+        for old in directory.glob("test_*.py"):
+            if old.name not in files:
+                old.unlink()
+    return write_files(directory, files)
+
+
+@click.command("run-pack")
+@click.option("--vfio-group", metavar="GROUP", help="The device's IOMMU group: /dev/vfio/N or N (with --device).")
+@click.option("--device", metavar="NAME", help="The device's name in the group (a PCI address or an mdev UUID).")
+@click.option("--vfio-cdev", metavar="PATH", help="The device's cdev, /dev/vfio/devices/vfioN (iommufd).")
+@click.option("--errata", type=click.Path(dir_okay=False, exists=True),
+              help="Known deviations of the driver, reported as xfailed (fsmcheck.pack.errata).")
+@click.option("-o", "--output", default="fsmcheck-results", show_default=True, type=click.Path(file_okay=False),
+              help="Directory for the pack, junit.xml, coverage.txt, pytest.log and results.html.")
+@click.option("--seed", type=int, default=None, help="State-machine seed (default: random, printed).")
+@click.option("--adapter", default=LINUX_ADAPTER, hidden=True,
+              help="Adapter factory (tests: run the same command against the reference drivers).")
+def run_pack_command(vfio_group, device, vfio_cdev, errata, output, seed, adapter):
+    """Run the shipped v2 conformance pack against one real VFIO device.
+
+    Name the device by its group and name (--vfio-group /dev/vfio/N
+    --device NAME, the legacy container path) or by its cdev (--vfio-cdev
+    /dev/vfio/devices/vfioN). The run goes through fsmcheck.adapters.linux
+    with its safety rules (only the device named; refused if in use; reset
+    on open and on close; every fd closed). Writes into OUTPUT the pack,
+    junit.xml, coverage.txt, pytest.log and results.html (which catalogue
+    rules held, which failed with their reproductions, which drew
+    advisories).
+
+    Exit codes are pytest's: 0 all passed; 1 a test failed (or nothing
+    matched the device); 2 interrupted; 3 internal error; 4 usage error.
+    Bad options for this command exit 2 before anything runs.
+    """
+    from ..generate.writer import write_file
+    from .html import results_html
+    from .results import junit_cases, rule_outcomes
+
+    err = make_console(False, stderr=True)
+    if vfio_cdev and (vfio_group or device):
+        raise click.UsageError("name one device: --vfio-cdev, or --vfio-group with --device, not both")
+    if not vfio_cdev and not (vfio_group and device):
+        raise click.UsageError("name the device: --vfio-group /dev/vfio/N --device NAME, or --vfio-cdev PATH")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FSMCHECK_VFIO_")}
+    if vfio_cdev:
+        env["FSMCHECK_VFIO_CDEV"] = vfio_cdev
+        named = vfio_cdev
+    else:
+        env["FSMCHECK_VFIO_GROUP"], env["FSMCHECK_VFIO_DEVICE"] = vfio_group, device
+        named = f"{vfio_group} {device}"
+    out = Path(output)
+    pack = out / "pack"
+    _write_pack(pack)
+    junit = out / "junit.xml"
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(pack),
+           f"--junitxml={junit}", f"--fsmcheck-adapter={adapter}", str(pack)]
+    if errata:
+        cmd.append(f"--fsmcheck-errata={errata}")
+    if seed is not None:
+        cmd.append(f"--fsmcheck-seed={seed}")
+    err.print(f"run-pack: {' '.join(cmd)}", markup=False, highlight=False)
+    log = []
+    with subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+        for line in proc.stdout:
+            sys.stdout.write(line)
+            log.append(line)
+    code = proc.returncode
+    text = "".join(log)
+    write_file(out / "pytest.log", text)
+    coverage = coverage_lines(text)
+    write_file(out / "coverage.txt", "\n".join(coverage) + ("\n" if coverage else ""))
+    if junit.is_file():
+        outcomes = rule_outcomes(pack, junit_cases(junit))
+        page = results_html("fsmcheck run-pack: VFIO v2 conformance", named, outcomes, coverage, code)
+        write_file(out / "results.html", page)
+        failed = sum(1 for o in outcomes if o.verdict == "failed")
+        held = sum(1 for o in outcomes if o.verdict == "held")
+        err.print(f"run-pack: {held} rules held, {failed} failed; wrote {junit}, {out / 'coverage.txt'}, "
+                  f"{out / 'results.html'}", markup=False, highlight=False)
+    else:
+        err.print(f"run-pack: pytest wrote no JUnit XML (exit {code}); see {out / 'pytest.log'}", markup=False)
+    sys.exit(code)

@@ -1,0 +1,96 @@
+"""A pack run's JUnit XML read back per catalogue rule (``fsmcheck rules``)."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..rules import rule_table
+
+__all__ = ["Case", "RuleOutcome", "junit_cases", "rule_outcomes"]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One test case of the JUnit XML: ``test`` (``module.py::function`` or
+    ``module.py::Class``, the ids :func:`fsmcheck.rules.rule_table` uses),
+    ``name`` (the full pytest name with parameters), ``outcome`` (``passed``,
+    ``failed``, ``error``, ``skipped``) and ``message``/``text`` of a failure
+    (the reproduction the check printed)."""
+
+    test: str
+    name: str
+    outcome: str
+    message: str = ""
+    text: str = ""
+
+
+@dataclass
+class RuleOutcome:
+    """A rule after a run: ``verdict`` is ``failed`` (a killing test failed),
+    ``held`` (its killing tests ran and passed), ``advisory`` (a SHOULD the
+    pack only advises on, with the run's advisories), ``not run`` (no test
+    of it ran against this device) or ``not checked`` (the rule is for the
+    user or unobservable); ``failures`` are the failing cases."""
+
+    rule: object
+    verdict: str
+    ran: int = 0
+    failures: list[Case] = field(default_factory=list)
+
+
+def _test_id(classname: str, name: str) -> str:
+    parts = classname.split(".")
+    for i, part in enumerate(parts):
+        if part.startswith("test_"):
+            if i + 1 < len(parts) and parts[i + 1].startswith("Test"):
+                return f"{part}.py::{parts[i + 1]}"
+            return f"{part}.py::{name.split('[', 1)[0]}"
+    return f"{classname}::{name.split('[', 1)[0]}"
+
+
+def junit_cases(junit: Path) -> list[Case]:
+    """The test cases of a pytest JUnit XML file.
+
+    Raises:
+        ET.ParseError, OSError: the file is not readable JUnit XML.
+    """
+    cases = []
+    for case in ET.parse(junit).getroot().iter("testcase"):
+        test = _test_id(case.get("classname", ""), case.get("name", ""))
+        for tag, outcome in (("failure", "failed"), ("error", "error"), ("skipped", "skipped")):
+            node = case.find(tag)
+            if node is not None:
+                cases.append(Case(test, case.get("name", ""), outcome, node.get("message") or "", node.text or ""))
+                break
+        else:
+            cases.append(Case(test, case.get("name", ""), "passed"))
+    return cases
+
+
+def rule_outcomes(pack: Path, cases: list[Case], protocols=("v2",)) -> list[RuleOutcome]:
+    """Every catalogue rule of ``protocols`` with its verdict in the run of
+    ``pack`` whose cases are ``cases`` (see :class:`RuleOutcome`)."""
+    by_test: dict[str, list[Case]] = {}
+    for case in cases:
+        by_test.setdefault(case.test, []).append(case)
+    out = []
+    for row in rule_table(pack):
+        if row.rule.protocol not in protocols:
+            continue
+        killing = [c for t in row.kills for c in by_test.get(t, ())]
+        ran = [c for c in killing if c.outcome != "skipped"]
+        failures = [c for c in ran if c.outcome in ("failed", "error")]
+        if failures:
+            verdict = "failed"
+        elif ran:
+            verdict = "held"
+        elif row.status == "advisory":
+            verdict = "advisory"
+        elif row.status in ("user", "unobservable"):
+            verdict = "not checked"
+        else:
+            verdict = "not run"
+        out.append(RuleOutcome(row.rule, verdict, len(ran), failures))
+    return out
