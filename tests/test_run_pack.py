@@ -1,0 +1,81 @@
+"""fsmcheck run-pack (issue 16). No VFIO device here: the command runs with
+its hidden --adapter override against the reference drivers (behind a
+factory that checks the Linux adapter reads the device named on the command
+line from the environment) and against a mutant; one pack module only, to
+keep it short."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+import xml.etree.ElementTree as ET
+
+import pytest
+from click.testing import CliRunner
+
+from fsmcheck.cli import main
+import fsmcheck.generate.pack as pack_module
+from fsmcheck.runpack.command import coverage_lines
+
+MODULE = "test_vfio_v2_stop_copy.py"
+
+
+@pytest.fixture
+def one_module(monkeypatch, tmp_path):
+    full = pack_module.pack_files
+    monkeypatch.setattr(pack_module, "pack_files", lambda model: {MODULE: full(model)[MODULE]})
+    # A factory that checks what fsmcheck.adapters.linux reads from the environment, then drives the
+    # reference driver (no device here).
+    (tmp_path / "envcheck_adapter.py").write_text(textwrap.dedent("""
+        from fsmcheck.adapters.linux import Target, target_from_env
+        from fsmcheck.drivers import reference
+
+        def factory(protocol):
+            assert target_from_env() == Target(group="/dev/vfio/7", device="0000:01:00.0"), target_from_env()
+            return reference.factory(protocol)
+    """))
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    monkeypatch.setenv("FSMCHECK_VFIO_CDEV", "/dev/vfio/devices/stale")  # must not leak into the run
+    return tmp_path
+
+
+def run(*args):
+    return CliRunner().invoke(main, ["run-pack", *args], catch_exceptions=False)
+
+
+@pytest.mark.parametrize("args", [[], ["--vfio-group", "7"], ["--device", "x"],
+                                  ["--vfio-cdev", "/dev/vfio/devices/vfio0", "--vfio-group", "7", "--device", "x"]])
+def test_the_device_must_be_named_once(args, tmp_path):
+    result = CliRunner().invoke(main, ["run-pack", *args, "-o", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_conforming_device_passes_with_junit_coverage_and_results(one_module):
+    out = one_module / "out"
+    result = run("--vfio-group", "/dev/vfio/7", "--device", "0000:01:00.0", "-o", str(out), "--seed", "3",
+                 "--adapter", "envcheck_adapter:factory")
+    assert result.exit_code == 0, result.output
+    cases = list(ET.parse(out / "junit.xml").getroot().iter("testcase"))
+    assert cases and not any(c.find("failure") is not None for c in cases)
+    coverage = (out / "coverage.txt").read_text()
+    assert coverage.startswith("STOP_COPY: states 5/5, arcs 6/6") and "passed" not in coverage
+    page = (out / "results.html").read_text()
+    assert "<section id='results'>" in page and "0000:01:00.0" in page
+    assert "class='held'" in page and "class='failed'" not in page
+
+
+def test_a_defective_driver_fails_with_its_reproductions(one_module):
+    out = one_module / "out"
+    result = run("--vfio-cdev", "/dev/vfio/devices/vfio3", "-o", str(out), "--seed", "3",
+                 "--adapter", "fsmcheck.drivers.mutants_v2:factory_AcceptsError")
+    assert result.exit_code == 1
+    page = (out / "results.html").read_text()
+    assert "class='failed'" in page and "<details>" in page and "/dev/vfio/devices/vfio3" in page
+    assert (out / "coverage.txt").read_text().startswith("STOP_COPY:")
+
+
+def test_coverage_lines_stop_at_the_pytest_summary():
+    log = "x\n---- fsmcheck coverage ----\nSTOP_COPY: states 5/5\nadapter a; seed 1\n3 failed, 2 passed in 1.0s\n"
+    assert coverage_lines(log) == ["STOP_COPY: states 5/5", "adapter a; seed 1"]
+    assert coverage_lines("no coverage\n") == []
