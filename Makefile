@@ -7,7 +7,7 @@ PYTHON := $(CURDIR)/$(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 MODELS := models/vfio_v1.toml models/vfio_v2.toml
 
-.PHONY: all main setup lock verify report pack check-pack test table kernel mutate bench bench-trace bench-orchestration vm-e2e vm-qemu fuzz fuzz-ci clean
+.PHONY: all main setup lock verify report pack check-pack wheel-check test table kernel mutate bench bench-trace bench-orchestration vm-e2e vm-qemu fuzz fuzz-ci clean
 
 all: main
 
@@ -59,6 +59,32 @@ check-pack: setup
 
 mutate: setup
 	fsmcheck mutate --pack generated_tests
+
+# fsmcheck as an installed tool: build the wheel (python -m build: sdist, then
+# the wheel from it; the shipped models go in as package data), install it
+# into a fresh virtual environment outside the checkout, and from a temporary
+# directory run `fsmcheck models`, `fsmcheck verify vfio_v1 vfio_v2`, check
+# that the installed tool generates the committed pack byte for byte, and run
+# that pack against the reference drivers; then `pipx install` of the same
+# wheel. Nothing is left behind (the temporary directory is removed). About
+# 1 minute.
+wheel-check: setup
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	echo "wheel-check: in $$tmp"; \
+	$(PYTHON) -m build --outdir "$$tmp/dist" . >"$$tmp/build.log" 2>&1 || { cat "$$tmp/build.log"; exit 1; }; \
+	wheel=$$(ls "$$tmp"/dist/*.whl); echo "wheel-check: built $$wheel"; \
+	$(BASE_PYTHON) -m venv "$$tmp/venv"; \
+	"$$tmp/venv/bin/pip" install --quiet --disable-pip-version-check -c constraints.txt "$$wheel"; \
+	cp -r generated_tests "$$tmp/pack"; \
+	cd "$$tmp"; \
+	venv/bin/fsmcheck models; \
+	venv/bin/fsmcheck verify -q vfio_v1 vfio_v2; \
+	venv/bin/fsmcheck generate --check -o pack; \
+	venv/bin/python -m pytest -q -p no:cacheprovider --fsmcheck-seed=0 pack; \
+	PIPX_HOME="$$tmp/pipx" PIPX_BIN_DIR="$$tmp/pipx-bin" PIPX_MAN_DIR="$$tmp/pipx-man" \
+	  $(CURDIR)/$(VENV)/bin/pipx install --quiet "$$wheel"; \
+	"$$tmp/pipx-bin/fsmcheck" verify -q vfio_v1; \
+	echo "wheel-check: the wheel works installed (venv and pipx) outside the checkout"
 
 # Re-pin constraints.txt to what the environment has now (after a deliberate upgrade).
 lock: setup
