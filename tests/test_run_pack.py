@@ -79,3 +79,36 @@ def test_coverage_lines_stop_at_the_pytest_summary():
     log = "x\n---- fsmcheck coverage ----\nSTOP_COPY: states 5/5\nadapter a; seed 1\n3 failed, 2 passed in 1.0s\n"
     assert coverage_lines(log) == ["STOP_COPY: states 5/5", "adapter a; seed 1"]
     assert coverage_lines("no coverage\n") == []
+
+
+def test_a_device_file_that_does_not_exist_runs_nothing(tmp_path):
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["run-pack", "--vfio-group", str(tmp_path / "no-group"), "--device", "x",
+                                       "-o", str(out)])
+    assert result.exit_code == 2
+    assert "no such device file(s): " in result.output and str(tmp_path / "no-group") in result.output
+    assert "nothing was run" in result.output
+    assert not out.exists()
+
+
+def test_an_adapter_fault_is_not_a_driver_failure(tmp_path):
+    from pathlib import Path
+
+    from fsmcheck.runpack import junit_cases, rule_outcomes
+
+    junit = tmp_path / "junit.xml"
+    junit.write_text(
+        "<testsuites><testsuite>"
+        "<testcase classname='pack.test_vfio_v2_stop_copy' name='test_migration_flags_defined'>"
+        "<failure message='fsmcheck.pack.harness.AdapterFault: open raised DeviceRefused'>tb</failure></testcase>"
+        "<testcase classname='pack.test_vfio_v2_stop_copy' name='test_pair[STOP-&gt;RUNNING]'>"
+        "<failure message='VFIO v2 violation: STOP -&gt; RUNNING ended in STOP'>steps</failure></testcase>"
+        "</testsuite></testsuites>")
+    cases = junit_cases(junit)
+    assert [c.outcome for c in cases] == ["error", "failed"]
+    assert cases[1].test == "test_vfio_v2_stop_copy.py::test_pair" and cases[1].text == "steps"
+    pack = Path(__file__).resolve().parents[1] / "generated_tests"
+    verdicts = {o.rule.id: o.verdict for o in rule_outcomes(pack, cases)}
+    assert verdicts["v2.flags-defined"] == "adapter error"
+    assert "failed" in verdicts.values()
+    assert "held" not in verdicts.values()  # nothing else ran

@@ -36,6 +36,19 @@ def coverage_lines(log: str) -> list[str]:
     return out
 
 
+def missing_device_files(env: dict) -> list[str]:
+    """The device files the Linux adapter will open that do not exist, for
+    the device named in ``env`` (``FSMCHECK_VFIO_*``, as
+    :func:`fsmcheck.adapters.linux.target_from_env` reads it): the container
+    ``/dev/vfio/vfio`` and the group, or the cdev and ``/dev/iommu``. Opens
+    nothing (opening the device would reset it)."""
+    from ..adapters.linux import target_from_env
+
+    target = target_from_env(env)
+    paths = [target.cdev, "/dev/iommu"] if target.cdev else ["/dev/vfio/vfio", target.group]
+    return [p for p in paths if not os.path.exists(p)]
+
+
 def _write_pack(directory: Path) -> list[Path]:
     """The v2 pack of the shipped model, written into ``directory`` (other
     ``test_*.py`` there are removed: the run is of this pack alone)."""
@@ -95,6 +108,12 @@ def run_pack_command(vfio_group, device, vfio_cdev, errata, output, seed, adapte
     else:
         env["FSMCHECK_VFIO_GROUP"], env["FSMCHECK_VFIO_DEVICE"] = vfio_group, device
         named = f"{vfio_group} {device}"
+    if adapter == LINUX_ADAPTER:
+        missing = missing_device_files(env)
+        if missing:  # every test would fail to open the device: say so once, run nothing
+            err.print(f"error: {named}: no such device file(s): {', '.join(missing)} (is vfio loaded and the "
+                      "device bound to a vfio driver?); nothing was run", markup=False, highlight=False)
+            sys.exit(2)
     out = Path(output)
     pack = out / "pack"
     _write_pack(pack)

@@ -29,10 +29,12 @@ class Case:
 @dataclass
 class RuleOutcome:
     """A rule after a run: ``verdict`` is ``failed`` (a killing test failed),
-    ``held`` (its killing tests ran and passed), ``advisory`` (a SHOULD the
+    ``adapter error`` (none failed, but some errored or the adapter raised
+    :class:`~fsmcheck.pack.harness.AdapterFault`: not judged), ``held`` (its
+    killing tests ran and passed), ``advisory`` (a SHOULD the
     pack only advises on, with the run's advisories), ``not run`` (no test
     of it ran against this device) or ``not checked`` (the rule is for the
-    user or unobservable); ``failures`` are the failing cases."""
+    user or unobservable); ``failures`` are the failing (or erroring) cases."""
 
     rule: object
     verdict: str
@@ -62,7 +64,10 @@ def junit_cases(junit: Path) -> list[Case]:
         for tag, outcome in (("failure", "failed"), ("error", "error"), ("skipped", "skipped")):
             node = case.find(tag)
             if node is not None:
-                cases.append(Case(test, case.get("name", ""), outcome, node.get("message") or "", node.text or ""))
+                message = node.get("message") or ""
+                if outcome == "failed" and "AdapterFault" in message.split(":", 1)[0]:
+                    outcome = "error"  # the adapter broke, the driver was not judged (as fsmcheck mutate counts it)
+                cases.append(Case(test, case.get("name", ""), outcome, message, node.text or ""))
                 break
         else:
             cases.append(Case(test, case.get("name", ""), "passed"))
@@ -81,9 +86,12 @@ def rule_outcomes(pack: Path, cases: list[Case], protocols=("v2",)) -> list[Rule
             continue
         killing = [c for t in row.kills for c in by_test.get(t, ())]
         ran = [c for c in killing if c.outcome != "skipped"]
-        failures = [c for c in ran if c.outcome in ("failed", "error")]
+        failures = [c for c in ran if c.outcome == "failed"]
+        errors = [c for c in ran if c.outcome == "error"]
         if failures:
             verdict = "failed"
+        elif errors:
+            verdict, failures = "adapter error", errors
         elif ran:
             verdict = "held"
         elif row.status == "advisory":
