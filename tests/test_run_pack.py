@@ -112,3 +112,20 @@ def test_an_adapter_fault_is_not_a_driver_failure(tmp_path):
     assert verdicts["v2.flags-defined"] == "adapter error"
     assert "failed" in verdicts.values()
     assert "held" not in verdicts.values()  # nothing else ran
+
+
+def test_errata_reach_the_run_and_explained_violations_are_errata(one_module, tmp_path):
+    from fsmcheck.runpack import junit_cases
+
+    errata = tmp_path / "errata.toml"
+    errata.write_text('[[erratum]]\nid = "zeros-taken"\nprotocol = "v2"\nrule = "resume-validate"\n'
+                      'match = ["accepted a zeros stream"]\nreason = "known"\n')
+    out = one_module / "out"
+    result = run("--vfio-group", "7", "--device", "0000:01:00.0", "-o", str(out), "--seed", "3",
+                 "--errata", str(errata), "--adapter", "envcheck_adapter:factory")
+    assert result.exit_code == 0, result.output
+    assert "erratum zeros-taken: not hit in this run" in (out / "pytest.log").read_text()
+    junit = tmp_path / "x.xml"
+    junit.write_text("<testsuite><testcase classname='p.test_vfio_v2_stop_copy' name='test_resume_zeros'>"
+                     "<skipped type='pytest.xfail' message='erratum zeros-taken: known'/></testcase></testsuite>")
+    assert [c.outcome for c in junit_cases(junit)] == ["xfailed"]

@@ -14,7 +14,7 @@ _STYLE = ("body{font-family:sans-serif;margin:2em;max-width:80em}table{border-co
           ".failed{background:#fdd}.held{background:#dfd}.advisory{background:#ffd}"
           "pre{white-space:pre-wrap;font-size:80%;max-height:30em;overflow:auto;background:#f6f6f6;padding:6px}")
 
-_ORDER = ("failed", "adapter error", "held", "advisory", "not run", "not checked")
+_ORDER = ("failed", "adapter error", "erratum", "held", "advisory", "not run", "not checked")
 
 
 def _row(o: RuleOutcome) -> str:

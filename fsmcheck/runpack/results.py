@@ -16,7 +16,8 @@ class Case:
     """One test case of the JUnit XML: ``test`` (``module.py::function`` or
     ``module.py::Class``, the ids :func:`fsmcheck.rules.rule_table` uses),
     ``name`` (the full pytest name with parameters), ``outcome`` (``passed``,
-    ``failed``, ``error``, ``skipped``) and ``message``/``text`` of a failure
+    ``failed``, ``error`` (an adapter fault), ``xfailed`` (explained by an
+    erratum), ``skipped``) and ``message``/``text`` of a failure
     (the reproduction the check printed)."""
 
     test: str
@@ -30,7 +31,8 @@ class Case:
 class RuleOutcome:
     """A rule after a run: ``verdict`` is ``failed`` (a killing test failed),
     ``adapter error`` (none failed, but some errored or the adapter raised
-    :class:`~fsmcheck.pack.harness.AdapterFault`: not judged), ``held`` (its
+    :class:`~fsmcheck.pack.harness.AdapterFault`: not judged), ``erratum``
+    (violated only as an ``--errata`` entry explains), ``held`` (its
     killing tests ran and passed), ``advisory`` (a SHOULD the
     pack only advises on, with the run's advisories), ``not run`` (no test
     of it ran against this device) or ``not checked`` (the rule is for the
@@ -67,6 +69,8 @@ def junit_cases(junit: Path) -> list[Case]:
                 message = node.get("message") or ""
                 if outcome == "failed" and "AdapterFault" in message.split(":", 1)[0]:
                     outcome = "error"  # the adapter broke, the driver was not judged (as fsmcheck mutate counts it)
+                elif outcome == "skipped" and node.get("type") == "pytest.xfail":
+                    outcome = "xfailed"  # a violation an erratum (--errata) explains
                 cases.append(Case(test, case.get("name", ""), outcome, message, node.text or ""))
                 break
         else:
@@ -92,6 +96,8 @@ def rule_outcomes(pack: Path, cases: list[Case], protocols=("v2",)) -> list[Rule
             verdict = "failed"
         elif errors:
             verdict, failures = "adapter error", errors
+        elif any(c.outcome == "xfailed" for c in ran):
+            verdict, failures = "erratum", [c for c in ran if c.outcome == "xfailed"]
         elif ran:
             verdict = "held"
         elif row.status == "advisory":
