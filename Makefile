@@ -65,9 +65,10 @@ mutate: setup
 # into a fresh virtual environment outside the checkout, and from a temporary
 # directory run `fsmcheck models`, `fsmcheck verify vfio_v1 vfio_v2`, check
 # that the installed tool generates the committed pack byte for byte, and run
-# that pack against the reference drivers; then `pipx install` of the same
-# wheel. Nothing is left behind (the temporary directory is removed). About
-# 1 minute.
+# that pack against the reference drivers, and `fsmcheck run-pack` with its
+# hidden --adapter override on the reference drivers (no VFIO device in CI);
+# then `pipx install` of the same wheel. Nothing is left behind (the
+# temporary directory is removed). About 1 minute.
 wheel-check: setup
 	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	echo "wheel-check: in $$tmp"; \
@@ -81,6 +82,8 @@ wheel-check: setup
 	venv/bin/fsmcheck verify -q vfio_v1 vfio_v2; \
 	venv/bin/fsmcheck generate --check -o pack; \
 	venv/bin/python -m pytest -q -p no:cacheprovider --fsmcheck-seed=0 pack; \
+	venv/bin/fsmcheck run-pack --vfio-cdev /dev/null --adapter fsmcheck.drivers.reference:factory \
+	  --seed 0 -o run-pack >/dev/null; test -s run-pack/results.html; \
 	PIPX_HOME="$$tmp/pipx" PIPX_BIN_DIR="$$tmp/pipx-bin" PIPX_MAN_DIR="$$tmp/pipx-man" \
 	  $(CURDIR)/$(VENV)/bin/pipx install --quiet "$$wheel"; \
 	"$$tmp/pipx-bin/fsmcheck" verify -q vfio_v1; \
