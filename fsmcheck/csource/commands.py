@@ -22,7 +22,7 @@ __all__ = ["driver_arcs", "kernel_walk"]
 
 
 def default_model() -> str:
-    """The shipped v2 model: ``models/vfio_v2.toml`` of this checkout, else of the CWD."""
+    """The shipped v2 model (the installed package's or the checkout's), else ``models/vfio_v2.toml`` of the CWD."""
     try:
         return str(shipped_model_path("vfio_v2"))
     except FileNotFoundError:
