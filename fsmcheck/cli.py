@@ -307,13 +307,18 @@ def generate(models, output, check_only, no_verify, no_color):
     """
     from pathlib import Path
 
-    from .generate.pack import pack_files, stamped_models
+    from .generate.pack import pack_files, stamped_models, unshipped_stamps
     from .generate.writer import stale_files, write_files
     from .model.shipped import shipped_model_path
 
     out, err = _console(no_color), _console(no_color, stderr=True)
     directory = Path(output)
     if not models:
+        unshipped = unshipped_stamps(directory) if directory.is_dir() else []
+        if unshipped:
+            err.print(f"{directory}: the pack was generated from model(s) {', '.join(unshipped)}, which fsmcheck "
+                      "does not ship: name their files (fsmcheck generate MODEL.toml ...)", markup=False)
+            sys.exit(EXIT_INPUT)
         found = stamped_models(directory) if directory.is_dir() else []
         if not found:
             found = [shipped_model_path(name) for name in ("vfio_v1", "vfio_v2")]

@@ -94,3 +94,14 @@ def test_an_installed_package_reads_its_own_models(tmp_path, monkeypatch):
     # The variants' relative reference (../vfio_v1.toml) resolves inside the package.
     result = run("verify", "-q", "vfio_v2_precopy_reinit", "qemu_orchestration")
     assert result.exit_code == 0, result.output
+
+
+def test_check_of_a_pack_of_an_unshipped_model_asks_for_its_file(tmp_path):
+    own = tmp_path / "my_device.toml"
+    own.write_text((MODELS / "vfio_v1.toml").read_text().replace('name = "vfio_v1"', 'name = "my_device"', 1))
+    assert run("generate", str(own), "-o", str(tmp_path / "pack")).exit_code == 0
+    assert "from model my_device (sha256" in (tmp_path / "pack" / "test_my_device.py").read_text()
+    result = run("generate", "--check", "-o", str(tmp_path / "pack"))
+    assert result.exit_code == 2
+    assert "generated from model(s) my_device, which fsmcheck does not ship" in result.output
+    assert run("generate", "--check", str(own), "-o", str(tmp_path / "pack")).exit_code == 0

@@ -9,7 +9,7 @@ from ..model.schema import Model
 from .render import module_name, render_v2_module
 from .v2_pack import v2_pack_data
 
-__all__ = ["pack_files", "stamped_models"]
+__all__ = ["pack_files", "stamped_models", "unshipped_stamps"]
 
 # The stamp names the model and its digest: ``from model vfio_v2 (sha256 ...)``.
 # Packs written before it named a path relative to the output directory's
@@ -42,6 +42,21 @@ def stamped_models(directory: Path) -> list[Path]:
         if path not in out:
             out.append(path)
     return out
+
+
+def unshipped_stamps(directory: Path) -> list[str]:
+    """The model names stamped in the pack in ``directory`` that are not
+    shipped models (a pack of the user's own model: regenerating it needs
+    the model's file), sorted, without repeats."""
+    from ..model.shipped import shipped_models
+
+    shipped = {m.name for m in shipped_models()}
+    names = set()
+    for module in sorted(directory.glob("test_*.py")):
+        match = _STAMP.search(module.read_text(encoding="utf-8", errors="replace")[:2000])
+        if match and match.group("name") and match.group("name") not in shipped:
+            names.add(match.group("name"))
+    return sorted(names)
 
 
 def pack_files(model: Model) -> dict[str, str]:
