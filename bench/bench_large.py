@@ -24,16 +24,7 @@ sys.path.insert(0, str(ROOT))
 from fsmcheck.engines import explicit  # noqa: E402
 from fsmcheck.model import load_model  # noqa: E402
 from fsmcheck.verifier.graphs import arc_graph  # noqa: E402
-
-
-def chain(n: int) -> str:
-    """TOML text of a chain S0 -> S1 -> ... -> S(n-1)."""
-    lines = ["format = 1", "[model]", 'name = "chain"', "[device]", 'initial = "S0"', 'reset = "S0"']
-    for i in range(n):
-        lines += ["[[states]]", f'name = "S{i}"', f"value = {i}"]
-    for i in range(n - 1):
-        lines += ["[[arcs]]", f'from = "S{i}"', f'to = "S{i + 1}"']
-    return "\n".join(lines) + "\n"
+from fuzz.strategies import chain_model  # noqa: E402
 
 
 def _median(fn, repeat: int) -> float:
@@ -52,7 +43,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "chain.toml"
-        path.write_text(chain(args.states))
+        path.write_text(chain_model(args.states))
         model = load_model(path)
         config = model.configs()[0]
         base = _median(lambda: {s.name: s for s in model.states}, args.repeat * 5)

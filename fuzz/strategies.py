@@ -26,7 +26,7 @@ import json
 
 from hypothesis import strategies as st
 
-__all__ = ["model_files", "ODD_NAMES"]
+__all__ = ["chain_model", "model_files", "ODD_NAMES"]
 
 #: Names that broke printing or the z3 encoding before (issue 13).
 ODD_NAMES = ["", "[/]", "[red]", ":100:", "s0", "s1", "<null>", "a b", "\u00fc", "\\", '"', "x.y", "*",
@@ -160,3 +160,15 @@ def model_files(draw) -> dict[str, str]:
                   f"map = {{ {mapping} }}"]
     files["m.toml"] = "\n".join(lines) + "\n"
     return files
+
+
+def chain_model(n: int) -> str:
+    """TOML text of a valid enum model that is a chain S0 -> S1 -> ... -> S(n-1)
+    (n >= 1 states, n - 1 arcs): the large-model input of the ``verify``
+    deadline tests and ``bench/bench_large.py``."""
+    lines = ["format = 1", "[model]", 'name = "chain"', "[device]", 'initial = "S0"', 'reset = "S0"']
+    for i in range(n):
+        lines += ["[[states]]", f'name = "S{i}"', f"value = {i}"]
+    for i in range(n - 1):
+        lines += ["[[arcs]]", f'from = "S{i}"', f'to = "S{i + 1}"']
+    return "\n".join(lines) + "\n"

@@ -16,6 +16,7 @@ from click.testing import CliRunner
 
 from fsmcheck.cli import main
 from fsmcheck.generate.writer import write_file
+from fuzz.strategies import chain_model
 
 from .conftest import MODELS, ROOT, TOY
 
@@ -130,18 +131,9 @@ def test_report_reproducible_flag_without_epoch(tmp_path):
     assert b" ms</span>" not in out.read_bytes()
 
 
-def _chain(n: int) -> str:
-    lines = ["format = 1", "[model]", 'name = "chain"', "[device]", 'initial = "S0"', 'reset = "S0"']
-    for i in range(n):
-        lines += ["[[states]]", f'name = "S{i}"', f"value = {i}"]
-    for i in range(n - 1):
-        lines += ["[[arcs]]", f'from = "S{i}"', f'to = "S{i + 1}"']
-    return "\n".join(lines) + "\n"
-
-
 def test_verify_deadline_ends_a_10000_state_run(tmp_path):
     path = tmp_path / "chain.toml"
-    path.write_text(_chain(10_000))
+    path.write_text(chain_model(10_000))
     result = _run(["verify", "--json", "--deadline", "5", str(path)])
     doc = json.loads(result.stdout)
     assert result.returncode == 1 and doc["exit_code"] == 1
@@ -152,7 +144,7 @@ def test_verify_deadline_ends_a_10000_state_run(tmp_path):
 
 def test_verify_prints_progress_on_long_runs_without_a_terminal(tmp_path):
     path = tmp_path / "chain.toml"
-    path.write_text(_chain(10_000))
+    path.write_text(chain_model(10_000))
     result = _run(["verify", "--no-color", "--deadline", "12", str(path)])
     assert result.returncode == 1
     assert "verifying chain: " in result.stderr

@@ -48,7 +48,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import vmimage  # noqa: E402
-from vmimage import BUILD, MODULES, RESULTS, ROOT, step  # noqa: E402
+from vmimage import BUILD, RESULTS, ROOT, step  # noqa: E402
 
 MTTY_UUID = "83b8f4f2-509f-382f-3c1e-e6bfe0fa1001"
 ERRATA = ROOT / "vm" / "mtty-errata.toml"  # mtty's known deviations, xfailed with their reasons
@@ -60,18 +60,7 @@ PACK_IMPORTS = ["pytest", "_pytest.junitxml", "_hypothesis_pytestplugin", "fsmch
 
 def _init_script(seed: int, select: str | None) -> str:
     k = f" -k '{select}'" if select else ""
-    return f"""#!/bin/busybox sh
-/bin/busybox --install -s /bin
-export PATH=/bin:/usr/bin HOME=/tmp PYTHONDONTWRITEBYTECODE=1 PYTHONPATH=/opt/fsmcheck:/opt/site
-mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs devtmpfs /dev; mount -t tmpfs tmpfs /tmp
-echo "fsmcheck-vm: booted at $(cut -d' ' -f1 /proc/uptime) s, kernel $(uname -r)"
-fail() {{ echo "fsmcheck-vm: FAILED: $*"; echo "fsmcheck-vm: pytest exit 99"; poweroff -f; }}
-for m in {' '.join(MODULES)} mtty; do insmod /lib/modules/$m.ko || fail "insmod $m"; done
-types=/sys/class/mdev_bus/mtty/mdev_supported_types
-[ -d $types ] || fail "mtty registered no mdev types"
-type=$(ls $types | head -n1)
-echo {MTTY_UUID} > $types/$type/create || fail "creating the mdev"
-group=$(basename $(readlink /sys/bus/mdev/devices/{MTTY_UUID}/iommu_group))
+    return vmimage.init_preamble([MTTY_UUID], "pytest", "PYTHONPATH=/opt/fsmcheck:/opt/site") + f"""group=$(basename $(readlink /sys/bus/mdev/devices/{MTTY_UUID}/iommu_group))
 [ -c /dev/vfio/$group ] || fail "no /dev/vfio/$group"
 echo "fsmcheck-vm: mtty mdev {MTTY_UUID} ($type) in VFIO group $group"
 cd /pack

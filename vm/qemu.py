@@ -47,7 +47,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import vmimage  # noqa: E402
-from vmimage import BUILD, MODULES, RESULTS, ROOT, step  # noqa: E402
+from vmimage import BUILD, RESULTS, ROOT, step  # noqa: E402
 
 QEMU10 = BUILD / "qemu10"
 OUT = RESULTS / "qemu"
@@ -100,20 +100,7 @@ def fetch_qemu10() -> Path:
 
 # -- 2. the initramfs -------------------------------------------------------------------------
 def _init_script() -> str:
-    return f"""#!/bin/busybox sh
-/bin/busybox --install -s /bin
-export PATH=/bin:/usr/bin HOME=/tmp PYTHONDONTWRITEBYTECODE=1
-mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs devtmpfs /dev; mount -t tmpfs tmpfs /tmp
-echo "fsmcheck-vm: booted at $(cut -d' ' -f1 /proc/uptime) s, kernel $(uname -r)"
-fail() {{ echo "fsmcheck-vm: FAILED: $*"; echo "fsmcheck-vm: qemu exit 99"; poweroff -f; }}
-for m in {' '.join(MODULES)} mtty; do insmod /lib/modules/$m.ko || fail "insmod $m"; done
-types=/sys/class/mdev_bus/mtty/mdev_supported_types
-[ -d $types ] || fail "mtty registered no mdev types"
-type=$(ls $types | head -n1)
-for uuid in {' '.join(UUIDS)}; do
-  echo $uuid > $types/$type/create || fail "creating mdev $uuid"
-done
-echo "fsmcheck-vm: four mtty mdevs ($type); $(qemu-system-x86_64 --version | head -n1)"
+    return vmimage.init_preamble(UUIDS, "qemu") + f"""echo "fsmcheck-vm: four mtty mdevs ($type); $(qemu-system-x86_64 --version | head -n1)"
 mkdir -p /out
 start=$(cut -d' ' -f1 /proc/uptime)
 python3 /opt/qemu_guest.py /out {' '.join(UUIDS)}

@@ -276,6 +276,36 @@ def byte_compile(stage: Path, info: dict, *dirs: str) -> None:
         stdout=subprocess.DEVNULL)
 
 
+def init_preamble(uuids: list[str], exit_event: str, env: str = "") -> str:
+    """The start of every VM's ``/init`` (busybox shell): mounts, the modules
+    (:data:`MODULES`, then mtty), and one mtty mdev per UUID in ``uuids``.
+
+    Args:
+        uuids: the mdevs to create through sysfs.
+        exit_event: the word of the exit line the host reads
+            (``fsmcheck-vm: EXIT_EVENT exit 99`` when a set-up step fails).
+        env: extra ``NAME=value`` words for the ``export`` line.
+
+    Returns:
+        Shell text ending with ``$type`` set to mtty's mdev type.
+    """
+    extra = f" {env}" if env else ""
+    return f"""#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/bin:/usr/bin HOME=/tmp PYTHONDONTWRITEBYTECODE=1{extra}
+mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs devtmpfs /dev; mount -t tmpfs tmpfs /tmp
+echo "fsmcheck-vm: booted at $(cut -d' ' -f1 /proc/uptime) s, kernel $(uname -r)"
+fail() {{ echo "fsmcheck-vm: FAILED: $*"; echo "fsmcheck-vm: {exit_event} exit 99"; poweroff -f; }}
+for m in {' '.join(MODULES)} mtty; do insmod /lib/modules/$m.ko || fail "insmod $m"; done
+types=/sys/class/mdev_bus/mtty/mdev_supported_types
+[ -d $types ] || fail "mtty registered no mdev types"
+type=$(ls $types | head -n1)
+for uuid in {' '.join(uuids)}; do
+  echo $uuid > $types/$type/create || fail "creating mdev $uuid"
+done
+"""
+
+
 def write_initramfs(stage: Path, init: str, image: Path) -> Path:
     """Write ``init`` (the init script) into ``stage`` and pack it as a gzipped
     newc cpio archive at ``image``."""
