@@ -7,7 +7,7 @@ PYTHON := $(CURDIR)/$(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 MODELS := models/vfio_v1.toml models/vfio_v2.toml
 
-.PHONY: all main setup lock verify report pack check-pack wheel-check test table kernel mutate bench bench-trace bench-orchestration vm-e2e vm-qemu fuzz fuzz-ci clean
+.PHONY: all main setup lock verify report pack check-pack wheel-check test table kernel mutate bench bench-ci bench-scale bench-startup bench-pack bench-fleet bench-trace bench-orchestration vm-e2e vm-qemu fuzz fuzz-ci clean
 
 all: main
 
@@ -127,9 +127,41 @@ vm-e2e: setup
 vm-qemu: setup
 	$(PYTHON) vm/qemu.py
 
-# Benchmarks: engine times with ratios against a baseline measured in the same run.
+# Benchmarks (issue 14), each figure with a ratio against a baseline measured in
+# the same run (the machine is noisy; compare ratios, not times). About 20
+# minutes: the shipped models on both engines; the engines on models of
+# N = 8..128 states and generate at N = 128 (baseline: networkx); start-up and
+# verify v1 against SPIN (baseline: SPIN, and `python -c pass`); the reference
+# adapter's opens, the pack through the harness and fsmcheck mutate (baselines:
+# deriving per open, a bare pass-through, one plain pack run); the VM pack on
+# 1, 2 and 4 mtty workers (baseline: 1 worker).
 bench: setup
 	$(PYTHON) bench/bench_verify.py
+	$(PYTHON) bench/bench_scale.py
+	$(PYTHON) bench/bench_startup.py
+	$(PYTHON) bench/bench_pack.py
+	$(PYTHON) bench/bench_fleet.py --seed 1234
+
+# The bounded form CI runs (about 2 minutes): the same measurements, small.
+bench-ci: setup
+	$(PYTHON) bench/bench_verify.py --repeat 1
+	$(PYTHON) bench/bench_scale.py --states 8 16 32 --repeat 1 --generate 32
+	$(PYTHON) bench/bench_startup.py --repeat 2
+	$(PYTHON) bench/bench_pack.py --rounds 1 --no-mutate --seconds 1
+
+bench-scale: setup
+	$(PYTHON) bench/bench_scale.py
+
+bench-startup: setup
+	$(PYTHON) bench/bench_startup.py
+
+bench-pack: setup
+	$(PYTHON) bench/bench_pack.py
+
+# A fleet in the VM: the v2 pack on 1, 2 and 4 mtty mdevs, one pytest-xdist worker
+# (and vCPU) each, same seed; speed-ups against the 1-worker run of the same invocation.
+bench-fleet: setup
+	$(PYTHON) bench/bench_fleet.py
 
 # check-trace throughput (lines/s) on a synthetic 10^6-line QEMU log built from
 # the real trace, with ratios against raw line reading measured in the same run.

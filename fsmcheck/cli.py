@@ -3,37 +3,131 @@
 Exit codes (every command): 0 all properties hold / success; 1 a property
 fails or could not be decided (``unknown``); 2 bad input (a malformed model
 file, an unknown flag set); 3 an internal error or an engine disagreement.
+
+Start-up imports click and little else: each command imports what it uses
+(the engines, z3, networkx, rich, graphviz, pycparser) when it runs, and the
+commands defined in other packages are loaded by :class:`LazyGroup` only
+when named (``tests/test_startup.py`` guards this; ``bench/bench_startup.py``
+times it).
 """
 
 from __future__ import annotations
 
+import importlib
 import json
-import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
-from rich.text import Text
 
 from . import __version__
-from .verifier.combination import derive_table, table_json
 from .console import MODEL, load_or_report, make_console, parse_flags
-from .model.schema import Config, Model
-from .verifier.verify import verify_model
-from .verifier.verify_report import (
-    EXIT_INPUT, EXIT_INTERNAL, EXIT_OK, document_json, exit_code, print_results, results_json,
-)
 
-__all__ = ["main"]
+if TYPE_CHECKING:  # imported where used: start-up imports only what a command needs
+    from rich.console import Console
+
+    from .model.schema import Config, Model
+
+__all__ = ["LAZY_SUBCOMMANDS", "LazyGroup", "main"]
 
 
 _console = make_console
 _load = load_or_report
 
+from .verifier.exit_codes import EXIT_FAIL, EXIT_INPUT, EXIT_INTERNAL, EXIT_OK  # noqa: E402,F401
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class LazyGroup(click.Group):
+    """A click group whose subcommands named in ``lazy_subcommands`` are
+    imported only when a command line uses them.
+
+    ``lazy_subcommands`` maps a command's name to ``(import path, summary)``:
+    the import path is ``package.module:attribute`` (a :class:`click.Command`);
+    the summary is the first sentence of the command's help, which the
+    group's ``--help`` listing shortens exactly as click shortens the
+    command's own help, so ``fsmcheck --help`` lists every command without
+    importing any (``tests/test_startup.py`` checks each summary against its
+    command). ``fsmcheck CMD ...``, ``fsmcheck CMD --help`` and shell
+    completion import the command's module, and only that one.
+    """
+
+    def __init__(self, *args, lazy_subcommands: dict[str, tuple[str, str]] | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy_subcommands = dict(lazy_subcommands or {})
+        self._listing = False
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """The names of the loaded and of the lazy subcommands, sorted."""
+        return sorted({*self.commands, *self.lazy_subcommands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """The command ``cmd_name``, imported on first use (while the
+        group's help lists its commands: a stand-in carrying the summary)."""
+        if cmd_name in self.lazy_subcommands and cmd_name not in self.commands:
+            if self._listing:
+                return click.Command(cmd_name, help=self.lazy_subcommands[cmd_name][1])
+            self.add_command(self.load_command(cmd_name), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def load_command(self, cmd_name: str) -> click.Command:
+        """Import the lazy subcommand ``cmd_name``.
+
+        Raises:
+            TypeError: its import path does not name a click command.
+        """
+        module_name, _, attribute = self.lazy_subcommands[cmd_name][0].partition(":")
+        command = getattr(importlib.import_module(module_name), attribute)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{module_name}:{attribute} is not a click command")
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """click's listing of the commands, with the lazy ones' summaries."""
+        self._listing = True
+        try:
+            super().format_commands(ctx, formatter)
+        finally:
+            self._listing = False
+
+
+#: The commands defined outside this module: import path, and the first
+#: sentence of the command's help (what ``fsmcheck --help`` lists).
+LAZY_SUBCOMMANDS = {
+    "check-trace": ("fsmcheck.tracecheck.command:check_trace_command",
+                    "Check QEMU VFIO migration traces against the model (trace validation)."),
+    "diff": ("fsmcheck.diff.command:diff",
+             "Show what changes from model OLD.toml to NEW.toml: declarations added, removed or changed "
+             "(with their lines); per flag set, the combination-table entries whose outcome or path "
+             "changes and the properties whose verdict changes; the generated pack's tests that appear, "
+             "disappear or change expectation."),
+    "driver-arcs": ("fsmcheck.csource.commands:driver_arcs",
+                    "Compare the arcs a driver's step function handles with those the walk requires for "
+                    "its migration_flags."),
+    "export": ("fsmcheck.export.command:export", "Export MODEL for other tools."),
+    "kernel-walk": ("fsmcheck.csource.commands:kernel_walk",
+                    "Check the kernel's combination walk in FILE.c (vfio_main.c or a patch)."),
+    "models": ("fsmcheck.model.command:models_command",
+               "List the models shipped with fsmcheck: name, title and SHA-256."),
+    "render": ("fsmcheck.review.commands:render",
+               "Draw MODEL's state diagram with graphviz: one per configuration side by side, or the one "
+               "--flags / --profile choose."),
+    "report": ("fsmcheck.review.commands:report",
+               "Verify MODELS and write one self-contained HTML review report: the diagrams of every "
+               "configuration, the property table with both engines' verdicts and times, the derived "
+               "combination tables as matrices, each counterexample as steps and as a highlighted diagram, "
+               "and the v1 <-> v2 correspondence."),
+    "rules": ("fsmcheck.rules.command:rules",
+              "Print the rule catalogue: every MUST/SHOULD of vfio.h and seeds 000-004 (id, level, source, "
+              "sentence), with the tests of the pack that can kill a violation of it -- read from the rules "
+              "the checks cite, not listed by hand."),
+    "run-pack": ("fsmcheck.runpack.command:run_pack_command",
+                 "Run the shipped v2 conformance pack against one real VFIO device, or a fleet."),
+}
+
+
+@click.group(cls=LazyGroup, lazy_subcommands=LAZY_SUBCOMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="fsmcheck")
 def main() -> None:
     """Verify device-migration protocol models (VFIO v1 and v2) with two
@@ -83,6 +177,11 @@ def verify(models, as_json, timeout_ms, quiet, no_color, sarif_path, trace_dir, 
     --failures F: P2P safety and progress of every run, by the explicit
     product (networkx) and by z3 (BMC and k-induction).
     """
+    from rich.text import Text
+
+    from .verifier.verify import verify_model
+    from .verifier.verify_report import document_json, exit_code, print_results, results_json
+
     out, err = _console(no_color), _console(no_color, stderr=True)
     codes, documents, errors, verified = [], [], [], []
     show_progress = not quiet and not as_json and err.is_terminal
@@ -233,6 +332,9 @@ def table(model_path, flags_text, profile, as_json, literal_rule, no_color):
     {"flags": [...], "table": {CURRENT: {REQUESTED: {"next": STATE or "EINVAL",
     "path": [STATE, ...]}}}}; without --flags, a JSON array of those.
     """
+    from .model.schema import Config
+    from .verifier.combination import derive_table, table_json
+
     out, err = _console(no_color), _console(no_color, stderr=True)
     model = _load(model_path, err)
     if model is None:
@@ -267,6 +369,7 @@ def table(model_path, flags_text, profile, as_json, literal_rule, no_color):
 
 def _print_table(out: Console, model: Model, config: Config, derived) -> None:
     from rich.table import Table
+    from rich.text import Text
 
     t = Table(title=Text(f"{model.name} [{config.label}]: derived combination table"), header_style="bold",
               title_justify="left")
@@ -305,11 +408,11 @@ def generate(models, output, check_only, no_verify, no_color):
     fsmcheck version. Run the pack with `pytest OUTPUT
     [--fsmcheck-adapter=module:factory]`.
     """
-    from pathlib import Path
-
     from .generate.pack import pack_files, stamped_models, unshipped_stamps
     from .generate.writer import stale_files, write_files
     from .model.shipped import shipped_model_path
+    from .verifier.verify import verify_model
+    from .verifier.verify_report import exit_code
 
     out, err = _console(no_color), _console(no_color, stderr=True)
     directory = Path(output)
@@ -363,9 +466,12 @@ def generate(models, output, check_only, no_verify, no_color):
 @click.option("--full", is_flag=True,
               help="Run every test against every mutant (the whole killing-suite table); "
                    "by default each mutant stops at its first kill.")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Directory of the killing-order file (default: $XDG_CACHE_HOME/fsmcheck).")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the killing-order file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the score as JSON.")
 @click.option("--no-color", is_flag=True, envvar="NO_COLOR")
-def mutate(pack_dir, seed, jobs, full, as_json, no_color):
+def mutate(pack_dir, seed, jobs, full, cache_dir, no_cache, as_json, no_color):
     """Run the pack against the reference drivers and every mutant driver;
     print which suites killed each mutant and the mutation score (with
     --full, every suite that kills it; by default the first kill).
@@ -374,8 +480,6 @@ def mutate(pack_dir, seed, jobs, full, as_json, no_color):
     every MUST of the rule catalogue the pack can observe has a killing
     test (``fsmcheck rules``); 1 otherwise.
     """
-    from pathlib import Path
-
     from rich.table import Table
 
     from .mutate import score
@@ -384,7 +488,8 @@ def mutate(pack_dir, seed, jobs, full, as_json, no_color):
     show = (lambda r: err.print(f"  {r.protocol} {r.name}: {'killed' if r.killed else 'SURVIVED'} "
                                 f"({r.seconds:.1f} s)", markup=False)) if not as_json else None
     start = time.perf_counter()
-    reference, mutants = score(Path(pack_dir), seed=seed, jobs=jobs, full=full, progress=show)
+    reference, mutants = score(Path(pack_dir), seed=seed, jobs=jobs, full=full, progress=show,
+                               cache_dir=cache_dir, use_cache=not no_cache)
     ref_ok = all(r.failed == 0 and r.errors == 0 and r.returncode == 0 for r in reference)
     killed = sum(1 for m in mutants if m.killed)
     from .rules import rule_table, uncovered_musts  # every observable MUST needs a killing test
@@ -421,34 +526,6 @@ def mutate(pack_dir, seed, jobs, full, as_json, no_color):
                   markup=False)
     sys.exit(code)
 
-
-def _register() -> None:
-    from .csource.commands import driver_arcs, kernel_walk
-    from .diff.command import diff
-    from .export.command import export
-    from .review.commands import render, report
-
-    from .rules.command import rules
-    from .model.command import models_command
-    from .runpack.command import run_pack_command
-
-    for command in (kernel_walk, driver_arcs, render, report, export, diff, rules, models_command,
-                    run_pack_command):
-        main.add_command(command)
-
-
-_register()
-
-
-def _register_check_trace() -> None:
-    """``fsmcheck check-trace``: trace validation of QEMU's migration traces
-    (fsmcheck.tracecheck, imported here so the other commands do not load it)."""
-    from .tracecheck.command import check_trace_command
-
-    main.add_command(check_trace_command)
-
-
-_register_check_trace()
 
 if __name__ == "__main__":  # pragma: no cover
     main()

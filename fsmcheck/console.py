@@ -5,12 +5,14 @@ reported as ``file:line: key: message``) and choosing configurations from
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
 
-from .model import ModelError, load_model
-from .model.schema import Config, Model
+if TYPE_CHECKING:  # rich and the model loader are imported when used, not at start-up
+    from rich.console import Console
+
+    from .model.schema import Config, Model
 
 __all__ = ["MODEL", "ModelArgument", "configs_or_exit", "load_or_exit", "load_or_report", "make_console", "parse_flags", "select_configs"]
 
@@ -22,6 +24,8 @@ def make_console(no_color: bool, stderr: bool = False, quiet: bool = False) -> C
     Never turns ``:name:`` into an emoji (model text is printed as it is).
     On stderr, lines are never wrapped: a diagnostic is one line, so each
     keeps its ``file:line:`` prefix."""
+    from rich.console import Console
+
     stream = sys.stderr if stderr else sys.stdout
     return Console(no_color=no_color, stderr=stderr, highlight=False, soft_wrap=stderr, quiet=quiet,
                    emoji=False, width=None if stream.isatty() else 160)
@@ -29,6 +33,8 @@ def make_console(no_color: bool, stderr: bool = False, quiet: bool = False) -> C
 
 def load_or_report(path: str, err: Console) -> Model | None:
     """The model at ``path``, or None after printing each diagnostic on ``err``."""
+    from .model import ModelError, load_model
+
     try:
         return load_model(path)
     except ModelError as exc:

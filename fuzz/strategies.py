@@ -26,7 +26,7 @@ import json
 
 from hypothesis import strategies as st
 
-__all__ = ["chain_model", "model_files", "ODD_NAMES"]
+__all__ = ["chain_model", "model_files", "scale_model", "ODD_NAMES"]
 
 #: Names that broke printing or the z3 encoding before (issue 13).
 ODD_NAMES = ["", "[/]", "[red]", ":100:", "s0", "s1", "<null>", "a b", "\u00fc", "\\", '"', "x.y", "*",
@@ -171,4 +171,55 @@ def chain_model(n: int) -> str:
         lines += ["[[states]]", f'name = "S{i}"', f"value = {i}"]
     for i in range(n - 1):
         lines += ["[[arcs]]", f'from = "S{i}"', f'to = "S{i + 1}"']
+    return "\n".join(lines) + "\n"
+
+
+def scale_model(n: int) -> str:
+    """TOML text of a v2-shaped enum model of ``n`` states (``n >= 4``), one
+    flag set: the input of the engine-scaling benchmark
+    (``bench/bench_scale.py``) and its tests.
+
+    ``ERROR`` (the error state, not requestable) and ``S1 .. S(n-1)`` on a
+    chain of arcs both ways. ``S1`` is the state at open and after reset and
+    forms the group ``resuming``; ``S(n-1)`` forms ``saving``: both are
+    session groups and ``no_interior`` groups of the combination rule
+    (``within_group``), and the arcs into and out of them start and end
+    sessions. Every accepted pair has one shortest admissible path, of up to
+    ``n - 3`` arcs. The ``[walk]`` carries the requests out along the chain
+    (its ``next`` table has ``n * n`` entries), so every property of the
+    shipped v2 model but ``correspondence`` and ``p2p-quiesce`` applies and
+    holds.
+    """
+    if n < 4:
+        raise ValueError(f"scale_model needs n >= 4 states, got {n}")
+    names = ["ERROR"] + [f"S{i}" for i in range(1, n)]
+    last = n - 1
+    lines = ["format = 1", "[model]", f'name = "scale{n}"', 'encoding = "enum"', "width = 32",
+             "[device]", 'initial = "S1"', 'reset = "S1"', 'error = "ERROR"']
+    for i, name in enumerate(names):
+        lines += ["[[states]]", f'name = "{name}"', f"value = {i}"]
+        if name == "ERROR":
+            lines.append("requestable = false")
+    lines += ["[groups]", 'resuming = ["S1"]', f'saving = ["S{last}"]',
+              "[sessions]", 'groups = ["saving", "resuming"]']
+
+    def effect(i: int, j: int) -> str:
+        ends = {1, last}
+        return "ends" if i in ends else "starts" if j in ends else "none"
+
+    for i in range(1, last):
+        for a, b in ((i, i + 1), (i + 1, i)):
+            lines += ["[[arcs]]", f'from = "S{a}"', f'to = "S{b}"', f'session = "{effect(a, b)}"']
+    lines += ["[combination]", 'path = "shortest"', 'no_interior = ["saving", "resuming"]', "within_group = true",
+              "[walk]", 'exits = ["ERROR"]', 'reject = ["ERROR"]',
+              "[walk.requires]", 'ERROR = ["*"]', "[walk.next]"]
+    for cur in range(n):
+        row = []
+        for req in range(n):
+            if cur == 0 or req == 0:
+                nxt = 0
+            else:
+                nxt = cur if req == cur else cur + 1 if req > cur else cur - 1
+            row.append(f"{names[req]} = \"{names[nxt]}\"")
+        lines.append(f"{names[cur]} = {{ {', '.join(row)} }}")
     return "\n".join(lines) + "\n"

@@ -31,5 +31,35 @@ def test_a_vm_that_gives_nothing_back_fails():
 def test_the_init_script_names_the_device_and_the_errata():
     script = e2e._init_script(seed=5, select=None)
     assert script.startswith("#!/bin/busybox sh")
-    assert f"FSMCHECK_VFIO_DEVICE={e2e.MTTY_UUID}" in script and "--fsmcheck-seed=5" in script
+    assert "--fsmcheck-devices=/tmp/fleet.txt" in script and "--fsmcheck-seed=5" in script
     assert "--fsmcheck-errata=/pack/mtty-errata.toml" in script and "poweroff -f" in script
+
+
+def test_the_init_script_makes_one_mdev_per_worker_and_runs_xdist_only_for_several(tmp_path):
+    """The worker count comes from the kernel command line (fsmcheck.workers=N,
+    so one initramfs serves every count); each worker's mdev is listed as
+    GROUP:UUID for the Linux adapter; -n N only when N > 1."""
+    import re
+    import subprocess
+
+    script = e2e._init_script(seed=5, select="test_pair")
+    assert e2e.MTTY_UUIDS[0] == e2e.MTTY_UUID and len(set(e2e.MTTY_UUIDS)) == e2e.MAX_WORKERS
+    assert " ".join(e2e.MTTY_UUIDS) in script and 'echo "/dev/vfio/$group:$uuid" >> /tmp/fleet.txt' in script
+    assert '[ $workers -gt 1 ] && dist="-p xdist.plugin -n $workers"' in script
+    assert "-k 'test_pair'" in script
+    assert "--assert=plain" in script
+    # the shell part that reads the count and picks the mdevs, run with sh (sysfs and /dev stubbed out)
+    loop = script[script.index("workers=1"):script.index("cd /pack")]
+    loop = (loop.replace("$(cat /proc/cmdline)", "$CMDLINE")
+                .replace("echo $uuid > $types/$type/create", "true")
+                .replace("$(basename $(readlink /sys/bus/mdev/devices/$uuid/iommu_group))", "$((n + 10))")
+                .replace("[ -c /dev/vfio/$group ]", "true")
+                .replace("$(grep -c ^processor /proc/cpuinfo)", "2")
+                .replace("/tmp/fleet.txt", str(tmp_path / "fleet.txt")))
+    for cmdline, n in (("quiet fsmcheck.workers=3 x", 3), ("quiet", 1)):
+        out = subprocess.run(["sh", "-c", 'fail() { echo "FAIL $*"; exit 9; }\n' + loop + f"cat {tmp_path / 'fleet.txt'}\n"
+                              'echo "dist=$dist"'], env={"CMDLINE": cmdline, "PATH": "/usr/bin:/bin"},
+                             capture_output=True, text=True)
+        fleet = re.findall(r"^/dev/vfio/\d+:\S+$", out.stdout, re.M)
+        assert fleet == [f"/dev/vfio/{11 + k}:{e2e.MTTY_UUIDS[k]}" for k in range(n)], out.stdout + out.stderr
+        assert out.stdout.rstrip().endswith(f"dist=-p xdist.plugin -n {n}" if n > 1 else "dist=")

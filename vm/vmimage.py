@@ -244,11 +244,20 @@ def package_roots(info: dict) -> list[Path]:
     return sorted(roots)
 
 
-def stage_python(stage: Path, info: dict, skip_packages: set[str] = frozenset()) -> list[Path]:
+def stage_python(stage: Path, info: dict, skip_packages: set[str] = frozenset(),
+                 site: str = "opt/site") -> list[Path]:
     """Put the venv's interpreter at /usr/bin/python3 with its standard
     library at /usr/lib/pythonX.Y, the packages of :func:`package_roots` in
-    /opt/site (less ``skip_packages``), and the library closure of every ELF
-    file packed. Returns the package roots packed."""
+    ``site`` (less ``skip_packages``), and the library closure of every ELF
+    file packed. Returns the package roots packed.
+
+    ``site`` is relative to the stage: /opt/site by default (on PYTHONPATH
+    when used); :func:`site_packages` (the interpreter's own site-packages)
+    makes them importable without PYTHONPATH and recognised as installed
+    packages by tools that treat local code differently, such as
+    hypothesis's scan of every local module's source for constants at
+    collection (17 s per pytest process under TCG with the packages in
+    /opt/site)."""
     version = info["version"]
     stdlib = Path(info["stdlib"])
     dest = stage / "usr/lib" / f"python{version}"
@@ -258,14 +267,21 @@ def stage_python(stage: Path, info: dict, skip_packages: set[str] = frozenset())
     copy_into(Path(info["executable"]), stage, Path(f"/usr/bin/python{version}"))
     os.symlink(f"python{version}", stage / "usr/bin/python3")
     roots = [r for r in package_roots(info) if r.name not in skip_packages]
-    (stage / "opt/site").mkdir(parents=True, exist_ok=True)
+    target = stage / site
+    target.mkdir(parents=True, exist_ok=True)
     for path in roots:
         if path.is_dir():
-            shutil.copytree(path, stage / "opt/site" / path.name, ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copytree(path, target / path.name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
-            shutil.copy2(path, stage / "opt/site" / path.name)
+            shutil.copy2(path, target / path.name)
     copy_library_closure(stage)
     return roots
+
+
+def site_packages(info: dict) -> str:
+    """The packed interpreter's own site-packages, relative to the stage
+    (``usr/lib/python3.11/site-packages``)."""
+    return f"usr/lib/python{info['version']}/site-packages"
 
 
 def byte_compile(stage: Path, info: dict, *dirs: str) -> None:
@@ -281,7 +297,7 @@ def init_preamble(uuids: list[str], exit_event: str, env: str = "") -> str:
     (:data:`MODULES`, then mtty), and one mtty mdev per UUID in ``uuids``.
 
     Args:
-        uuids: the mdevs to create through sysfs.
+        uuids: the mdevs to create through sysfs (none: the caller creates them).
         exit_event: the word of the exit line the host reads
             (``fsmcheck-vm: EXIT_EVENT exit 99`` when a set-up step fails).
         env: extra ``NAME=value`` words for the ``export`` line.
@@ -300,10 +316,10 @@ for m in {' '.join(MODULES)} mtty; do insmod /lib/modules/$m.ko || fail "insmod 
 types=/sys/class/mdev_bus/mtty/mdev_supported_types
 [ -d $types ] || fail "mtty registered no mdev types"
 type=$(ls $types | head -n1)
-for uuid in {' '.join(uuids)}; do
+""" + (f"""for uuid in {' '.join(uuids)}; do
   echo $uuid > $types/$type/create || fail "creating mdev $uuid"
 done
-"""
+""" if uuids else "")
 
 
 def write_initramfs(stage: Path, init: str, image: Path) -> Path:
@@ -328,14 +344,16 @@ def _kvm_usable() -> bool:
 
 
 def boot(release: str, initrd: Path, accel: str, timeout: float, append: str = "",
-         memory: int = 2048) -> tuple[list[str], str, float]:
+         memory: int = 2048, smp: int = 2) -> tuple[list[str], str, float]:
     """Run the VM with the host's QEMU until it powers off (or ``timeout``
-    seconds); returns (console lines, accelerator used, seconds to the init
-    script). KVM is tried first when usable and falls back to TCG."""
+    seconds, then QEMU is killed); returns (console lines, accelerator used,
+    seconds to the init script). ``smp`` vCPUs; KVM is tried first when
+    usable and falls back to TCG, multi-threaded (``thread=multi``: one host
+    thread per vCPU, so at most the host's cores run in parallel)."""
     order = {"auto": ["kvm", "tcg"] if _kvm_usable() else ["tcg"], "kvm": ["kvm"], "tcg": ["tcg"]}[accel]
     for i, kind in enumerate(order):
-        cpu = ["-accel", "kvm", "-cpu", "host"] if kind == "kvm" else ["-accel", "tcg", "-cpu", "max"]
-        cmd = ["qemu-system-x86_64", *cpu, "-m", str(memory), "-smp", "2", "-nographic", "-no-reboot",
+        cpu = ["-accel", "kvm", "-cpu", "host"] if kind == "kvm" else ["-accel", "tcg,thread=multi", "-cpu", "max"]
+        cmd = ["qemu-system-x86_64", *cpu, "-m", str(memory), "-smp", str(smp), "-nographic", "-no-reboot",
                "-kernel", f"/boot/vmlinuz-{release}", "-initrd", str(initrd),
                "-append", f"console=ttyS0 panic=-1 quiet loglevel=3 {append}".strip()]
         step(f"booting Linux {release} with QEMU ({kind})")

@@ -21,6 +21,13 @@ that exceeds it is abandoned and the adapter given up for the rest of the
 run (its remaining tests fail at once), so an adapter must not rely on a
 call being waited for. ``--fsmcheck-budget`` bounds the whole run.
 
+An adapter may declare ``pure_python = True`` (an attribute) when every call
+of its devices runs Python bytecode in the pack's process and never blocks
+in C (a system call, a lock, a sleep): its calls are then made on the test's
+own thread under a watchdog, without a worker thread's handoff
+(:mod:`fsmcheck.pack.harness`). Leave it unset for anything that talks to a
+kernel or a device.
+
 v2 (``VFIO_DEVICE_FEATURE`` on a device fd; vfio.h)::
 
     class MyV2Device:

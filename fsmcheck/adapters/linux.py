@@ -15,6 +15,13 @@ runs a conformance pack against the device named in the environment:
     ``VFIO_DEVICE_BIND_IOMMUFD``, ``IOMMU_IOAS_ALLOC``,
     ``VFIO_DEVICE_ATTACH_IOMMUFD_PT``.
 
+or, for a fleet, by the pack's ``--fsmcheck-device`` (repeatable) or
+``--fsmcheck-devices FILE`` (:func:`target_from_spec`: ``GROUP:NAME`` such as
+``/dev/vfio/12:0000:01:00.0`` or ``12:UUID``, or a cdev path
+``/dev/vfio/devices/vfio0``); with pytest-xdist ``-n N`` each worker drives
+one of them. The environment names one device, so it is refused when
+several xdist workers would share it.
+
 The device (:class:`LinuxV2Device`) implements the v2 adapter contract
 (:mod:`fsmcheck.adapters.contract`) with ``VFIO_DEVICE_FEATURE``: GET
 ``MIGRATION`` (flags), GET/SET ``MIG_DEVICE_STATE`` (``{u32 device_state;
@@ -53,7 +60,8 @@ from typing import Callable
 from . import vfio_uapi as uapi
 from .contract import DriverError
 
-__all__ = ["DeviceRefused", "LinuxV2Adapter", "LinuxV2Device", "OsCalls", "Target", "factory", "target_from_env"]
+__all__ = ["DeviceRefused", "LinuxV2Adapter", "LinuxV2Device", "OsCalls", "Target", "factory", "target_from_env",
+           "target_from_spec"]
 
 RUNNING = 2  # enum vfio_device_mig_state: VFIO_DEVICE_STATE_RUNNING
 
@@ -99,6 +107,28 @@ def target_from_env(env=os.environ) -> Target:
     raise DeviceRefused("no device named: the Linux adapter drives only a device named explicitly; set "
                         "FSMCHECK_VFIO_GROUP (e.g. /dev/vfio/12) and FSMCHECK_VFIO_DEVICE (its name, e.g. "
                         "an mdev UUID), or FSMCHECK_VFIO_CDEV (/dev/vfio/devices/vfioN)")
+
+
+def target_from_spec(spec: str) -> Target:
+    """The :class:`Target` of one ``--fsmcheck-device`` entry: ``GROUP:NAME``
+    (the group path or number, then the device's name in it, split at the
+    first ``:``: ``/dev/vfio/12:0000:01:00.0``, ``12:UUID``) or a cdev path
+    (``/dev/vfio/devices/vfioN``, no ``:``).
+
+    Raises:
+        DeviceRefused: ``spec`` is neither.
+    """
+    text = spec.strip()
+    group, sep, device = text.partition(":")
+    if sep:
+        if not group or not device:
+            raise DeviceRefused(f"device {spec!r}: expected GROUP:NAME (e.g. /dev/vfio/12:0000:01:00.0) "
+                                "or a cdev path (/dev/vfio/devices/vfioN)")
+        return Target(group=group if group.startswith("/") else f"/dev/vfio/{group}", device=device)
+    if not text.startswith("/"):
+        raise DeviceRefused(f"device {spec!r}: expected GROUP:NAME (e.g. /dev/vfio/12:0000:01:00.0) "
+                            "or a cdev path (/dev/vfio/devices/vfioN)")
+    return Target(cdev=text)
 
 
 class OsCalls:
@@ -330,13 +360,23 @@ class LinuxV2Adapter:
         return LinuxV2Device(self.target, self.calls)
 
 
-def factory(protocol: str):
-    """The adapter factory: ``"v2"`` -> :class:`LinuxV2Adapter` for the
-    device named in the environment; None for other protocols.
+def factory(protocol: str, device: str | None = None, env=os.environ):
+    """The adapter factory: ``"v2"`` -> :class:`LinuxV2Adapter` for ``device``
+    (a ``--fsmcheck-device`` entry, :func:`target_from_spec`) or else for the
+    device named in ``env``; None for other protocols. Opens nothing.
 
     Raises:
-        DeviceRefused: no device is named (see :func:`target_from_env`).
+        DeviceRefused: no device is named (see :func:`target_from_env`), the
+            entry is malformed, or ``env`` names the device while several
+            pytest-xdist workers run (``PYTEST_XDIST_WORKER_COUNT`` > 1): they
+            would all drive it.
     """
     if protocol != "v2":
         return None
-    return LinuxV2Adapter(target_from_env())
+    if device is not None:
+        return LinuxV2Adapter(target_from_spec(device))
+    workers = env.get("PYTEST_XDIST_WORKER_COUNT", "")
+    if workers.isdigit() and int(workers) > 1:
+        raise DeviceRefused(f"{workers} xdist workers and one device named in FSMCHECK_VFIO_*: they would all "
+                            "drive it; name one device per worker with --fsmcheck-device (or --fsmcheck-devices FILE)")
+    return LinuxV2Adapter(target_from_env(env))

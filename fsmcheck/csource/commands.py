@@ -12,7 +12,7 @@ from rich.table import Table
 from ..console import MODEL, load_or_exit, make_console
 from ..model.shipped import shipped_model_path
 from ..model.schema import Config
-from ..verifier.verify_report import EXIT_FAIL, EXIT_INPUT, EXIT_OK, exit_code
+from ..verifier.exit_codes import EXIT_FAIL, EXIT_INPUT, EXIT_OK
 from .driver_arcs import compare_arcs, find_flags, read_driver_arcs
 from .kernel_walk import WALK_FUNCTION, read_kernel_walk
 from .source import SourceError
@@ -60,6 +60,8 @@ def kernel_walk(c_file, model_path, function, as_json, timeout_ms, no_color):
     except SourceError as exc:
         err.print(f"error: {exc}", markup=False)
         sys.exit(EXIT_INPUT)
+    from ..verifier.verify_report import exit_code
+
     reports = check_walk(kw, model, timeout_ms=timeout_ms)
     code = exit_code([r for rep in reports for r in rep.results])
     if code == EXIT_OK and any(rep.differences for rep in reports):

@@ -12,7 +12,7 @@ from ..console import MODEL, load_or_report, make_console
 from ..generate.writer import write_file
 from ..review.diagram import DotMissingError
 from ..verifier.verify import DISAGREE, ERROR
-from ..verifier.verify_report import EXIT_FAIL, EXIT_INPUT, EXIT_INTERNAL, EXIT_OK
+from ..verifier.exit_codes import EXIT_FAIL, EXIT_INPUT, EXIT_INTERNAL, EXIT_OK
 from .compare import diff_models
 from .text import diff_lines
 

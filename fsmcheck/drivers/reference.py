@@ -14,7 +14,18 @@ from ..model.shipped import shipped_model_path
 from ..adapters.contract import DriverError
 from .v2_device import ReferenceV2Device
 
-__all__ = ["factory", "ReferenceV2Adapter", "v2_model"]
+__all__ = ["factory", "ReferenceV2Adapter", "v2_model", "pure_python_class"]
+
+
+def pure_python_class(cls) -> bool:
+    """Whether ``cls`` and every class it derives from are defined in
+    ``fsmcheck.drivers`` -- code that runs Python bytecode only, never a
+    blocking system call, lock or C loop. An adapter whose devices are such
+    says so with ``pure_python = True``, and the pack's harness then makes
+    its calls on the test's thread (a hang is interrupted by an asynchronous
+    exception); a device class from anywhere else (a test double that
+    blocks, a user's subclass) keeps the harness's worker thread."""
+    return all(c.__module__.startswith("fsmcheck.drivers.") for c in cls.__mro__ if c is not object)
 
 
 @lru_cache(maxsize=None)
@@ -36,6 +47,12 @@ class ReferenceV2Adapter:
         self.device_class = device_class
         self._opened = 0
         self._current = None
+
+    @property
+    def pure_python(self) -> bool:
+        """True when the device class and every class it derives from are
+        fsmcheck's own drivers (:func:`pure_python_class`)."""
+        return pure_python_class(self.device_class)
 
     def open(self, flags: int):
         if self._current is not None and not self._current.closed:

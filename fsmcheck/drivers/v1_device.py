@@ -24,14 +24,22 @@ between two of them.
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Mapping
+
+import networkx as nx
 
 from ..adapters.contract import DriverError
 from ..verifier.graphs import arc_graph
 from ..model import load_model
+from ..model.schema import Config
 from ..model.shipped import shipped_model_path
+from .derived import DerivedCache, model_key
 from .stream import StreamError, end_record, parse_stream, record
 
-__all__ = ["ReferenceV1Device", "ReferenceV1Adapter", "DATA_OFFSET", "DATA_SIZE", "FIELDS"]
+__all__ = ["ReferenceV1Device", "ReferenceV1Adapter", "DATA_OFFSET", "DATA_SIZE", "FIELDS", "DerivedV1",
+           "DERIVED_V1"]
 
 #: Header fields: name -> (offset, width in bytes, writable).
 FIELDS = {
@@ -47,6 +55,27 @@ STATE_SIZE = 64
 RUNNING, SAVING, RESUMING = 1, 2, 4
 
 
+@dataclass(frozen=True, eq=False)
+class DerivedV1:
+    """What a v1 device derives from its model; read-only, shared by every
+    device of one (hook, model).
+
+    Attributes:
+        model: the model it was derived from.
+        graph: the arc graph of the ``lenient`` profile (frozen: it refuses changes).
+        value_of, name_of: state name -> value and value -> name.
+    """
+
+    model: object
+    graph: nx.DiGraph
+    value_of: Mapping[str, int]
+    name_of: Mapping[int, str]
+
+
+#: The cache every :class:`ReferenceV1Device` derives through.
+DERIVED_V1 = DerivedCache(8)
+
+
 class ReferenceV1Device:
     """A reference v1 device (see the module docstring).
 
@@ -60,10 +89,8 @@ class ReferenceV1Device:
 
     def __init__(self, model, seed: int = 0):
         self.model = model
-        config = next(c for c in model.configs() if c.profile == "lenient")
-        self.graph = arc_graph(model, config)
-        self.value_of = {s.name: s.value for s in model.states}
-        self.name_of = {s.value: s.name for s in model.states}
+        derived = self.derived(model)
+        self.graph, self.value_of, self.name_of = derived.graph, derived.value_of, derived.name_of
         self.error_value = self.value_of[model.error]
         self.device_state = self.value_of[model.initial]
         self.memory = bytearray(random.Random(seed).randbytes(self.state_size))
@@ -76,6 +103,33 @@ class ReferenceV1Device:
         self.data = bytearray(self.data_area)
         self.injected: dict[tuple[str, str], tuple[str, bool]] = {}
         self.closed = False
+
+    # -- what the device derives from its model -------------------------------
+    @classmethod
+    def derive_graph(cls, model, config: Config) -> nx.DiGraph:
+        """The arc graph writes are checked against (the hook a variant that
+        changes the transitions overrides; it may depend only on its arguments).
+
+        Returns: :func:`~fsmcheck.verifier.graphs.arc_graph` of ``config``.
+        """
+        return arc_graph(model, config)
+
+    @classmethod
+    def derived(cls, model) -> DerivedV1:
+        """What a device derives from ``model`` (its ``lenient`` profile), from
+        :data:`DERIVED_V1`: derived on the first open of each (hook, model).
+
+        Returns: a read-only :class:`DerivedV1`.
+        """
+        hook = cls.derive_graph.__func__
+
+        def make() -> DerivedV1:
+            config = next(c for c in model.configs() if c.profile == "lenient")
+            return DerivedV1(model=model, graph=nx.freeze(cls.derive_graph(model, config)),
+                             value_of=MappingProxyType({s.name: s.value for s in model.states}),
+                             name_of=MappingProxyType({s.value: s.name for s in model.states}))
+
+        return DERIVED_V1.get((hook, model_key(model), "lenient"), model, make)
 
     # -- the device runs ---------------------------------------------------
     def _advance(self, works: bool = False) -> None:
@@ -230,6 +284,15 @@ class ReferenceV1Adapter:
         self.device_class = device_class
         self.model = load_model(shipped_model_path("vfio_v1"))
         self._opened = 0
+
+    @property
+    def pure_python(self) -> bool:
+        """True when the device class is fsmcheck's own
+        (:func:`~fsmcheck.drivers.reference.pure_python_class`): the harness
+        may call it on the test's thread."""
+        from .reference import pure_python_class
+
+        return pure_python_class(self.device_class)
 
     def open(self):
         self._opened += 1

@@ -12,25 +12,66 @@ RESUMING -> STOP validates the stream (:mod:`.stream`) and fails with
 ``EINVAL`` on bad data, leaving the device in RESUMING. Failures can be
 injected at any arc (:meth:`ReferenceV2Device.inject_failure`).
 
-Mutant drivers subclass it and override one hook each.
+What a device derives from its model for its flag set (the combination
+table, the arcs, the state names and groups) is derived once per
+(:meth:`ReferenceV2Device.derive_table` hook, model, flag set, profile) and
+shared, read-only, by every device opened with them (:data:`DERIVED`, a
+bounded cache): a pack opens thousands of devices, and deriving the table
+took most of the time of each open.
+
+Mutant drivers subclass it and override one hook each; a mutant that
+changes the table overrides :meth:`ReferenceV2Device.derive_table` and so
+gets a cache entry of its own.
 """
 
 from __future__ import annotations
 
 import itertools
 import random
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Mapping
 
 from ..adapters.contract import DriverError
-from ..verifier.combination import NOOP, PATH, derive_table
-from ..model.schema import Config, Model
+from ..verifier.combination import NOOP, PATH, Entry, derive_table
+from ..model.schema import Arc, Config, Model
+from .derived import DerivedCache, model_key
 from .stream import StreamError, end_record, parse_stream, record
 
-__all__ = ["ReferenceV2Device", "Session", "STATE_SIZE"]
+__all__ = ["ReferenceV2Device", "Session", "STATE_SIZE", "Derived", "DERIVED"]
 
 #: Bytes of internal device state.
 STATE_SIZE = 64
 
 _handles = itertools.count(3)  # like file descriptors: never reused in a process
+
+
+@dataclass(frozen=True, eq=False)
+class Derived:
+    """What a device derives from its model for one flag set; read-only and
+    shared by every device opened with the same (hook, model, flags, profile).
+
+    Attributes:
+        model: the model it was derived from (kept so that a cache hit can
+            check it is the same model, not only one with the same digest).
+        table: ``{(current, requested): Entry}``, the combination table.
+        arcs: ``{(src, dst): Arc}`` of the arcs enabled under the flags
+            between supported states.
+        value_of, name_of: state name -> value and value -> name.
+        running, saving: the states of the ``running`` and ``saving`` groups.
+    """
+
+    model: Model
+    table: Mapping[tuple[str, str], Entry]
+    arcs: Mapping[tuple[str, str], Arc]
+    value_of: Mapping[str, int]
+    name_of: Mapping[int, str]
+    running: frozenset[str]
+    saving: frozenset[str]
+
+
+#: The cache every :class:`ReferenceV2Device` derives through.
+DERIVED = DerivedCache()
 
 
 class Session:
@@ -66,14 +107,10 @@ class ReferenceV2Device:
         if chosen not in model.flag_sets:
             raise ValueError(f"flags {flags:#x} are not a defined flag set of {model.name}")
         self.flags_value, self.flags = flags, chosen
-        config = Config(chosen, model.profiles[0].name, model.flag_order)
-        self.table = derive_table(model, config)
-        self.arcs = {(a.src, a.dst): a for a in model.arcs
-                     if a.enabled(chosen) and {a.src, a.dst} <= set(model.supported(chosen))}
-        self.value_of = {s.name: s.value for s in model.states}
-        self.name_of = {s.value: s.name for s in model.states}
-        self.running = set(model.groups.get("running", ()))
-        self.saving = set(model.groups.get("saving", ()))
+        derived = self.derived(model, chosen)
+        self.table, self.arcs = derived.table, derived.arcs
+        self.value_of, self.name_of = derived.value_of, derived.name_of
+        self.running, self.saving = derived.running, derived.saving
         self.state = model.initial
         self.memory = bytearray(random.Random(seed).randbytes(self.state_size))
         self.tick = 0
@@ -81,6 +118,41 @@ class ReferenceV2Device:
         self.active: Session | None = None
         self.injected: dict[tuple[str, str], tuple[str, bool]] = {}
         self.closed = False
+
+    # -- what the device derives from its model -------------------------------
+    @classmethod
+    def derive_table(cls, model: Model, config: Config) -> dict[tuple[str, str], Entry]:
+        """The combination table the device walks (the hook a mutant that
+        changes the table overrides; it may depend only on its arguments).
+
+        Returns: ``{(current, requested): Entry}`` (:func:`~fsmcheck.verifier.combination.derive_table`).
+        """
+        return derive_table(model, config)
+
+    @classmethod
+    def derived(cls, model: Model, flags: frozenset[str]) -> Derived:
+        """What a device of ``flags`` derives from ``model``, from :data:`DERIVED`
+        (derived on the first open of each (hook, model, flag set, profile)).
+
+        Returns: a read-only :class:`Derived` (its mappings refuse assignment).
+        """
+        profile = model.profiles[0].name
+        hook = cls.derive_table.__func__
+        key = (hook, model_key(model), flags, profile)
+
+        def make() -> Derived:
+            supported = set(model.supported(flags))
+            return Derived(
+                model=model,
+                table=MappingProxyType(dict(cls.derive_table(model, Config(flags, profile, model.flag_order)))),
+                arcs=MappingProxyType({(a.src, a.dst): a for a in model.arcs
+                                       if a.enabled(flags) and {a.src, a.dst} <= supported}),
+                value_of=MappingProxyType({s.name: s.value for s in model.states}),
+                name_of=MappingProxyType({s.value: s.name for s in model.states}),
+                running=frozenset(model.groups.get("running", ())),
+                saving=frozenset(model.groups.get("saving", ())))
+
+        return DERIVED.get(key, model, make)
 
     # -- the device runs ---------------------------------------------------
     def _advance(self) -> None:

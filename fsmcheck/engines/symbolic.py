@@ -1,12 +1,17 @@
 """The symbolic engine: properties decided by z3.
 
 Safety questions are single satisfiability queries over the whole state space
-(for bit encodings, all ``2**width`` values of ``device_state``); reachability
-and counterexample traces use bounded model checking with the number of
-states as the bound, which is complete for a finite graph. The combination
-table is derived by BMC (:mod:`.z3_paths`) and then checked as a whole:
-the derived paths become z3 functions ``P_j(current, requested)`` and each
-path property is one query with current and requested left free.
+(for bit encodings, all ``2**width`` values of ``device_state``). The
+questions over every state or pair of states -- reachability, the
+combination table, sessions along the derived paths, the walk's termination
+and agreement -- are one datalog program per configuration evaluated by z3's
+Fixedpoint engine (:mod:`.z3_relations`), one query each, whatever the number
+of states (issue 14). Counterexample traces use bounded model checking with
+the number of states as the bound, which is complete for a finite graph
+(:mod:`.z3_paths`). A table with an ambiguous pair, or whose paths are not
+closed under suffixes, is checked the general way: the derived paths become
+z3 functions ``P_j(current, requested)`` and each path property is one query
+with current and requested left free.
 
 A z3 ``unknown`` (timeout) becomes an ``unknown`` verdict, never ``holds``.
 """
@@ -23,7 +28,8 @@ from ..verifier.verdict import ERROR, FAILS, HOLDS, UNKNOWN, Counterexample, Ver
 from ..verifier.verdict import looping_pairs as _all_pairs
 from .session_rules import expected_effect
 from .z3_encoding import Encoding, UnknownResult, fresh_names as _fresh, new_solver, solve
-from .z3_paths import derive_table, shortest_trace
+from .z3_paths import shortest_trace
+from .z3_relations import Relations
 
 __all__ = ["check", "DEFAULT_TIMEOUT_MS"]
 
@@ -45,11 +51,27 @@ def check(name: str, model: Model, config: Config, *, timeout_ms: int = DEFAULT_
         fsmcheck.verifier.deadline.DeadlineExpired: the run's deadline passed.
     """
     try:
-        return _CHECKS[name](Encoding(model, config), timeout_ms)
+        return _CHECKS[name](_encoding(model, config), timeout_ms)
     except UnknownResult as exc:
         return Verdict(UNKNOWN, note=f"z3: {exc}")
     except VacuousError as exc:
         return Verdict(ERROR, note=f"z3: {exc}")
+
+
+_ENCODINGS: dict = {}
+
+
+def _encoding(model: Model, config: Config) -> Encoding:
+    """One :class:`Encoding` per model object and configuration, shared by
+    its properties (its formulas are built once). The model is kept with it,
+    so its ``id`` is not reused while the entry lives."""
+    key = (id(model), config)
+    hit = _ENCODINGS.get(key)
+    if hit is None or hit[0] is not model:
+        while len(_ENCODINGS) >= _TABLE_CACHE_SIZE:
+            _ENCODINGS.pop(next(iter(_ENCODINGS)))
+        hit = _ENCODINGS[key] = (model, Encoding(model, config))
+    return hit[1]
 
 
 class VacuousError(Exception):
@@ -89,15 +111,25 @@ def _trace(enc: Encoding, target, timeout_ms: int) -> list[str]:
     return out
 
 
-def _table(enc: Encoding, timeout_ms: int):
-    # Keyed by the file's content hash: the table holds state names only, so
-    # it is valid for any encoding of the same model and configuration.
+def _relations(enc: Encoding, timeout_ms: int) -> Relations:
+    # Keyed by the file's content hash: the derived table holds state names
+    # only, so it is valid for any encoding of the same model and
+    # configuration. The walk is not: a model the C import rebuilt with
+    # another walk (dataclasses.replace keeps path and digest) gets its own
+    # Relations, sharing the table.
     key = (str(enc.model.path), enc.model.digest, enc.config)
-    if key not in _TABLE_CACHE:
+    cached = _TABLE_CACHE.get(key)
+    if cached is None:
         while len(_TABLE_CACHE) >= _TABLE_CACHE_SIZE:
             _TABLE_CACHE.pop(next(iter(_TABLE_CACHE)))
-        _TABLE_CACHE[key] = derive_table(enc, timeout_ms=timeout_ms)
-    return _TABLE_CACHE[key]
+        cached = _TABLE_CACHE[key] = Relations(enc, timeout_ms)
+    if cached.model is enc.model:
+        return cached
+    return Relations(enc, timeout_ms, table_of=cached)
+
+
+def _table(enc: Encoding, timeout_ms: int):
+    return _relations(enc, timeout_ms).table()
 
 
 # -- properties ------------------------------------------------------------
@@ -163,23 +195,26 @@ def _reset(enc: Encoding, timeout_ms: int) -> Verdict:
 
 
 def _reachability(enc: Encoding, timeout_ms: int) -> Verdict:
+    """One datalog query gives both sets (:meth:`Relations.reachable`);
+    a failure's trace is the least one, by BMC."""
     model = enc.model
+    forward, backward = _relations(enc, timeout_ms).reachable()
     for name in enc.supported_names:
+        if name in forward:
+            continue
+        # Is some request value naming the state accepted? (For bit
+        # encodings a value with reserved bits set may be, when the
+        # state's own value is not.)
         probe = _solver(timeout_ms)
         x = enc.var("x")
         probe.add(enc.accepted(x), enc.is_state(x, name))
         if solve(probe) is None:
             continue
-        found = shortest_trace(enc, lambda v, n=name: enc.is_state(v, n), relation=enc.arc,
-                               timeout_ms=timeout_ms)
-        if found is None:
-            return _fail(f"{model.describe(name)} is accepted but no path of arcs reaches it from "
-                         f"{model.describe(model.initial)}", (model.describe(model.initial),),
-                         model.state(name).line, unreachable=name)
+        return _fail(f"{model.describe(name)} is accepted but no path of arcs reaches it from "
+                     f"{model.describe(model.initial)}", (model.describe(model.initial),),
+                     model.state(name).line, unreachable=name)
     for name in enc.supported_names:
-        found = shortest_trace(enc, enc.initial, start=lambda v, n=name: enc.is_state(v, n),
-                               timeout_ms=timeout_ms)
-        if found is None:
+        if name not in backward:
             return _fail(f"{model.describe(model.initial)} cannot be reached from {model.describe(name)}",
                          tuple(_trace(enc, lambda v, n=name: enc.is_state(v, n), timeout_ms)),
                          model.state(name).line, stuck=name)
@@ -237,7 +272,9 @@ def _combination(enc: Encoding, timeout_ms: int) -> Verdict:
     table = _table(enc, timeout_ms)
     order = model.state_names
     x, y = enc.var("x"), enc.var("y")
-    for (cur, req), (outcome, alternatives) in sorted(table.items(), key=lambda kv: (order.index(kv[0][0]), order.index(kv[0][1]))):
+    steps = {}
+    rank = {n: i for i, n in enumerate(order)}
+    for (cur, req), (outcome, alternatives) in sorted(table.items(), key=lambda kv: (rank[kv[0][0]], rank[kv[0][1]])):
         if outcome == NO_PATH:
             return _fail(f"accepted request {cur} -> {req} has no admissible path", (cur,),
                          model.state(req).line, evidence=table, pair=[cur, req])
@@ -254,11 +291,17 @@ def _combination(enc: Encoding, timeout_ms: int) -> Verdict:
             return _fail(f"derived path {cur} -> {req} passes the error state", (cur,) + path,
                          model.combination.line, evidence=table, pair=[cur, req])
         for u, v in zip((cur,) + path, path):
-            s = _solver(timeout_ms)
-            s.add(x == enc.value(u), y == enc.value(v), enc.arc(x, y))
-            if solve(s) is None:
-                return _fail(f"derived path {cur} -> {req} uses {u} -> {v}, not an arc",
-                             (cur,) + path, model.combination.line, evidence=table)
+            steps.setdefault((u, v), (cur, req, path))
+    # Every step of every derived path is an arc: one query over all steps.
+    if steps:
+        s = _solver(timeout_ms)
+        s.add(z3.Or([z3.And(x == enc.value(u), y == enc.value(v)) for u, v in steps]), z3.Not(enc.arc(x, y)))
+        m = solve(s)
+        if m is not None:
+            u, v = enc.name_of(m, x), enc.name_of(m, y)
+            cur, req, path = steps[(u, v)]
+            return _fail(f"derived path {cur} -> {req} uses {u} -> {v}, not an arc",
+                         (cur,) + path, model.combination.line, evidence=table)
     return Verdict(HOLDS, evidence=table)
 
 
@@ -338,6 +381,21 @@ def _sessions(enc: Encoding, timeout_ms: int) -> Verdict:
     if model.combination is None:
         return Verdict(HOLDS)
     table = _table(enc, timeout_ms)
+    relations = _relations(enc, timeout_ms)
+    if relations.unambiguous():
+        # One datalog query counts the sessions along every derived path.
+        bad = relations.session_violations(effects_of)
+        if not bad:
+            return Verdict(HOLDS)
+        cur, req = bad[0]
+        path = table[(cur, req)][1][0]
+        counts = [effects_of.get(step) for step in zip((cur,) + path, path)]
+        g_cur, g_req = model.group_of(cur, groups), model.group_of(req, groups)
+        want_s = 1 if g_req is not None and g_req != g_cur else 0
+        want_e = 1 if g_cur is not None and g_cur != g_req else 0
+        return _fail(f"path {cur} -> {req} starts {counts.count('starts')} and ends {counts.count('ends')} "
+                     f"sessions; expected {want_s} and {want_e}", (cur,) + path,
+                     model.combination.line, pair=[cur, req])
     bound = len(model.states)
     fns = _PathFunctions(enc, table, bound, solver)
     _premises(solver, "the derived paths and arc effects")
@@ -426,22 +484,14 @@ class _WalkUnrolling:
 
 
 def _walk_terminates(enc: Encoding, timeout_ms: int) -> Verdict:
+    """The looping pairs are one datalog query (the walk's least fixpoint of
+    pairs that end, :meth:`Relations.walk_loops`); the first one's cycle is
+    shown from the walk unrolled for that pair alone."""
     model = enc.model
-    solver = _solver(timeout_ms)
-    c, r = enc.var("c"), enc.var("r")
-    w = _WalkUnrolling(enc, solver, c, r)
-    solver.add(z3.Or(w.final == _RUN, w.final == _SKIPLOOP))
-    looping = []
-    m = solve(solver)
-    while m is not None:
-        pair = (enc.name_of(m, c), enc.name_of(m, r))
-        looping.append(pair)
-        solver.add(z3.Not(z3.And(c == enc.value(pair[0]), r == enc.value(pair[1]))))
-        m = solve(solver)
+    looping = _relations(enc, timeout_ms).walk_loops()
     if not looping:
-        return Verdict(HOLDS, note=f"proved for every pair with bound {w.bound} (complete)")
-    order = model.state_names
-    looping.sort(key=lambda p: (order.index(p[0]), order.index(p[1])))
+        return Verdict(HOLDS, note="proved for every (current, requested) pair (least fixpoint, complete)")
+    c, r = enc.var("c"), enc.var("r")
     cur, req = looping[0]
     solver = _solver(timeout_ms)
     w = _WalkUnrolling(enc, solver, c, r)
@@ -477,8 +527,17 @@ def _cycle_of(seq: list[str]) -> list[str]:
 
 
 def _walk_agrees(enc: Encoding, timeout_ms: int) -> Verdict:
+    """One datalog query (:meth:`Relations.walk_disagreements`) when the
+    table allows it; otherwise, and to show a disagreement, the walk
+    unrolled against the derived paths as z3 functions."""
     model = enc.model
     table = _table(enc, timeout_ms)
+    relations = _relations(enc, timeout_ms)
+    if relations.walk_checkable():
+        bad = relations.walk_disagreements()
+        if not bad:
+            return Verdict(HOLDS, note="proved for every (current, requested) pair")
+        table = {bad[0]: table[bad[0]]}
     solver = _solver(timeout_ms)
     c, r = enc.var("c"), enc.var("r")
     w = _WalkUnrolling(enc, solver, c, r)

@@ -86,6 +86,9 @@ class Encoding:
             self.const = dict(zip(model.state_names, consts))
             self._by_decl = {f"s{i}": name for i, name in enumerate(model.state_names)}
         self.supported_names = model.supported(config.flags)
+        self._arc_pairs = None
+        self._arc_template = None
+        self._accepted = None
 
     # -- states ------------------------------------------------------------
     def var(self, name: str):
@@ -149,23 +152,59 @@ class Encoding:
         names = [n for n in self.supported_names if self.model.state(n).requestable]
         return self.is_any(x, names)
 
+    def accepted_names(self) -> list[str]:
+        """The supported states a request naming their value passes the value
+        checks for (:meth:`accepted` on each state's own value): for enum
+        models the supported requestable states, for bit encodings decided
+        by z3 on the validity predicate."""
+        if self._accepted is None:
+            if not self.bits or self.model.valid is None:
+                self._accepted = [n for n in self.supported_names if self.model.state(n).requestable]
+            else:
+                self._accepted = [n for n in self.supported_names
+                                  if z3.is_true(z3.simplify(self.accepted(self.value(n))))]
+        return list(self._accepted)
+
     # -- relations ---------------------------------------------------------
+    def arc_pairs(self) -> list[tuple[str, str]]:
+        """The configuration's arcs as ``(src, dst)`` state names, in
+        declaration order: the declared arcs its flags enable between
+        supported states (with a tag its profile lists, if it lists any), or
+        for an ``all-requestable`` profile every ordered pair of distinct
+        states a request may name (decided by z3 on each state's value)."""
+        if self._arc_pairs is None:
+            model, config = self.model, self.config
+            profile = model.profile(config.profile)
+            if profile.arcs == "all-requestable":
+                ok = self.accepted_names()
+                pairs = [(u, v) for u in ok for v in ok if u != v]
+            else:
+                sup = set(self.supported_names)
+                pairs = list(dict.fromkeys(
+                    (a.src, a.dst) for a in model.arcs
+                    if a.enabled(config.flags) and a.src in sup and a.dst in sup
+                    and (profile.tags is None or a.tag in profile.tags)))
+            self._arc_pairs = pairs
+        return self._arc_pairs
+
     def arc(self, x, y):
-        """A successful single step ``x -> y`` of the configuration."""
+        """A successful single step ``x -> y`` of the configuration.
+
+        Built once per encoding over two template variables and instantiated
+        with :func:`z3.substitute` (one C call), not rebuilt term by term."""
+        if self._arc_template is None:
+            tx, ty = self.var("__arc_x"), self.var("__arc_y")
+            self._arc_template = (tx, ty, self._arc_formula(tx, ty))
+        tx, ty, formula = self._arc_template
+        return z3.substitute(formula, (tx, x), (ty, y))
+
+    def _arc_formula(self, x, y):
         model, config = self.model, self.config
         profile = model.profile(config.profile)
         if profile.arcs == "all-requestable":
             same = (x & model.mask) == (y & model.mask) if self.bits else x == y
             return z3.And(self.accepted(x), self.accepted(y), z3.Not(same))
-        terms = []
-        for a in model.arcs:
-            if not a.enabled(config.flags):
-                continue
-            if a.src not in self.supported_names or a.dst not in self.supported_names:
-                continue
-            if profile.tags is not None and a.tag not in profile.tags:
-                continue
-            terms.append(z3.And(self.is_state(x, a.src), self.is_state(y, a.dst)))
+        terms = [z3.And(self.is_state(x, u), self.is_state(y, v)) for u, v in self.arc_pairs()]
         return z3.Or(terms) if terms else z3.BoolVal(False)
 
     def reset(self, x, y):

@@ -11,7 +11,7 @@ import click
 from ..console import MODEL, configs_or_exit, load_or_exit, make_console
 from ..generate.writer import write_file
 from ..review.diagram import diagram
-from ..verifier.verify_report import EXIT_INPUT, EXIT_OK
+from ..verifier.exit_codes import EXIT_INPUT, EXIT_OK
 from .graph_json import graph_json
 from .promela import promela, promela_all
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import re
 from pathlib import Path
 
@@ -68,6 +70,26 @@ def pack_files(model: Model) -> dict[str, str]:
     Raises:
         ValueError: the model is of neither kind.
     """
+    # The data of a large model is millions of small lists and tuples, all
+    # alive until written: the cyclic garbage collector would rescan them
+    # over and over (quadratic) and can free none of them (they hold no
+    # cycles), so it is paused while they are built.
+    with _collector_paused():
+        return _pack_files(model)
+
+
+@contextlib.contextmanager
+def _collector_paused():
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _pack_files(model: Model) -> dict[str, str]:
     shown = model.name
     if model.encoding == "enum" and model.combination is not None:
         files = {}

@@ -14,8 +14,32 @@ __all__ = ["render_v2_module", "module_name", "header"]
 _WIDTH = 100
 
 
+class _PlainDataPrinter(pprint.PrettyPrinter):
+    """:class:`pprint.PrettyPrinter` for plain data (str, int, bool, None,
+    and lists, tuples and dicts of them, never recursive): the text of each
+    part is the builtin :func:`repr` (C speed), which for such data is what
+    ``pprint``'s own pure-Python ``_safe_repr`` gives with ``sort_dicts=False``
+    (the documented override point :meth:`~pprint.PrettyPrinter.format`).
+    Packs of large models hold millions of such parts (issue 14)."""
+
+    def format(self, obj, context, maxlevels, level):
+        return repr(obj), True, False
+
+
+_PRINTER = _PlainDataPrinter(width=_WIDTH, sort_dicts=False)
+
+
 def _data(value) -> str:
-    return pprint.pformat(value, width=_WIDTH, sort_dicts=False)
+    """``pprint.pformat(value, width=100, sort_dicts=False)``, with a fast
+    path for the common large case -- a list whose every item fits on its own
+    line, which ``pprint`` prints one item per line -- that gives the same
+    text (tests/test_pack.py compares them)."""
+    if isinstance(value, list) and value:
+        reprs = [repr(item) for item in value]
+        # pprint's rule: the item fits in width - indent (1) - allowance (1).
+        if len(reprs) > 1 and all(len(r) <= _WIDTH - 2 for r in reprs) and sum(map(len, reprs)) + 2 * len(reprs) > _WIDTH:
+            return "[" + ",\n ".join(reprs) + "]"
+    return _PRINTER.pformat(value)
 
 
 def module_name(model_name: str, flags: list[str] | None) -> str:

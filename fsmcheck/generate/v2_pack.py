@@ -64,6 +64,7 @@ def v2_pack_data(model: Model, config: Config) -> dict:
     sequences = w_method_sequences(model, config, W_EXTRA_STATES)
     extra = {}
     capabilities = _capabilities(model, config)
+    precopy_states = _precopy_states(model, config)
     if capabilities:  # only when declared: packs of models without them stay byte-identical
         extra["capabilities"] = capabilities
     return {
@@ -79,9 +80,9 @@ def v2_pack_data(model: Model, config: Config) -> dict:
         "sequences": [list(map(list, seq)) for seq in sequences],
         "fault_model": FAULT_MODEL.format(n=len(supported), m=W_EXTRA_STATES),
         "coverage": {"states": len(supported), "arcs": len(spec["arcs"]), "pairs": len(pairs)},
-        "precopy_states": _precopy_states(model, config),
+        "precopy_states": precopy_states,
         "precopy_paths": [p if p[-1] == "STOP_COPY" else p + ["STOP_COPY"] for p in saving_paths
-                          if p[0] in _precopy_states(model, config)
+                          if p[0] in precopy_states
                           and (p[-1] == "STOP_COPY" or table[(p[-1], "STOP_COPY")].outcome == PATH)],
         **extra,
     }

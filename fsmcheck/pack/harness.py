@@ -6,7 +6,8 @@ errors that are not :class:`~fsmcheck.adapters.contract.DriverError` become
 readable failures, and every operation is logged so that a violation prints
 the exact request sequence from open.
 
-Calls run on one daemon worker thread per device. A call that does not
+Calls run on one daemon worker thread per device (or inline, for adapters
+that declare their devices pure Python: see below). A call that does not
 return within the time limit is abandoned: the device (and its adapter) is
 marked *lost*, no further call is sent to it, and every later test of that
 adapter fails at once ("lost after a hang") instead of starting another
@@ -14,11 +15,28 @@ worker. So a spinning adapter costs at most one stuck thread per adapter,
 and a daemon thread never keeps the interpreter from exiting. The harness
 closes every data-session handle it was given (``close_handle``) and the
 device when the test ends.
+
+Why a worker and not the test's own thread: a call made on the test's
+thread that hangs inside C (an ioctl the driver never completes, a lock, a
+sleep) can be neither interrupted nor abandoned -- the test would never
+fail and the run never end. A worker costs a handoff each way per call
+(through a pair of locks the worker keeps for its life), and on a loaded
+machine each handoff waits for the scheduler. So an adapter that *declares*
+its devices pure Python (``adapter.pure_python`` is True: every call runs
+Python bytecode in this process, never a blocking system call, lock or C
+loop -- fsmcheck's own reference and mutant drivers) has its calls made on
+the test's thread, and one watchdog thread per process (it ends when no
+such device has been open for a moment) interrupts a call that overruns
+its limit with an asynchronous exception, which bytecode always lets
+through: the test fails, the device is given up, the run stops, as with a
+worker. Every other adapter -- the Linux ioctl adapter, a user's, a test
+double that blocks -- keeps the worker. ``bench/bench_pack.py`` measures
+the whole pack through the harness against a bare pass-through.
 """
 
 from __future__ import annotations
 
-import queue
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -36,6 +54,12 @@ DEFAULTS = {"timeout": 10.0, "deadline": None}
 
 #: ``id(adapter) or id(device)`` -> why it was given up (a call hung).
 LOST: dict[int, str] = {}
+
+#: Private, for measurements only (``bench/bench_pack.py``): call the adapter
+#: directly on the test's thread, without a worker, a time limit or a budget
+#: -- the bare adapter the harness's cost is measured against. Never set in a
+#: real run: a hung call would hang the run.
+_DIRECT = False
 
 
 def deadline_left() -> float | None:
@@ -81,40 +105,187 @@ class Outcome:
 class _Worker:
     """One daemon thread that runs a device's calls in order.
 
-    :meth:`run` waits at most ``timeout`` seconds; on expiry the worker is
-    abandoned (its thread may spin forever, but as a daemon it does not hold
-    the process at exit) and never given another call.
+    A call is handed over through two locks the worker owns for its life
+    (``_go``: a call is waiting; ``_done``: its result is there), so a call
+    costs two thread switches and no allocation -- not a queue, an event and
+    a condition per call. :meth:`run` waits at most ``timeout`` seconds; on
+    expiry the worker is abandoned (:meth:`abandon`: its thread may spin
+    forever, but as a daemon it does not hold the process at exit, and if
+    the call ever returns the thread ends) and never given another call.
     """
 
     def __init__(self):
-        self._calls: queue.SimpleQueue = queue.SimpleQueue()
+        self._go = threading.Lock()
+        self._go.acquire()
+        self._done = threading.Lock()
+        self._done.acquire()
+        self._job: tuple | None = None
+        self._result: tuple = (False, None)
+        self._abandoned = False
+        #: True from handing a call over until its result is taken: still True
+        #: when the wait was interrupted (KeyboardInterrupt), so the worker is
+        #: not given another call while one is in flight.
+        self.busy = False
         self.thread = threading.Thread(target=self._loop, name="fsmcheck-adapter", daemon=True)
         self.thread.start()
 
     def _loop(self):
+        go, done = self._go, self._done
         while True:
-            item = self._calls.get()
-            if item is None:
+            go.acquire()
+            job, self._job = self._job, None
+            if job is None or self._abandoned:  # stop(), or given up
                 return
-            fn, args, box, done = item
+            fn, args = job
             try:
-                box.append((True, fn(*args)))
+                self._result = (True, fn(*args))
             except BaseException as exc:  # handed to the caller
-                box.append((False, exc))
-            done.set()
+                self._result = (False, exc)
+            done.release()
 
     def run(self, fn, args, timeout: float):
-        """``(finished, ok, value_or_exception)``."""
-        box: list = []
-        done = threading.Event()
-        self._calls.put((fn, args, box, done))
-        if not done.wait(timeout):
+        """Run ``fn(*args)`` on the worker; ``(finished, ok, value_or_exception)``
+        (``finished`` False: it did not return within ``timeout`` seconds)."""
+        self.busy = True
+        self._job = (fn, args)
+        self._go.release()
+        if not self._done.acquire(True, max(0.0, min(timeout, threading.TIMEOUT_MAX))):
             return False, False, None
-        ok, value = box[0]
+        self.busy = False
+        ok, value = self._result
+        self._result = (False, None)
         return True, ok, value
 
+    def abandon(self):
+        """Give the worker up: it gets no further call, and its thread ends
+        as soon as the call in progress (if it ever) returns."""
+        self._abandoned = True
+        self._job = None
+        try:
+            self._go.release()
+        except RuntimeError:  # the call was never picked up: the worker sees _abandoned when it is
+            pass
+
     def stop(self):
-        self._calls.put(None)
+        """End the (idle) worker's thread."""
+        self._job = None
+        self._go.release()
+
+
+class _Hung(BaseException):
+    """Raised asynchronously in a test's thread by :class:`_Watchdog` when an
+    inline call overruns its limit (a BaseException: a driver's ``except
+    Exception`` does not swallow it)."""
+
+
+def _async_raiser():
+    """``set(thread_ident, exception_class_or_None)`` over the C API's
+    ``PyThreadState_SetAsyncExc`` (None clears a pending exception), or None
+    where there is none (then every call goes to a worker)."""
+    try:
+        import ctypes
+
+        api = ctypes.pythonapi.PyThreadState_SetAsyncExc
+    except (ImportError, AttributeError):
+        return None
+
+    def set_exc(ident: int, exc) -> None:
+        api(ctypes.c_ulong(ident), None if exc is None else ctypes.py_object(exc))  # None: NULL, clears
+
+    return set_exc
+
+
+_SET_ASYNC_EXC = _async_raiser()
+
+#: Seconds the watchdog thread waits, with no inline device open, before it ends.
+_LINGER = 0.25
+
+
+class _Watchdog:
+    """One daemon thread for every inline call of the process (see the module
+    docstring). A call is *armed* with its deadline (a dict entry under a
+    lock: no thread switch); the thread sleeps until the earliest deadline (or
+    the default call timeout from now, woken early only when a call is armed
+    with a deadline before that), raises :class:`_Hung` in the thread of a
+    call past its deadline (again every second until it is disarmed), and
+    ends when no inline device has been open for :data:`_LINGER` seconds.
+    """
+
+    def __init__(self):
+        self._cond = threading.Condition(threading.Lock())
+        self._armed: dict[int, list] = {}   # slot -> [deadline, thread ident, fired]
+        self._users = 0
+        self._wake_at = 0.0
+        self.thread: threading.Thread | None = None
+
+    def enter(self) -> None:
+        """An inline device opens (the thread starts if it is not running)."""
+        with self._cond:
+            self._users += 1
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._loop, name="fsmcheck-watchdog", daemon=True)
+                self.thread.start()
+
+    def leave(self) -> None:
+        """An inline device closes."""
+        with self._cond:
+            self._users -= 1
+            self._cond.notify()
+
+    def arm(self, slot: int, deadline: float) -> list:
+        """Watch the calling thread's call until :meth:`disarm`; its entry."""
+        entry = [deadline, threading.get_ident(), False]
+        with self._cond:
+            self._armed[slot] = entry
+            if deadline < self._wake_at:
+                self._cond.notify()
+        return entry
+
+    def disarm(self, slot: int, entry: list) -> bool:
+        """Stop watching; True when the call overran (then any exception still
+        pending for the thread is cleared, so none is raised later)."""
+        with self._cond:
+            if self._armed.get(slot) is entry:
+                del self._armed[slot]
+            if entry[2]:
+                _SET_ASYNC_EXC(entry[1], None)
+            return entry[2]
+
+    def _loop(self) -> None:
+        idle_since = None
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                for entry in self._armed.values():
+                    if now >= entry[0]:
+                        entry[2] = True
+                        entry[0] = now + 1.0
+                        _SET_ASYNC_EXC(entry[1], _Hung)
+                if self._armed or self._users:
+                    idle_since = None
+                elif idle_since is None:
+                    idle_since = now
+                elif now - idle_since >= _LINGER:
+                    self.thread = None
+                    return
+                wake = min([now + DEFAULTS["timeout"], *(e[0] for e in self._armed.values())])
+                if not self._users:
+                    wake = min(wake, now + _LINGER)
+                self._wake_at = wake
+                self._cond.wait(min(max(wake - now, 0.0), threading.TIMEOUT_MAX))
+
+
+_WATCHDOG = _Watchdog()
+if hasattr(os, "register_at_fork"):  # a forked child has no watchdog thread, whatever the parent had
+    os.register_at_fork(after_in_child=_WATCHDOG.__init__)
+
+
+def _direct(fn, args):
+    """``_Worker.run`` without the worker (see :data:`_DIRECT`)."""
+    try:
+        return True, True, fn(*args)
+    except BaseException as exc:
+        return True, False, exc
 
 
 @dataclass
@@ -141,22 +312,33 @@ class Harness:
     handles: list[int] = field(default_factory=list)
     _worker: _Worker | None = None
     _lost: str | None = None
+    _inline: bool = False      # calls on the test's thread, watched by _WATCHDOG
+    _watched: bool = False     # _WATCHDOG.enter() done, leave() due at close
 
     def __post_init__(self):
         if self.timeout is None:
             self.timeout = DEFAULTS["timeout"]
+        self._inline = _SET_ASYNC_EXC is not None and getattr(self.adapter, "pure_python", False) is True
 
     def _call(self, what: str, fn, *args) -> Outcome:
         if self._lost is not None:
             raise AdapterFault(self.report(f"{what} not sent: the device was given up ({self._lost})"))
+        if _DIRECT:
+            finished, ok, value = _direct(fn, args)
+            return self._outcome(what, ok, value)
         limit = self.timeout
         left = deadline_left()
         budget_bound = left is not None and left < limit
         if budget_bound:
             limit = max(left, 0.0)
-        if self._worker is None:
-            self._worker = _Worker()
-        finished, ok, value = self._worker.run(fn, args, limit)
+        if self._inline:
+            finished, ok, value = self._run_inline(fn, args, limit)
+        else:
+            if self._worker is None or self._worker.busy:
+                if self._worker is not None:  # a wait for its last call was interrupted: never reuse it
+                    self._worker.abandon()
+                self._worker = _Worker()
+            finished, ok, value = self._worker.run(fn, args, limit)
         if not finished:
             why = (f"the run budget ran out during {what}" if budget_bound
                    else f"{what} did not return within {self.timeout:g} s")
@@ -164,6 +346,32 @@ class Harness:
             self.log.append(f"{what} -> did not return within {limit:g} s")
             raise AdapterFault(self.report(f"the adapter hung in {what}" if not budget_bound else
                                            f"the run budget (--fsmcheck-budget) ran out in {what}")) from None
+        return self._outcome(what, ok, value)
+
+    def _run_inline(self, fn, args, limit: float):
+        """``_Worker.run`` on the test's thread, watched by :data:`_WATCHDOG`."""
+        if not self._watched:
+            _WATCHDOG.enter()
+            self._watched = True
+        slot = id(self)
+        entry = _WATCHDOG.arm(slot, time.monotonic() + limit)
+        try:
+            try:
+                ok, value = True, fn(*args)
+            except _Hung:
+                raise
+            except BaseException as exc:  # handed to _outcome, as from a worker
+                ok, value = False, exc
+            finally:
+                overran = _WATCHDOG.disarm(slot, entry)
+        except _Hung:  # raised in the call, or in disarm before it cleared it
+            overran = _WATCHDOG.disarm(slot, entry) or True
+        if overran:
+            return False, False, None
+        return True, ok, value
+
+    def _outcome(self, what: str, ok: bool, value) -> Outcome:
+        """The :class:`Outcome` of a call that returned ``value`` (``ok``) or raised it."""
         if ok:
             return Outcome(value=value)
         if isinstance(value, DriverError):
@@ -177,7 +385,9 @@ class Harness:
         """Mark the device and its adapter lost: no call is sent to them again
         (the hung worker thread is abandoned, not joined)."""
         self._lost = why
-        self._worker = None  # abandoned: it is a daemon and gets no further call
+        if self._worker is not None:
+            self._worker.abandon()  # a daemon; it gets no further call and ends if the call returns
+        self._worker = None
         LOST[id(self.device)] = why
         if self.adapter is not None:
             LOST[id(self.adapter)] = why
@@ -285,8 +495,14 @@ class Harness:
                     self._call("close", self.device.close)
         finally:
             if self._worker is not None:
-                self._worker.stop()
+                if self._worker.busy:
+                    self._worker.abandon()
+                else:
+                    self._worker.stop()
                 self._worker = None
+            if self._watched:
+                self._watched = False
+                _WATCHDOG.leave()
 
     # -- reporting -----------------------------------------------------------
     def report(self, headline: str, *, expected: str = "", observed: str = "", rule: str = "") -> str:

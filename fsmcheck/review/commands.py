@@ -15,7 +15,7 @@ from ..generate.writer import write_file
 from ..model import ModelError
 from ..model.schema import Model
 from ..verifier.trace import steps
-from ..verifier.verify_report import EXIT_INPUT, EXIT_OK
+from ..verifier.exit_codes import EXIT_INPUT, EXIT_OK
 from .diagram import FORMATS, DotMissingError, diagram, render as render_file
 
 __all__ = ["render", "report"]

@@ -44,9 +44,34 @@ def missing_device_files(env: dict) -> list[str]:
     nothing (opening the device would reset it)."""
     from ..adapters.linux import target_from_env
 
-    target = target_from_env(env)
+    return _missing_files(target_from_env(env))
+
+
+def _missing_files(target) -> list[str]:
     paths = [target.cdev, "/dev/iommu"] if target.cdev else ["/dev/vfio/vfio", target.group]
     return [p for p in paths if not os.path.exists(p)]
+
+
+def fleet_devices(path: str) -> list[str]:
+    """The devices of a ``--devices`` file (one a line, ``GROUP:NAME`` or a
+    cdev path, ``#`` comments), as the pack's ``--fsmcheck-devices`` reads it.
+
+    Raises:
+        click.UsageError: the file names no device, names one twice, or a
+            line is neither form (:func:`fsmcheck.adapters.linux.target_from_spec`).
+    """
+    import pytest
+
+    from ..adapters.linux import DeviceRefused, target_from_spec
+    from ..pack.plugin import read_devices
+
+    try:
+        devices = read_devices([], path)
+        for device in devices:
+            target_from_spec(device)
+    except (pytest.UsageError, DeviceRefused) as exc:
+        raise click.UsageError(str(exc)) from None
+    return devices
 
 
 def _write_pack(directory: Path) -> list[Path]:
@@ -69,6 +94,9 @@ def _write_pack(directory: Path) -> list[Path]:
 @click.option("--vfio-group", metavar="GROUP", help="The device's IOMMU group: /dev/vfio/N or N (with --device).")
 @click.option("--device", metavar="NAME", help="The device's name in the group (a PCI address or an mdev UUID).")
 @click.option("--vfio-cdev", metavar="PATH", help="The device's cdev, /dev/vfio/devices/vfioN (iommufd).")
+@click.option("--devices", "devices_file", type=click.Path(dir_okay=False, exists=True),
+              help="A fleet: a file of devices, one a line (GROUP:NAME such as /dev/vfio/12:0000:01:00.0, or a "
+                   "cdev path; '#' comments). The pack runs with pytest-xdist, one worker per device.")
 @click.option("--errata", type=click.Path(dir_okay=False, exists=True),
               help="Known deviations of the driver, reported as xfailed (fsmcheck.pack.errata).")
 @click.option("-o", "--output", default="fsmcheck-results", show_default=True, type=click.Path(file_okay=False),
@@ -76,12 +104,15 @@ def _write_pack(directory: Path) -> list[Path]:
 @click.option("--seed", type=int, default=None, help="State-machine seed (default: random, printed).")
 @click.option("--adapter", default=LINUX_ADAPTER, hidden=True,
               help="Adapter factory (tests: run the same command against the reference drivers).")
-def run_pack_command(vfio_group, device, vfio_cdev, errata, output, seed, adapter):
-    """Run the shipped v2 conformance pack against one real VFIO device.
+def run_pack_command(vfio_group, device, vfio_cdev, devices_file, errata, output, seed, adapter):
+    """Run the shipped v2 conformance pack against one real VFIO device, or a fleet.
 
     Name the device by its group and name (--vfio-group /dev/vfio/N
     --device NAME, the legacy container path) or by its cdev (--vfio-cdev
-    /dev/vfio/devices/vfioN). The run goes through fsmcheck.adapters.linux
+    /dev/vfio/devices/vfioN); or name a fleet with --devices FILE: the
+    pack's tests are shared out over the devices, one pytest-xdist worker
+    each (-n N), and the coverage summary is given per device and in total.
+    The run goes through fsmcheck.adapters.linux
     with its safety rules (only the device named; refused if in use; reset
     on open and on close; every fd closed). Writes into OUTPUT the pack,
     junit.xml, coverage.txt, pytest.log and results.html (which catalogue
@@ -97,19 +128,29 @@ def run_pack_command(vfio_group, device, vfio_cdev, errata, output, seed, adapte
     from .results import junit_cases, rule_outcomes
 
     err = make_console(False, stderr=True)
+    if devices_file and (vfio_cdev or vfio_group or device):
+        raise click.UsageError("name the devices once: --devices FILE, or --vfio-cdev / --vfio-group with --device")
     if vfio_cdev and (vfio_group or device):
         raise click.UsageError("name one device: --vfio-cdev, or --vfio-group with --device, not both")
-    if not vfio_cdev and not (vfio_group and device):
-        raise click.UsageError("name the device: --vfio-group /dev/vfio/N --device NAME, or --vfio-cdev PATH")
+    if not devices_file and not vfio_cdev and not (vfio_group and device):
+        raise click.UsageError("name the device: --vfio-group /dev/vfio/N --device NAME, or --vfio-cdev PATH "
+                               "(or a fleet: --devices FILE)")
     env = {k: v for k, v in os.environ.items() if not k.startswith("FSMCHECK_VFIO_")}
-    if vfio_cdev:
+    fleet: list[str] = []
+    if devices_file:
+        from ..adapters.linux import target_from_spec
+
+        fleet = fleet_devices(devices_file)
+        named = ", ".join(fleet)
+        missing = [f"{d}: {p}" for d in fleet for p in _missing_files(target_from_spec(d))]
+    elif vfio_cdev:
         env["FSMCHECK_VFIO_CDEV"] = vfio_cdev
         named = vfio_cdev
     else:
         env["FSMCHECK_VFIO_GROUP"], env["FSMCHECK_VFIO_DEVICE"] = vfio_group, device
         named = f"{vfio_group} {device}"
     if adapter == LINUX_ADAPTER:
-        missing = missing_device_files(env)
+        missing = missing if fleet else missing_device_files(env)
         if missing:  # every test would fail to open the device: say so once, run nothing
             err.print(f"error: {named}: no such device file(s): {', '.join(missing)} (is vfio loaded and the "
                       "device bound to a vfio driver?); nothing was run", markup=False, highlight=False)
@@ -120,6 +161,8 @@ def run_pack_command(vfio_group, device, vfio_cdev, errata, output, seed, adapte
     junit = out / "junit.xml"
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(pack),
            f"--junitxml={junit}", f"--fsmcheck-adapter={adapter}", str(pack)]
+    if fleet:
+        cmd += [f"--fsmcheck-devices={Path(devices_file).resolve()}"] + (["-n", str(len(fleet))] if len(fleet) > 1 else [])
     if errata:
         cmd.append(f"--fsmcheck-errata={errata}")
     if seed is not None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from ..console import MODEL, load_or_report, make_console, parse_flags
-from ..verifier.verify_report import EXIT_FAIL, EXIT_INPUT, EXIT_INTERNAL, EXIT_OK
+from ..verifier.exit_codes import EXIT_FAIL, EXIT_INPUT, EXIT_INTERNAL, EXIT_OK
 
 __all__ = ["check_trace_command"]
 

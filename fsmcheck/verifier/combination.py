@@ -91,43 +91,51 @@ def rejection_reason(model: Model, config: Config, current: str, requested: str)
     return None
 
 
-def admissible_shortest_paths(model: Model, graph: nx.DiGraph, current: str, requested: str,
-                              within_group: bool | None = None) -> list[tuple[str, ...]]:
-    """Every shortest admissible path from ``current`` to ``requested``.
+def admissible_shortest_paths(model: Model, graph: nx.DiGraph, current: str,
+                              within_group: bool | None = None) -> dict[str, list[tuple[str, ...]]]:
+    """Every shortest admissible path from ``current`` to every state it reaches.
 
-    Paths are returned as the states entered after ``current``, sorted. An
-    empty list means no admissible path exists. ``within_group`` overrides the
-    model's rule when not None.
+    Returns:
+        ``{requested: [path, ...]}``, each path the states entered after
+        ``current`` (sorted); a state no admissible path reaches is absent.
+        ``within_group`` overrides the model's rule when not None.
+
+    One breadth-first search from ``current`` (:func:`networkx.predecessor`)
+    in the graph whose ``no_interior`` states, ``current`` aside, have no
+    out-arcs -- such a state can end a path but never be its interior -- and
+    one inside each ``no_interior`` group that holds ``current`` when the
+    rule's ``within_group`` is set.
     """
     rule = model.combination
     forbidden_groups = rule.no_interior if rule else ()
     within = rule.within_group if (rule and within_group is None) else bool(within_group)
     forbidden = {s for g in forbidden_groups for s in model.groups.get(g, ())}
-    outer = nx.DiGraph()
-    outer.add_nodes_from(graph.nodes)
-    outer.add_edges_from(
-        (u, v) for u, v in graph.edges
-        if (u == current or u not in forbidden) and (v == requested or v not in forbidden)
-    )
-    candidates = _shortest(outer, current, requested)
+    outer = nx.subgraph_view(graph, filter_edge=lambda u, v: u == current or u not in forbidden)
+    found = _shortest_from(outer, current)
     if within:
         for g in forbidden_groups:
             members = set(model.groups.get(g, ()))
-            if current in members and requested in members:
-                candidates += _shortest(graph.subgraph(members & set(graph.nodes)), current, requested)
-    if not candidates:
-        return []
-    best = min(len(p) for p in candidates)
-    return sorted({p for p in candidates if len(p) == best})
+            if current in members:
+                for requested, paths in _shortest_from(graph.subgraph(members & set(graph.nodes)), current).items():
+                    found.setdefault(requested, []).extend(paths)
+    out = {}
+    for requested, paths in found.items():
+        best = min(len(p) for p in paths)
+        out[requested] = sorted({p for p in paths if len(p) == best})
+    return out
 
 
-def _shortest(graph: nx.DiGraph, src: str, dst: str) -> list[tuple[str, ...]]:
-    if src not in graph or dst not in graph:
-        return []
-    try:
-        return [tuple(p[1:]) for p in nx.all_shortest_paths(graph, src, dst)]
-    except nx.NetworkXNoPath:
-        return []
+def _shortest_from(graph, source: str) -> dict[str, list[tuple[str, ...]]]:
+    """All shortest paths from ``source`` to every other node it reaches."""
+    if source not in graph:
+        return {}
+    pred, dist = nx.predecessor(graph, source, return_seen=True)
+    paths: dict[str, list[tuple[str, ...]]] = {source: [()]}
+    for node in sorted(dist, key=dist.__getitem__):
+        if node != source:
+            paths[node] = [p + (node,) for z in pred[node] for p in paths[z]]
+    del paths[source]
+    return paths
 
 
 def derive_table(model: Model, config: Config, *, within_group: bool | None = None
@@ -148,6 +156,7 @@ def derive_table(model: Model, config: Config, *, within_group: bool | None = No
     table = {}
     for current in model.supported(config.flags):
         deadline.check()
+        reached = None
         for requested in model.state_names:
             reason = rejection_reason(model, config, current, requested)
             if reason is not None:
@@ -155,7 +164,9 @@ def derive_table(model: Model, config: Config, *, within_group: bool | None = No
             elif current == requested:
                 table[(current, requested)] = Entry(current, requested, NOOP)
             else:
-                paths = admissible_shortest_paths(model, graph, current, requested, within_group)
+                if reached is None:
+                    reached = admissible_shortest_paths(model, graph, current, within_group)
+                paths = reached.get(requested)
                 if not paths:
                     table[(current, requested)] = Entry(
                         current, requested, NO_PATH,

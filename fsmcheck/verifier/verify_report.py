@@ -14,7 +14,7 @@ from .verdict import FAILS, HOLDS, UNKNOWN
 __all__ = ["print_results", "results_json", "exit_code", "EXIT_OK", "EXIT_FAIL", "EXIT_INPUT", "EXIT_INTERNAL"]
 
 #: Exit codes of ``fsmcheck verify`` (and of every command that checks).
-EXIT_OK, EXIT_FAIL, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+from .exit_codes import EXIT_FAIL, EXIT_INPUT, EXIT_INTERNAL, EXIT_OK  # noqa: F401 (re-exported)
 
 _STYLE = {HOLDS: "green", FAILS: "bold red", UNKNOWN: "yellow", DISAGREE: "bold magenta", ERROR: "bold magenta"}
 

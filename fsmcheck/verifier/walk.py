@@ -78,17 +78,18 @@ def run_walk(model: Model, config: Config, current: str, requested: str) -> Walk
     if walk.check_requested and not walk.supported(requested, config.flags, all_flags):
         return WalkResult(EINVAL)
     path: list[str] = []
-    state, visited = current, [current]
+    state, visited, seen = current, [current], {current}
     while state != requested:
         step, cycle = _skip(model, config, walk.next[(state, requested)], requested)
         if cycle is not None:
             return WalkResult(SKIP_LOOP, tuple(path), cycle)
         if step in walk.reject:
             return WalkResult(EINVAL, tuple(path))
-        if step in visited:
+        if step in seen:
             start = visited.index(step)
             return WalkResult(STEP_LOOP, tuple(path + [step]), tuple(visited[start:]))
         path.append(step)
         visited.append(step)
+        seen.add(step)
         state = step
     return WalkResult(OK, tuple(path))
