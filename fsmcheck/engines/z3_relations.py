@@ -80,7 +80,8 @@ class Relations:
         self.names = names
         self.supported = list(enc.supported_names)
         self.layers = max(1, len(self.supported) - 1)
-        self.width = max(len(names), self.layers + 2, 8).bit_length()
+        # every state index, layer number, group index and session count fits
+        self.width = max(len(names), self.layers + 2, len(self.model.groups) + 1, 8).bit_length()
         self._table = None
         self._geometric = None
         self._facts_text = None
