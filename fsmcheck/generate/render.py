@@ -35,9 +35,10 @@ def _data(value) -> str:
     line, which ``pprint`` prints one item per line -- that gives the same
     text (tests/test_pack.py compares them)."""
     if isinstance(value, list) and value:
-        reprs = [repr(item) for item in value]
+        reprs = list(map(repr, value))
+        lengths = list(map(len, reprs))
         # pprint's rule: the item fits in width - indent (1) - allowance (1).
-        if len(reprs) > 1 and all(len(r) <= _WIDTH - 2 for r in reprs) and sum(map(len, reprs)) + 2 * len(reprs) > _WIDTH:
+        if len(reprs) > 1 and max(lengths) <= _WIDTH - 2 and sum(lengths) + 2 * len(reprs) > _WIDTH:
             return "[" + ",\n ".join(reprs) + "]"
     return _PRINTER.pformat(value)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..verifier.combination import NO_PATH, NOOP, PATH, REJECTED, derive_table
 from ..model.schema import Config, Model
 from .tour import arc_tour
-from .wmethod import FAULT_MODEL, w_method_sequences
+from .wmethod import FAULT_MODEL, input_alphabet, w_method_sequences
 
 __all__ = ["v2_pack_data", "W_EXTRA_STATES", "CAPABILITY_SUITES"]
 
@@ -61,7 +61,10 @@ def v2_pack_data(model: Model, config: Config) -> dict:
     failures = [(c, r, i, to_error) for (c, r), e in table.items() if e.outcome == PATH
                 for i in range(len(e.path)) for to_error in (False, True)]
     saving_paths = _saving_paths(model, config, table)
-    sequences = w_method_sequences(model, config, W_EXTRA_STATES)
+    sequences = w_method_sequences(model, config, W_EXTRA_STATES, table)
+    # Each input once as a list, shared by every sequence that holds it (the
+    # suite of a large model has millions of sequences).
+    as_list = {step: list(step) for step in input_alphabet(model)}
     extra = {}
     capabilities = _capabilities(model, config)
     precopy_states = _precopy_states(model, config)
@@ -77,7 +80,7 @@ def v2_pack_data(model: Model, config: Config) -> dict:
         "resets": list(supported),
         "saving_paths": saving_paths,
         "failures": failures,
-        "sequences": [list(map(list, seq)) for seq in sequences],
+        "sequences": [list(map(as_list.__getitem__, seq)) for seq in sequences],
         "fault_model": FAULT_MODEL.format(n=len(supported), m=W_EXTRA_STATES),
         "coverage": {"states": len(supported), "arcs": len(spec["arcs"]), "pairs": len(pairs)},
         "precopy_states": precopy_states,

@@ -31,15 +31,20 @@ def input_alphabet(model: Model) -> list[tuple]:
     return out
 
 
-def w_method_sequences(model: Model, config: Config, extra_states: int = 1) -> list[tuple]:
+def w_method_sequences(model: Model, config: Config, extra_states: int = 1, table=None) -> list[tuple]:
     """The W-method suite for ``config`` with ``extra_states`` (m >= 0).
+
+    ``table`` is the configuration's derived combination table
+    (:func:`~fsmcheck.verifier.combination.derive_table`), derived here when
+    not given.
 
     Returns input sequences (tuples of inputs), each starting at the state at
     open, without duplicates, in a deterministic order (state order, then
     length, then alphabet order). States no request reaches from the state
     at open (the error state) are not in the cover.
     """
-    table = derive_table(model, config)
+    if table is None:
+        table = derive_table(model, config)
     cover = {model.initial: ()}
     for state in model.supported(config.flags):
         entry = table.get((model.initial, state))
