@@ -16,6 +16,7 @@ import itertools
 import z3
 
 from ..model.schema import Config, Model
+from ..verifier.graphs import declared_effects
 from ..verifier import deadline
 
 __all__ = ["Encoding", "UnknownResult", "fresh_names", "solve"]
@@ -179,11 +180,8 @@ class Encoding:
                 ok = self.accepted_names()
                 pairs = [(u, v) for u in ok for v in ok if u != v]
             else:
-                sup = set(self.supported_names)
-                pairs = list(dict.fromkeys(
-                    (a.src, a.dst) for a in model.arcs
-                    if a.enabled(config.flags) and a.src in sup and a.dst in sup
-                    and (profile.tags is None or a.tag in profile.tags)))
+                # the same selection as the explicit engine's graphs, in declaration order
+                pairs = list(declared_effects(model, config))
             self._arc_pairs = pairs
         return self._arc_pairs
 

@@ -105,9 +105,6 @@ class Relations:
         members = [[s for s in self.model.groups.get(g, ()) if s in sup] for g in no_interior] if within else []
         return forbidden, members
 
-    def arc_pairs(self) -> list[tuple[str, str]]:
-        return self.enc.arc_pairs()
-
     def _base(self) -> list[str]:
         """Facts and the table's rules."""
         return self._facts() + self._table_rules()
@@ -140,7 +137,7 @@ class Relations:
             facts.append(f"(Acc {self.s(n)})")
         if model.error is not None and model.error in self.index:
             facts.append(f"(Err {self.s(model.error)})")
-        for u, v in self.arc_pairs():
+        for u, v in enc.arc_pairs():
             facts.append(f"(Arc {self.s(u)} {self.s(v)})")
         for b in model.blocked_in(self.config.flags):
             facts.append(f"(Blocked {self.s(b.src)} {self.s(b.dst)})")
@@ -330,7 +327,7 @@ class Relations:
             raise ValueError("session counts need an unambiguous table")
         model = self.model
         _, groups = self._groups()
-        z0, one, two = self.v(0), self.v(1), self.v(2)
+        z0, one = self.v(0), self.v(1)
         out = self._base() + [
             "(declare-rel StepE (St St St St)) (declare-rel Sum (St St St)) (declare-rel CntO (St St St St))",
             "(declare-rel CntW (St St St St St)) (declare-rel GM (St St)) (declare-rel BetterW (St St))",
@@ -375,7 +372,6 @@ class Relations:
             f"(rule (=> (and (NoSG x) (NoSG y)) (Want x y {z0} {z0})))",
             "(rule (=> (and (PathPair x y) (Count x y s e) (not (Want x y s e))) (SessBad x y)))",
         ]
-        del two
         return self._pairs(self._query(out, "SessBad", 2))
 
     # -- the walk under review -----------------------------------------------------
@@ -495,7 +491,7 @@ class _Paths:
         key = (c, r)
         if key in self.memo:
             return self.memo[key]
-        stack, order = [key], []
+        stack = [key]
         while stack:  # iterative: paths may be long
             pair = stack.pop()
             if pair in self.memo:
@@ -512,7 +508,6 @@ class _Paths:
                 if len(out) > MAX_ALTERNATIVES:
                     break
             self.memo[pair] = out[:MAX_ALTERNATIVES + 1]
-            order.append(pair)
         return self.memo[key]
 
 
