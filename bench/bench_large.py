@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 from fsmcheck.engines import explicit  # noqa: E402
 from fsmcheck.model import load_model  # noqa: E402
-from fsmcheck.verifier.graphs import arc_graph  # noqa: E402
+from fsmcheck.semantics.graphs import arc_graph  # noqa: E402
 from fuzz.strategies import chain_model  # noqa: E402
 
 

@@ -5,7 +5,7 @@ The public surface:
 - :func:`fsmcheck.model.load_model` reads and validates a model file;
 - :func:`fsmcheck.verifier.verify.verify_model` decides the model's properties with
   both engines (networkx and z3);
-- :func:`fsmcheck.verifier.combination.derive_table` derives a combination table.
+- :func:`fsmcheck.semantics.combination.derive_table` derives a combination table.
 
 The command line is ``fsmcheck`` (see ``fsmcheck --help``).
 """

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING
 import click
 
 from . import __version__
-from .console import MODEL, load_or_report, make_console, parse_flags
+from .console import make_console
+from .model.options import MODEL, load_or_report, parse_flags
 
 if TYPE_CHECKING:  # imported where used: start-up imports only what a command needs
     from rich.console import Console
@@ -333,7 +334,7 @@ def table(model_path, flags_text, profile, as_json, literal_rule, no_color):
     "path": [STATE, ...]}}}}; without --flags, a JSON array of those.
     """
     from .model.schema import Config
-    from .verifier.combination import derive_table, table_json
+    from .semantics.combination import derive_table, table_json
 
     out, err = _console(no_color), _console(no_color, stderr=True)
     model = _load(model_path, err)

@@ -14,7 +14,7 @@ from fsmcheck.cli import main
 from fsmcheck.model import load_model
 from fsmcheck.tracecheck import check_trace, open_trace
 from fsmcheck.tracecheck.rules import RULES
-from fsmcheck.verifier.combination import derive_table
+from fsmcheck.semantics.combination import derive_table
 from fsmcheck.model.schema import Config
 
 from .conftest import MODELS, TOOLS, V2_WITHOUT_STOP_TO_RESUMING, require_tool

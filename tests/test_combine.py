@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from fsmcheck.cli import main
 from fsmcheck.engines import explicit, symbolic
 from fsmcheck.engines.z3_encoding import UnknownResult
-from fsmcheck.verifier.verdict import FAILS, HOLDS, UNKNOWN, Verdict
+from fsmcheck.semantics.verdict import FAILS, HOLDS, UNKNOWN, Verdict
 from fsmcheck.verifier.verify import combine
 
 from .conftest import MODELS

@@ -16,7 +16,7 @@ from fsmcheck.diff.pack_tests import pack_tests
 from fsmcheck.generate.pack import pack_files
 from fsmcheck.generate.writer import write_files
 from fsmcheck.model import ModelError, load_model
-from fsmcheck.verifier.combination import derive_table
+from fsmcheck.semantics.combination import derive_table
 
 from .conftest import MODELS
 

@@ -11,7 +11,7 @@ import pytest
 
 from fsmcheck.engines import explicit, symbolic
 from fsmcheck.model import load_model
-from fsmcheck.verifier.graphs import arc_graph
+from fsmcheck.semantics.graphs import arc_graph
 from fsmcheck.verifier.verify import verify_model
 
 BITS = '''format = 1

@@ -21,8 +21,8 @@ from fsmcheck.orchestration.explicit import explore
 from fsmcheck.orchestration.semantics import System, callback_outcomes
 from fsmcheck.orchestration.symbolic import prove
 from fsmcheck.orchestration.verify import verify_orchestration
-from fsmcheck.verifier.combination import PATH, derive_table
-from fsmcheck.verifier.p2p import quiesce_violations
+from fsmcheck.semantics.combination import PATH, derive_table
+from fsmcheck.semantics.p2p import quiesce_violations
 
 from .conftest import MODELS
 

@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from fsmcheck.model import ModelError, load_model
-from fsmcheck.verifier.p2p import lacks_p2p, quiesce_violations
+from fsmcheck.semantics.p2p import lacks_p2p, quiesce_violations
 
 from .conftest import MODELS
 

@@ -29,7 +29,7 @@ from fsmcheck.drivers.v2_device import DERIVED, ReferenceV2Device
 from fsmcheck.model.schema import Config
 from fsmcheck.pack import harness
 from fsmcheck.pack.harness import LOST, AdapterFault, Harness
-from fsmcheck.verifier.combination import REJECTED, derive_table
+from fsmcheck.semantics.combination import REJECTED, derive_table
 
 from .conftest import ROOT
 

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from fsmcheck.cli import main
 from fsmcheck.export.graph_json import graph_json
-from fsmcheck.verifier.graphs import arc_graph
+from fsmcheck.semantics.graphs import arc_graph
 from fsmcheck.model import load_model
 from fsmcheck.review.diagram import DotMissingError, diagram, render_bytes
 from fsmcheck.review.report import build_report

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fsmcheck.verifier.combination import derive_table
+from fsmcheck.semantics.combination import derive_table
 from fsmcheck.model import load_model
 from fsmcheck.verifier.verify import verify_model
 

@@ -23,7 +23,7 @@ from fsmcheck.cli import EXIT_FAIL, EXIT_INPUT, EXIT_INTERNAL, EXIT_OK, LAZY_SUB
 #: Modules no ``--help`` below may import.
 HEAVY = ("z3", "networkx", "rich", "graphviz", "hypothesis", "pycparser", "pytest", "jsonschema", "playwright",
          "fsmcheck.engines", "fsmcheck.verifier.verify", "fsmcheck.verifier.verify_report",
-         "fsmcheck.verifier.combination", "fsmcheck.verifier.graphs", "fsmcheck.model.loader", "fsmcheck.csource", "fsmcheck.review",
+         "fsmcheck.semantics.combination", "fsmcheck.semantics.graphs", "fsmcheck.model.loader", "fsmcheck.csource", "fsmcheck.review",
          "fsmcheck.diff", "fsmcheck.tracecheck", "fsmcheck.orchestration", "fsmcheck.generate", "fsmcheck.mutate")
 
 #: Invocations that must stay light (the commands defined in fsmcheck.cli and

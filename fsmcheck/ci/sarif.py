@@ -27,7 +27,7 @@ from typing import Sequence
 from .. import __version__
 from ..model.schema import Model
 from ..verifier.verify import Result
-from ..verifier.verdict import HOLDS, UNKNOWN
+from ..semantics.verdict import HOLDS, UNKNOWN
 
 __all__ = ["SARIF_SCHEMA", "artifact_location", "sarif_log"]
 

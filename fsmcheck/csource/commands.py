@@ -9,7 +9,8 @@ import click
 from rich.text import Text
 from rich.table import Table
 
-from ..console import MODEL, load_or_exit, make_console
+from ..console import make_console
+from ..model.options import MODEL, load_or_exit
 from ..model.shipped import shipped_model_path
 from ..model.schema import Config
 from ..verifier.exit_codes import EXIT_FAIL, EXIT_INPUT, EXIT_OK

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from pycparser import c_ast
 
-from ..verifier.combination import PATH, derive_table
+from ..semantics.combination import PATH, derive_table
 from ..model.schema import Config, Model
 from .cparse import ConstantError, evaluate, find_all, parse_expression, parse_function
 from .includes import find_tree, included_headers

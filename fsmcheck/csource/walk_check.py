@@ -12,10 +12,10 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from ..verifier.combination import NO_PATH, REJECTED, derive_table
+from ..semantics.combination import NO_PATH, REJECTED, derive_table
 from ..model.schema import Config, Model
 from ..verifier.verify import Result, verify_model
-from ..verifier.walk import EINVAL, OK, run_walk
+from ..semantics.walk import EINVAL, OK, run_walk
 from .kernel_walk import KernelWalk
 
 __all__ = ["Difference", "FlagSetReport", "check_walk"]

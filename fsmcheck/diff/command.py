@@ -8,7 +8,8 @@ import time
 
 import click
 
-from ..console import MODEL, load_or_report, make_console
+from ..console import make_console
+from ..model.options import MODEL, load_or_report
 from ..generate.writer import write_file
 from ..review.diagram import DotMissingError
 from ..verifier.verify import DISAGREE, ERROR

@@ -56,7 +56,7 @@ class ModelDiff:
         ``(src, dst) -> "added"`` for an arc of the new configuration that its
         baseline lacks, ``"changed"`` for one whose session effect differs,
         ``"removed"`` for a baseline arc the new configuration lacks."""
-        from ..verifier.graphs import arc_graph
+        from ..semantics.graphs import arc_graph
 
         out = {}
         for p in self.pairings:

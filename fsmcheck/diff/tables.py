@@ -1,6 +1,6 @@
 """Changed entries of the derived combination tables, per flag set.
 
-Both tables are derived with :func:`fsmcheck.verifier.combination.derive_table`
+Both tables are derived with :func:`fsmcheck.semantics.combination.derive_table`
 (from the arcs and the path rule, never from a walk table); an entry changes
 when its outcome (``rejected``, ``noop``, ``path``, ``no-path``) or its path
 does. A pair that exists in one table only (a state added or removed, or
@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..model.schema import Model
-from ..verifier.combination import Entry, derive_table
+from ..semantics.combination import Entry, derive_table
 from .matching import Pairing
 
 __all__ = ["EntryChange", "table_changes"]

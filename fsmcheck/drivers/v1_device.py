@@ -31,7 +31,7 @@ from typing import Mapping
 import networkx as nx
 
 from ..adapters.contract import DriverError
-from ..verifier.graphs import arc_graph
+from ..semantics.graphs import arc_graph
 from ..model import load_model
 from ..model.schema import Config
 from ..model.shipped import shipped_model_path
@@ -110,7 +110,7 @@ class ReferenceV1Device:
         """The arc graph writes are checked against (the hook a variant that
         changes the transitions overrides; it may depend only on its arguments).
 
-        Returns: :func:`~fsmcheck.verifier.graphs.arc_graph` of ``config``.
+        Returns: :func:`~fsmcheck.semantics.graphs.arc_graph` of ``config``.
         """
         return arc_graph(model, config)
 

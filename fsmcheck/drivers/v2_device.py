@@ -33,7 +33,7 @@ from types import MappingProxyType
 from typing import Mapping
 
 from ..adapters.contract import DriverError
-from ..verifier.combination import NOOP, PATH, Entry, derive_table
+from ..semantics.combination import NOOP, PATH, Entry, derive_table
 from ..model.schema import Arc, Config, Model
 from .derived import DerivedCache, model_key
 from .stream import StreamError, end_record, parse_stream, record
@@ -125,7 +125,7 @@ class ReferenceV2Device:
         """The combination table the device walks (the hook a mutant that
         changes the table overrides; it may depend only on its arguments).
 
-        Returns: ``{(current, requested): Entry}`` (:func:`~fsmcheck.verifier.combination.derive_table`).
+        Returns: ``{(current, requested): Entry}`` (:func:`~fsmcheck.semantics.combination.derive_table`).
         """
         return derive_table(model, config)
 

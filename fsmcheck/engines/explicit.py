@@ -1,7 +1,7 @@
 """The explicit engine: properties decided on networkx graphs.
 
 Each ``_check_*`` function takes a model and a configuration and returns a
-:class:`~fsmcheck.verifier.verdict.Verdict`. Counterexample traces are shortest paths
+:class:`~fsmcheck.semantics.verdict.Verdict`. Counterexample traces are shortest paths
 (:func:`networkx.shortest_path`) from the state at open in the configuration's
 system graph (arcs, reset and failure edges).
 """
@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import networkx as nx
 
-from ..verifier import deadline
-from ..verifier.combination import NO_PATH, PATH, REJECTED, derive_table
-from ..verifier.graphs import UndecidedError, accepted_values, arc_graph, system_graph
+from ..semantics import deadline
+from ..semantics.combination import NO_PATH, PATH, REJECTED, derive_table
+from ..semantics.graphs import UndecidedError, accepted_values, arc_graph, system_graph
 from ..model.loader import load_model
 from ..model.schema import Config, Model
-from ..verifier.verdict import FAILS, HOLDS, UNKNOWN, Counterexample, Verdict
-from ..verifier.walk import EINVAL, OK, SKIP_LOOP, STEP_LOOP, run_walk
-from ..verifier.verdict import looping_pairs as _all_pairs
-from .session_rules import expected_effect
+from ..semantics.verdict import FAILS, HOLDS, UNKNOWN, Counterexample, Verdict
+from ..semantics.walk import EINVAL, OK, SKIP_LOOP, STEP_LOOP, run_walk
+from ..semantics.verdict import looping_pairs as _all_pairs
+from ..semantics.sessions import expected_effect
 
 __all__ = ["check", "trace_to"]
 
@@ -297,9 +297,9 @@ def _check_p2p_quiesce(model: Model, config: Config) -> Verdict:
     """The P2P quiesce rule on one device (vacuous: it relates two devices).
 
     Every state reachable from the state at open (arcs, reset, failures) is
-    put to :func:`fsmcheck.verifier.p2p.quiesce_violations` as the only
+    put to :func:`fsmcheck.semantics.p2p.quiesce_violations` as the only
     device of its user context."""
-    from ..verifier.p2p import quiesce_violations
+    from ..semantics.p2p import quiesce_violations
 
     graph = system_graph(model, config)
     reached = nx.descendants(graph, model.initial) | {model.initial}

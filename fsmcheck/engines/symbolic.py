@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import z3
 
-from ..verifier.combination import NO_PATH, PATH, REJECTED
+from ..semantics.combination import NO_PATH, PATH, REJECTED
 from ..model.loader import load_model
 from ..model.schema import Config, Model
-from ..verifier.graphs import declared_effects
-from ..verifier.verdict import ERROR, FAILS, HOLDS, UNKNOWN, Counterexample, Verdict
-from ..verifier.verdict import looping_pairs as _all_pairs
-from .session_rules import expected_effect
+from ..semantics.graphs import declared_effects
+from ..semantics.verdict import ERROR, FAILS, HOLDS, UNKNOWN, Counterexample, Verdict
+from ..semantics.verdict import looping_pairs as _all_pairs
+from ..semantics.sessions import expected_effect
 from .z3_encoding import Encoding, UnknownResult, fresh_names as _fresh, new_solver, solve
 from .z3_paths import shortest_trace
 from .z3_relations import Relations
@@ -48,7 +48,7 @@ def check(name: str, model: Model, config: Config, *, timeout_ms: int = DEFAULT_
     other (a vacuous proof is never ``holds``).
 
     Raises:
-        fsmcheck.verifier.deadline.DeadlineExpired: the run's deadline passed.
+        fsmcheck.semantics.deadline.DeadlineExpired: the run's deadline passed.
     """
     try:
         return _CHECKS[name](_encoding(model, config), timeout_ms)
@@ -347,7 +347,7 @@ def _sessions(enc: Encoding, timeout_ms: int) -> Verdict:
     for name in model.state_names:
         g = model.group_of(name, groups)
         solver.add(gid(enc.value(name)) == (groups.index(g) if g is not None else -1))
-    # The same effects as fsmcheck.verifier.graphs.arc_effects: declared
+    # The same effects as fsmcheck.semantics.graphs.arc_effects: declared
     # arcs' own; under all-requestable every other pair is "none" (pinned
     # for every pair of supported states; enc.arc picks the accepted ones).
     effects_of = declared_effects(model, enc.config)

@@ -16,8 +16,8 @@ import itertools
 import z3
 
 from ..model.schema import Config, Model
-from ..verifier.graphs import declared_effects
-from ..verifier import deadline
+from ..semantics.graphs import declared_effects
+from ..semantics import deadline
 
 __all__ = ["Encoding", "UnknownResult", "fresh_names", "solve"]
 
@@ -33,7 +33,7 @@ def solve(solver: z3.Solver, *assumptions) -> z3.ModelRef | None:
     """Check ``solver``; return a model if sat, None if unsat.
 
     The query's timeout is clamped to the time left before the run's
-    deadline (:mod:`fsmcheck.verifier.deadline`), if one is set.
+    deadline (:mod:`fsmcheck.semantics.deadline`), if one is set.
 
     Raises:
         UnknownResult: z3 returned ``unknown``; the reason is the message.

@@ -25,7 +25,7 @@ The rules, with ``k`` the layer (path length):
 - ``WL_g_k``, ``PredW``: the same inside one ``no_interior`` group ``g``
   (the rule's ``within_group``);
 - ``Rej(c, r)``: the request is rejected (rule 1 of
-  :mod:`fsmcheck.verifier.combination`).
+  :mod:`fsmcheck.semantics.combination`).
 
 Source of the path rule: vfio.h ("The remaining possible transitions are
 interpreted as combinations of the above FSM arcs"), SPEC.md section 2.
@@ -39,9 +39,9 @@ from collections import defaultdict
 
 import z3
 
-from ..verifier import deadline
-from ..verifier.combination import NO_PATH, NOOP, PATH, REJECTED
-from ..verifier.graphs import declared_effects
+from ..semantics import deadline
+from ..semantics.combination import NO_PATH, NOOP, PATH, REJECTED
+from ..semantics.graphs import declared_effects
 from .z3_encoding import Encoding, UnknownResult
 
 __all__ = ["Relations", "MAX_ALTERNATIVES"]

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from ..console import MODEL, configs_or_exit, load_or_exit, make_console
+from ..console import make_console
+from ..model.options import MODEL, configs_or_exit, load_or_exit
 from ..generate.writer import write_file
 from ..review.diagram import diagram
 from ..verifier.exit_codes import EXIT_INPUT, EXIT_OK

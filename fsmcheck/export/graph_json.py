@@ -24,7 +24,7 @@ issued for any change that is not a pure addition of keys)::
     }
 
 ``arcs`` are the declared arcs; each configuration's ``arcs`` are the arcs it
-has (:func:`fsmcheck.verifier.graphs.arc_graph`), ``states`` its supported states and
+has (:func:`fsmcheck.semantics.graphs.arc_graph`), ``states`` its supported states and
 ``accepted`` the states a request may name. Lists keep declaration order and
 lines are 1-based lines of the model file (0 when not declared there).
 """
@@ -32,7 +32,7 @@ lines are 1-based lines of the model file (0 when not declared there).
 from __future__ import annotations
 
 from .. import __version__
-from ..verifier.graphs import accepted_values, arc_graph
+from ..semantics.graphs import accepted_values, arc_graph
 from ..model.schema import Model
 
 __all__ = ["SCHEMA", "SCHEMA_VERSION", "graph_json"]

@@ -5,7 +5,7 @@ profile). The device is one process over a global ``state``; its first step
 picks a start state (``start``), nondeterministically among the supported
 states; then it loops over
 
-* one guarded option per arc of the configuration (:func:`fsmcheck.verifier.graphs.arc_graph`),
+* one guarded option per arc of the configuration (:func:`fsmcheck.semantics.graphs.arc_graph`),
   each asserting the ``no-invalid-entry`` property before it moves: the
   target is requestable and the source is not the error state (the
   assertions are compiled out with ``spin -DFSMCHECK_NO_ASSERT``, since SPIN
@@ -35,7 +35,7 @@ from __future__ import annotations
 import re
 
 from .. import __version__
-from ..verifier.graphs import accepted_values, arc_graph
+from ..semantics.graphs import accepted_values, arc_graph
 from ..model.schema import Config, Model
 
 __all__ = ["promela", "promela_all", "claim_names", "ident"]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import networkx as nx
 
-from ..verifier.graphs import arc_graph
+from ..semantics.graphs import arc_graph
 from ..model.schema import Config, Model
 
 __all__ = ["Tour", "arc_tour"]

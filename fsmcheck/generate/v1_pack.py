@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import networkx as nx
 
-from ..verifier.graphs import accepted_values, arc_graph
+from ..semantics.graphs import accepted_values, arc_graph
 from ..model.schema import Model
 from .render import _data, header
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..verifier.combination import NO_PATH, NOOP, PATH, REJECTED, derive_table
+from ..semantics.combination import NO_PATH, NOOP, PATH, REJECTED, derive_table
 from ..model.schema import Config, Model
 from .tour import arc_tour
 from .wmethod import FAULT_MODEL, input_alphabet, w_method_sequences

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import itertools
 
-from ..verifier.combination import PATH, derive_table
+from ..semantics.combination import PATH, derive_table
 from ..model.schema import Config, Model
 
 __all__ = ["w_method_sequences", "input_alphabet", "FAULT_MODEL"]
@@ -35,7 +35,7 @@ def w_method_sequences(model: Model, config: Config, extra_states: int = 1, tabl
     """The W-method suite for ``config`` with ``extra_states`` (m >= 0).
 
     ``table`` is the configuration's derived combination table
-    (:func:`~fsmcheck.verifier.combination.derive_table`), derived here when
+    (:func:`~fsmcheck.semantics.combination.derive_table`), derived here when
     not given.
 
     Returns input sequences (tuples of inputs), each starting at the state at

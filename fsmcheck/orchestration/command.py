@@ -13,7 +13,7 @@ import time
 import click
 from rich.console import Console
 
-from ..console import parse_flags
+from ..model.options import parse_flags
 from ..model import ModelError
 from .loader import load_orchestration
 from .schema import Orchestration

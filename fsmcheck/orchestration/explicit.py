@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
-from ..verifier.p2p import quiesce_violations
+from ..semantics.p2p import quiesce_violations
 from .semantics import Global, Step, System
 
 __all__ = ["Exploration", "explore", "DEFAULT_MAX_STATES"]

@@ -6,7 +6,7 @@ requests ``new``; on failure with a recover state other than ERROR it
 requests ``recover``; if that fails too, or recover is ERROR, it resets the
 device (``VFIO_DEVICE_RESET``; QEMU then records RUNNING). What a request
 does is derived from the device model, never written in the orchestration:
-:func:`fsmcheck.verifier.combination.derive_table` gives for the device's
+:func:`fsmcheck.semantics.combination.derive_table` gives for the device's
 flag set whether the request is rejected (EINVAL: the device stays where it
 is), a no-op, or a path of arcs. An accepted request may fail when the
 failure budget allows it; vfio.h ("If this function fails then current
@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from ..model.schema import Config, Model
-from ..verifier.combination import NOOP, PATH, derive_table
+from ..semantics.combination import NOOP, PATH, derive_table
 from .schema import RECOVER_CURRENT, Orchestration, Phase, Run
 
 __all__ = ["Outcome", "callback_outcomes", "Local", "Global", "Step", "System", "device_config"]

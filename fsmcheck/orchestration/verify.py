@@ -6,7 +6,7 @@ failure budget F, two properties:
 * ``p2p-safety``: in every reachable global state (between callbacks), no
   device is in a state that may initiate P2P DMA while another device is in
   a state that cannot take it -- the device model's ``[p2p]`` rule, evaluated
-  by :func:`fsmcheck.verifier.p2p.quiesce_violations` (vfio.h, the P2P
+  by :func:`fsmcheck.semantics.p2p.quiesce_violations` (vfio.h, the P2P
   quiescent states);
 * ``progress``: every run ends, and at its end every device is in the run's
   target (after an abort: the abort target), or -- with failures allowed --
@@ -29,9 +29,9 @@ import traceback
 from dataclasses import dataclass
 from typing import Callable
 
-from ..verifier.p2p import lacks_p2p, quiesce_violations
+from ..semantics.p2p import lacks_p2p, quiesce_violations
 from ..verifier.properties import Property
-from ..verifier.verdict import FAILS, HOLDS, UNKNOWN, Counterexample, Verdict
+from ..semantics.verdict import FAILS, HOLDS, UNKNOWN, Counterexample, Verdict
 from ..verifier.verify import ERROR, Result, combine
 from .explicit import DEFAULT_MAX_STATES, explore
 from .schema import Orchestration

@@ -10,7 +10,8 @@ from pathlib import Path
 import click
 from rich.text import Text
 
-from ..console import MODEL, configs_or_exit, load_or_exit, make_console
+from ..console import make_console
+from ..model.options import MODEL, configs_or_exit, load_or_exit
 from ..generate.writer import write_file
 from ..model import ModelError
 from ..model.schema import Model

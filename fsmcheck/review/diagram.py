@@ -33,7 +33,7 @@ from typing import Sequence
 import graphviz
 
 from ..generate.writer import write_file
-from ..verifier.graphs import arc_graph
+from ..semantics.graphs import arc_graph
 from ..model.schema import Config, Model
 from ..verifier.trace import Step
 

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from .. import __version__
-from ..verifier.combination import NO_PATH, NOOP, PATH, derive_table
+from ..semantics.combination import NO_PATH, NOOP, PATH, derive_table
 from ..model import load_model
 from ..model.schema import Config, Model
 from ..verifier.trace import steps

@@ -5,7 +5,7 @@
 :mod:`.detect`), replays QEMU's semantics (:mod:`.semantics`), judges every
 device's requests, recorded states and data events against the model
 (:mod:`.device`, :mod:`.check`) and the P2P quiesce rule across devices
-(:mod:`fsmcheck.verifier.p2p`); it prints a table per device, the findings
+(:mod:`fsmcheck.semantics.p2p`); it prints a table per device, the findings
 (:mod:`.output`), ``--json`` and ``--sarif`` (:mod:`.sarif`).
 """
 

@@ -6,7 +6,7 @@ pass collects the states each device was recorded in or asked for), replays QEMU
 semantics per device (:mod:`.semantics`), judges each request, record and
 data event against the model (:mod:`.device`), and after every recorded
 state change evaluates the P2P quiesce rule across the devices
-(:func:`fsmcheck.verifier.p2p.quiesce_violations`).
+(:func:`fsmcheck.semantics.p2p.quiesce_violations`).
 
 Memory: per device its state, its session and at most ``max_rows``
 requests and recorded states for the report (the totals are counted); a
@@ -25,8 +25,8 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from ..model.schema import Config, Model
-from ..verifier.combination import NOOP, PATH
-from ..verifier.p2p import lacks_p2p, quiesce_violations
+from ..semantics.combination import NOOP, PATH
+from ..semantics.p2p import lacks_p2p, quiesce_violations
 from .detect import TraceSource
 from .device import DeviceModel, Tables
 from .events import (IMPLIED, LOAD_DATA, LOAD_END, MALFORMED, OTHER, RECORD, REQUEST, SAVE_DATA, SAVE_END, STEP,

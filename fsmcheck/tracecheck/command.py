@@ -9,7 +9,8 @@ from pathlib import Path
 
 import click
 
-from ..console import MODEL, load_or_report, make_console, parse_flags
+from ..console import make_console
+from ..model.options import MODEL, load_or_report, parse_flags
 from ..verifier.exit_codes import EXIT_FAIL, EXIT_INPUT, EXIT_INTERNAL, EXIT_OK
 
 __all__ = ["check_trace_command"]

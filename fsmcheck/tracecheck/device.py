@@ -4,7 +4,7 @@
 flag set and answers the per-device questions of ``check-trace``:
 
 * :meth:`DeviceModel.entry` -- the combination-table cell of a request
-  (:func:`fsmcheck.verifier.combination.derive_table`): rejected, a no-op,
+  (:func:`fsmcheck.semantics.combination.derive_table`): rejected, a no-op,
   or the kernel path of arcs it walks. A model without a ``[combination]``
   rule (v1) accepts exactly its arcs.
 * :meth:`DeviceModel.move` -- follow a path, starting, keeping or ending the
@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from ..model.schema import Config, Model
-from ..verifier.combination import NOOP, PATH, REJECTED, Entry, derive_table
-from ..verifier.graphs import arc_graph
+from ..semantics.combination import NOOP, PATH, REJECTED, Entry, derive_table
+from ..semantics.graphs import arc_graph
 
 __all__ = ["Tables", "DeviceModel"]
 
@@ -42,7 +42,7 @@ class Tables:
         self._graphs: dict[Config, nx.DiGraph] = {}
 
     def graph(self, config: Config) -> nx.DiGraph:
-        """The arc graph of ``config`` (:func:`fsmcheck.verifier.graphs.arc_graph`)."""
+        """The arc graph of ``config`` (:func:`fsmcheck.semantics.graphs.arc_graph`)."""
         if config not in self._graphs:
             self._graphs[config] = arc_graph(self.model, config)
         return self._graphs[config]

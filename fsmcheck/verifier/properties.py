@@ -127,7 +127,7 @@ PROPERTIES: tuple[Property, ...] = (
         lambda m, c: ("the P2P quiesce rule holds in every reachable state of one device -- vacuously: "
                       "the rule relates two devices; compose devices with an orchestration model "
                       "(models/qemu_orchestration.toml, `fsmcheck verify ... --devices N`)"),
-        "vfio.h: the P2P quiescent states; fsmcheck.verifier.p2p",
+        "vfio.h: the P2P quiescent states; fsmcheck.semantics.p2p",
     ),
     Property(
         "correspondence", "config", "a [correspondence]",

@@ -1,6 +1,6 @@
 """Counterexample traces as structured steps, and the ITF-like JSON form.
 
-A :class:`~fsmcheck.verifier.verdict.Counterexample` carries its trace as described
+A :class:`~fsmcheck.semantics.verdict.Counterexample` carries its trace as described
 states, one string per state (``STOP_COPY``, ``RESUMING (010b)``,
 ``RUNNING (001b) [reset]``, ``STOP [device_state=0x00000010]``).
 :func:`steps` reads them back into :class:`Step` objects against the model,

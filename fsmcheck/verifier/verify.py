@@ -28,9 +28,9 @@ from typing import Callable
 
 from ..engines import explicit, symbolic
 from ..model.schema import Config, Model
-from . import deadline as _deadline
+from ..semantics import deadline as _deadline
 from .properties import Property, applicable
-from .verdict import FAILS, HOLDS, UNKNOWN, Verdict
+from ..semantics.verdict import FAILS, HOLDS, UNKNOWN, Verdict
 
 __all__ = ["Result", "verify_model", "DISAGREE", "ERROR", "ENGINES"]
 
@@ -49,7 +49,7 @@ class Result:
         config: the configuration label, or ``"all"`` for model-wide properties.
         statement: the one-line statement for this instance.
         status: ``holds``, ``fails``, ``unknown``, ``disagree`` or ``error``.
-        verdicts: engine name -> :class:`~fsmcheck.verifier.verdict.Verdict`.
+        verdicts: engine name -> :class:`~fsmcheck.semantics.verdict.Verdict`.
         detail: why the status is ``disagree`` or ``error``.
     """
 
@@ -125,7 +125,7 @@ def verify_model(model: Model, *, timeout_ms: int = symbolic.DEFAULT_TIMEOUT_MS,
         progress: called with a short description before each instance.
         deadline: seconds (> 0) the whole call may take, or None (also
             bounded by any deadline already in force, see
-            :mod:`fsmcheck.verifier.deadline`). An engine interrupted by it,
+            :mod:`fsmcheck.semantics.deadline`). An engine interrupted by it,
             and every instance not started by then, says ``unknown``.
 
     Returns:

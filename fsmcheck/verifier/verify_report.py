@@ -9,7 +9,7 @@ from rich.text import Text
 from .. import __version__
 from ..model.schema import Model
 from .verify import DISAGREE, ENGINES, ERROR, Result
-from .verdict import FAILS, HOLDS, UNKNOWN
+from ..semantics.verdict import FAILS, HOLDS, UNKNOWN
 
 __all__ = ["print_results", "results_json", "exit_code", "EXIT_OK", "EXIT_FAIL", "EXIT_INPUT", "EXIT_INTERNAL"]
 

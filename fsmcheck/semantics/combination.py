@@ -149,7 +149,7 @@ def derive_table(model: Model, config: Config, *, within_group: bool | None = No
         them in ``alternatives``.
 
     Raises:
-        fsmcheck.verifier.graphs.UndecidedError: for an ``all-requestable`` profile the
+        fsmcheck.semantics.graphs.UndecidedError: for an ``all-requestable`` profile the
             explicit engine cannot enumerate.
     """
     graph = arc_graph(model, config)
