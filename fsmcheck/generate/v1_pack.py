@@ -14,16 +14,27 @@ RESERVED_PATTERNS = (0x8, 0xA5A5A5A0, 0xFFFFFFF8)
 
 
 def v1_pack_data(model: Model) -> dict:
-    """All v1 suites' data, as plain values."""
+    """All v1 suites' data, as plain values.
+
+    Raises:
+        ValueError: a valid state no path of the strict profile's arcs
+            reaches from the state at open (the pack could not bring a
+            device there; the ``reachability`` property, when checked, fails
+            for it), as ``file:line: states: message``.
+    """
     configs = {c.profile: c for c in model.configs()}
     strict, lenient = configs["strict"], configs["lenient"]
     strict_graph, lenient_graph = arc_graph(model, strict), arc_graph(model, lenient)
     valid = [s for s in model.state_names if s in accepted_values(model, lenient)]
     value = {s.name: s.value for s in model.states}
+    paths = nx.single_source_shortest_path(strict_graph, model.initial) if model.initial in strict_graph else {}
     reach = {}
     for state in valid:
-        path = nx.shortest_path(strict_graph, model.initial, state)
-        reach[state] = [value[s] for s in path[1:]]
+        if state not in paths:
+            raise ValueError(f"{model.path}:{model.state(state).line}: states: {state} is a valid state but no "
+                             f"path of the strict profile's arcs reaches it from {model.initial}: the pack "
+                             "cannot bring a device there (add the arc, or check `reachability`)")
+        reach[state] = [value[s] for s in paths[state][1:]]
     invalid = [s.value for s in model.states if s.name not in valid]
     fields = {f["name"]: {"offset": f["offset"], "width": f["width"], "access": f["access"]} for f in model.region}
     bad_access = []

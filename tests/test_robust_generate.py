@@ -1,0 +1,70 @@
+"""generate and diff on models the verifier accepts but the pack writers
+assumed away (issue 23): a v2 model whose STOP_COPY state has another name,
+and a v1 model (reachability not among its checked properties) with a valid
+state no strict arc reaches."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+from fsmcheck.generate.v2_pack import v2_pack_data
+from fsmcheck.model import load_model
+
+from .conftest import MODELS
+from .robust_util import assert_clean, fsmcheck
+
+_WALK_ROW = re.compile(r"^(STOP|RUNNING|PRE_COPY|PRE_COPY_P2P|STOP_COPY|RESUMING|RUNNING_P2P|ERROR) = [{\[]")
+
+
+def _renamed_v2(tmp_path, new="SAVE_ALL"):
+    """models/vfio_v2.toml with the state STOP_COPY called ``new`` (the flag
+    keeps its name: flag lists inside [walk.requires] are left alone)."""
+    out = []
+    for line in (MODELS / "vfio_v2.toml").read_text().splitlines():
+        if re.match(r'(name|from|to) = "STOP_COPY"', line) or line.startswith("saving = "):
+            line = line.replace('"STOP_COPY"', f'"{new}"')
+        elif line.startswith("map = ") or (_WALK_ROW.match(line) and "{" in line):
+            line = re.sub(r"\bSTOP_COPY = ", f"{new} = ", line).replace('"STOP_COPY"', f'"{new}"')
+        elif line.startswith("STOP_COPY = ["):
+            line = new + line[len("STOP_COPY"):]
+        out.append(line)
+    shutil.copy(MODELS / "vfio_v1.toml", tmp_path / "vfio_v1.toml")  # its correspondence
+    path = tmp_path / "v2_renamed.toml"
+    path.write_text("\n".join(out).replace('name = "vfio_v2"', 'name = "v2_renamed"') + "\n")
+    return path
+
+
+def test_v2_with_stop_copy_renamed_generates_and_diffs(tmp_path):
+    path = _renamed_v2(tmp_path)
+    assert_clean(fsmcheck("verify", "-q", path), 0)
+    run = fsmcheck("generate", path, "-o", tmp_path / "pack")
+    assert_clean(run, 0)
+    assert len(list((tmp_path / "pack").glob("test_v2_renamed_*.py"))) == 4
+    shutil.copy(MODELS / "vfio_v2.toml", tmp_path / "vfio_v2.toml")
+    run = fsmcheck("diff", tmp_path / "vfio_v2.toml", path)
+    assert_clean(run, 1)
+    assert "test_pair[STOP->SAVE_ALL]" in run.text
+    # the pre-copy paths are the shipped ones, renamed: derived, not named
+    old, new = load_model(MODELS / "vfio_v2.toml"), load_model(path)
+    for a, b in zip(old.configs(), new.configs()):
+        renamed = [[s.replace("SAVE_ALL", "STOP_COPY") for s in p] for p in v2_pack_data(new, b)["precopy_paths"]]
+        assert renamed == v2_pack_data(old, a)["precopy_paths"]
+    assert any(v2_pack_data(new, c)["precopy_paths"] for c in new.configs())
+
+
+def test_v1_with_an_unreachable_state_is_refused_with_its_line(tmp_path):
+    text = (MODELS / "vfio_v1.toml").read_text()
+    for src, dst in (("STOP", "STOP"), ("RUNNING", "SAVING")):  # no arc into RESUMING
+        arc = f'[[arcs]]\nfrom = "{src}"\nto = "RESUMING"'
+        assert text.count(arc) == 1
+        text = text.replace(arc, f'[[arcs]]\nfrom = "RESUMING"\nto = "{dst}"')
+    assert text.count('  "reachability",\n') == 1
+    text = text.replace('  "reachability",\n', "")
+    path = tmp_path / "v1_unreach.toml"
+    path.write_text(text)
+    run = fsmcheck("generate", path, "-o", tmp_path / "pack")
+    assert_clean(run, 2)
+    line = load_model(path).state("RESUMING").line
+    assert f"v1_unreach.toml:{line}: states: RESUMING is a valid state but no path" in run.text
+    assert not (tmp_path / "pack").exists()
