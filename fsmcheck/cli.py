@@ -154,6 +154,24 @@ def main() -> None:
     """
 
 
+#: Bounds of verify's numbers (issue 23: --devices 10**30 overflowed, 10**9
+#: exhausted memory; --deadline inf/nan ended in a traceback). 1024 devices
+#: is far beyond one user context's VFIO devices and beyond what either
+#: orchestration engine decides within a deadline; a deadline is at most
+#: 10^6 s (11.6 days), finite.
+MAX_DEVICES = 1024
+MAX_DEADLINE_S = 1e6
+
+
+def _finite(ctx, param, value):
+    """Click callback: refuse NaN (a range check lets it through)."""
+    import math
+
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a number of seconds", ctx=ctx, param=param)
+    return value
+
+
 @main.command()
 @click.argument("models", nargs=-1, required=True, type=MODEL)
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON on stdout.")
@@ -166,7 +184,7 @@ def main() -> None:
                    "instance, located at the model line).")
 @click.option("--trace-dir", type=click.Path(file_okay=False),
               help="Also write each counterexample as an ITF-like JSON trace into this directory.")
-@click.option("--devices", default=2, show_default=True, type=click.IntRange(min=1),
+@click.option("--devices", default=2, show_default=True, type=click.IntRange(min=1, max=MAX_DEVICES),
               help="Orchestration models: the number of devices N.")
 @click.option("--failures", default=0, show_default=True, type=click.IntRange(min=0),
               help="Orchestration models: request failures allowed per run (F).")
@@ -174,7 +192,7 @@ def main() -> None:
               help="Orchestration models: a device's flag set (STOP_COPY,P2P or 3); repeat for devices "
                    "0, 1, ...; the last repeats. Default: the model's default_flags.")
 @click.option("--deadline", "deadline_s", default=1800.0, show_default=True,
-              type=click.FloatRange(min=0, min_open=True),
+              type=click.FloatRange(min=0, min_open=True, max=MAX_DEADLINE_S), callback=_finite,
               help="Seconds the whole run may take (all models); instances not decided by then are "
                    "'unknown' (exit 1). --timeout-ms bounds one z3 query, this bounds the run.")
 def verify(models, as_json, timeout_ms, quiet, no_color, sarif_path, trace_dir, devices, failures, flag_sets,
@@ -196,6 +214,12 @@ def verify(models, as_json, timeout_ms, quiet, no_color, sarif_path, trace_dir, 
     from .verifier.verify import verify_model
     from .verifier.verify_report import document_json, exit_code, print_results, results_json
 
+    from .outputs import check_output
+
+    if sarif_path:
+        check_output(sarif_path)
+    if trace_dir:
+        check_output(trace_dir, directory=True)
     out, err = _console(no_color), _console(no_color, stderr=True)
     codes, documents, errors, verified = [], [], [], []
     show_progress = not quiet and not as_json and err.is_terminal
@@ -213,6 +237,7 @@ def verify(models, as_json, timeout_ms, quiet, no_color, sarif_path, trace_dir, 
 
             checked = verify_file(path, err, devices=devices, failures=failures, flags=flag_sets,
                                   timeout_ms=min(timeout_ms, int(remaining() * 1000)),
+                                  explicit_seconds=min(60.0, remaining()),
                                   progress=(lambda text: err.print(f"verifying {text}", markup=False))
                                   if show_progress else None)
             if checked is None:
@@ -265,7 +290,7 @@ def verify(models, as_json, timeout_ms, quiet, no_color, sarif_path, trace_dir, 
     code = _worst(codes)
     if sarif_path:
         from .ci.sarif import sarif_log
-        from .generate.writer import write_file
+        from .outputs import write_file
 
         write_file(Path(sarif_path), json.dumps(sarif_log(verified), indent=2) + "\n")
         if not quiet and not as_json:
@@ -299,7 +324,7 @@ def _write_traces(directory: Path, verified) -> list[Path]:
     """One ITF-like JSON file per counterexample: MODEL.PROPERTY.CONFIG.ENGINE.itf.json."""
     import re
 
-    from .generate.writer import write_file
+    from .outputs import write_file
     from .verifier.trace import itf_trace
 
     written = []
@@ -428,8 +453,12 @@ def generate(models, output, check_only, no_verify, no_color):
     from .verifier.verify import verify_model
     from .verifier.verify_report import exit_code
 
+    from .outputs import check_output
+
     out, err = _console(no_color), _console(no_color, stderr=True)
     directory = Path(output)
+    if not check_only:
+        check_output(directory, directory=True)
     if not models:
         unshipped = unshipped_stamps(directory) if directory.is_dir() else []
         if unshipped:

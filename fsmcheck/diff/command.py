@@ -10,7 +10,7 @@ import click
 
 from ..console import make_console
 from ..model.options import MODEL, load_or_report
-from ..generate.writer import write_file
+from ..outputs import check_output, write_file
 from ..review.diagram import DotMissingError
 from ..verifier.verify import DISAGREE, ERROR
 from ..verifier.exit_codes import EXIT_FAIL, EXIT_INPUT, EXIT_INTERNAL, EXIT_OK
@@ -42,6 +42,8 @@ def diff(old_path, new_path, as_json, html_out, timeout_ms, quiet, no_color):
     malformed model), 3 internal error (an engine error or disagreement while
     verifying either model).
     """
+    if html_out:
+        check_output(html_out)
     err = make_console(no_color, stderr=True, quiet=quiet)
     old = load_or_report(old_path, err)
     new = load_or_report(new_path, err)

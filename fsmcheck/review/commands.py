@@ -12,7 +12,7 @@ from rich.text import Text
 
 from ..console import make_console
 from ..model.options import MODEL, configs_or_exit, load_or_exit
-from ..generate.writer import write_file
+from ..outputs import check_output, write_file
 from ..model import ModelError
 from ..model.schema import Model
 from ..verifier.trace import steps
@@ -66,6 +66,7 @@ def render(model_path, output, flags_text, profile, trace_path, quiet, no_color)
     open and the reset target are marked. Exit 0 on success, 2 on bad input
     or when graphviz's `dot` is missing (the message says how to install it).
     """
+    check_output(output)
     out, err = make_console(no_color, quiet=quiet), make_console(no_color, stderr=True)
     model = load_or_exit(model_path, err)
     trace, label = (None, None)
@@ -121,6 +122,9 @@ def report(models, output, diagram_dir, timeout_ms, quiet, no_color, reproducibl
     """
     from .report import build_report
 
+    check_output(output)
+    if diagram_dir:
+        check_output(diagram_dir, directory=True)
     out, err = make_console(no_color), make_console(no_color, stderr=True)
     start = time.perf_counter()
     show = not quiet and err.is_terminal
