@@ -24,25 +24,48 @@ __all__ = ["render", "report"]
 
 def _read_trace(model: Model, path: str, err):
     """A trace file: an ITF-like trace (``fsmcheck verify --trace-dir``) or a
-    JSON list of state names. Returns (steps, configuration label or None)."""
+    JSON list of state names. Returns (steps, configuration label or None).
+
+    Read through :mod:`fsmcheck.inputs` (once; UTF-8, nesting and size
+    guards); a file that is not such a trace is one diagnostic
+    ``file:line: key: message`` on ``err`` and exit 2."""
+    from ..inputs import InputError, parse_json, read_text
+
     try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        err.print(f"{path}: not a readable JSON trace: {exc}", markup=False)
+        doc = read_text(path)
+        data = parse_json(doc)
+    except InputError as exc:
+        for d in exc.diagnostics:
+            err.print(str(d), markup=False)
         sys.exit(EXIT_INPUT)
+
+    def bad(key: str, message: str):
+        at = doc.text.find(json.dumps(key)) if key != "<trace>" else -1
+        err.print(str(doc.error(doc.line_of(at) if at >= 0 else 1, key, message).diagnostics[0]), markup=False)
+        sys.exit(EXIT_INPUT)
+
+    if isinstance(data, dict) and "states" in data:
+        meta = data.get("#meta", {})
+        if not isinstance(meta, dict):
+            bad("#meta", "must be an object")
+        label = meta.get("configuration")
+        if label is not None and not isinstance(label, str):
+            bad("configuration", "must be a string")
+        states = data["states"]
+        if not isinstance(states, list) or not all(
+                isinstance(s, dict) and isinstance(s.get("state"), str) and isinstance(s.get("via"), (str, type(None)))
+                for s in states):
+            bad("states", 'must be a list of objects {"state": NAME, "via": KIND}')
+        names = [s["state"] + ("" if s.get("via") in (None, "open", "request") else f" [{s['via']}]")
+                 for s in states]
+    elif isinstance(data, list) and all(isinstance(x, str) for x in data):
+        label, names = None, data
+    else:
+        bad("<trace>", "expected an ITF-like trace object or a list of state names")
     try:
-        if isinstance(data, dict) and "states" in data:
-            label = data.get("#meta", {}).get("configuration")
-            names = [s["state"] + ("" if s.get("via") in (None, "open", "request") else f" [{s['via']}]")
-                     for s in data["states"]]
-        elif isinstance(data, list) and all(isinstance(x, str) for x in data):
-            label, names = None, data
-        else:
-            raise ValueError("expected an ITF-like trace object or a list of state names")
         return steps(model, names), label
     except (KeyError, TypeError, ValueError) as exc:
-        err.print(f"{path}: {exc}", markup=False)
-        sys.exit(EXIT_INPUT)
+        bad("<trace>", str(exc))
 
 
 @click.command()

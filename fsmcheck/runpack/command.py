@@ -136,6 +136,10 @@ def run_pack_command(vfio_group, device, vfio_cdev, devices_file, errata, output
         raise click.UsageError("name the device: --vfio-group /dev/vfio/N --device NAME, or --vfio-cdev PATH "
                                "(or a fleet: --devices FILE)")
     check_output(output, directory=True)
+    if errata:  # a bad errata file is one diagnostic, exit 2, before the pack is written or run
+        from ..pack.errata import load_errata
+
+        load_errata(errata)
     env = {k: v for k, v in os.environ.items() if not k.startswith("FSMCHECK_VFIO_")}
     fleet: list[str] = []
     if devices_file:
