@@ -175,18 +175,23 @@ bench-orchestration: setup
 # The verifier core under fuzzing (fuzz/, hypothesis-driven): >= 10^4 random
 # valid models through both engines (0 disagreements, 0 engine errors, 0
 # hangs) and >= 10^5 mutated shipped models through the loader (only
-# ModelError). Seeded (FUZZ_SEED=N replays a run; default random, printed),
+# ModelError); then (fuzz/robust.py) diff pairs, mutated errata files and
+# command lines with odd option values (only exits 0/1/2, no traceback);
+# figures in docs/fuzzing.md. Seeded (FUZZ_SEED=N replays a run; default random, printed),
 # bounded by FUZZ_SECONDS per campaign; failing inputs go to fuzz-failures/.
 FUZZ_SEED ?=
 FUZZ_SECONDS ?= 7200
 FUZZ_JOBS ?= 2
 fuzz: setup
 	$(PYTHON) -m fuzz all $(if $(FUZZ_SEED),--seed $(FUZZ_SEED)) --models 10000 --inputs 100000 \
+	  --pairs 1000 --errata 20000 --command-lines 5000 \
 	  --seconds $(FUZZ_SECONDS) --jobs $(FUZZ_JOBS) --progress
 
-# The bounded form CI runs: fixed seed, 80 models and 3,000 loader inputs (about 2 minutes).
+# The bounded form CI runs: fixed seed, 80 models, 3,000 loader inputs, 40 diff
+# pairs, 1,000 errata files and 200 command lines (about 3 minutes).
 fuzz-ci: setup
-	$(PYTHON) -m fuzz all --seed 13 --models 80 --inputs 3000 --seconds 300 --batch 40
+	$(PYTHON) -m fuzz all --seed 13 --models 80 --inputs 3000 --pairs 40 --errata 1000 --command-lines 200 \
+	  --seconds 300 --batch 40
 
 clean:
 	rm -rf fuzz-failures .venv .setup.stamp .pytest_cache .hypothesis *.egg-info .kernel-src .tools artifacts diagrams build \

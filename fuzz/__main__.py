@@ -1,7 +1,8 @@
 """``python -m fuzz``: the verifier core under fuzzing (``make fuzz``).
 
-Two campaigns, both driven by hypothesis, seeded, and bounded by a count and
-a time budget (whichever comes first):
+Campaigns driven by hypothesis, seeded, and bounded by a count and a time
+budget (whichever comes first); ``diff``, ``errata`` and ``cli`` are in
+:mod:`fuzz.robust`:
 
 - ``engines``: random *valid* models (:mod:`fuzz.strategies`) verified on
   both engines with a deadline per model. Counted: disagreements (a
@@ -37,6 +38,7 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from fsmcheck.model import ModelError, load_model
 from fsmcheck.verifier.verify import verify_model
 
+from . import robust
 from .mutations import SHIPPED, mutated_models
 from .strategies import model_files
 
@@ -185,7 +187,7 @@ def _loader(args, stats, batch):
     return body, mutated_models(), lambda: shutil.rmtree(tmp, ignore_errors=True)
 
 
-_CAMPAIGNS = {"engines": _engines, "loader": _loader}
+_CAMPAIGNS = {"engines": _engines, "loader": _loader, **robust.CAMPAIGNS}
 
 
 def _campaign(name: str, args) -> dict:
@@ -200,10 +202,13 @@ def _campaign(name: str, args) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fuzz", description=__doc__.split("\n\n")[0])
-    parser.add_argument("campaign", choices=["engines", "loader", "all"])
+    parser.add_argument("campaign", choices=["engines", "loader", *robust.CAMPAIGNS, "all"])
     parser.add_argument("--seed", type=int, default=None, help="Seed (default: random, printed).")
     parser.add_argument("--models", type=int, default=10_000, help="Random valid models (engines).")
     parser.add_argument("--inputs", type=int, default=100_000, help="Mutated model files (loader).")
+    parser.add_argument("--pairs", type=int, default=1_000, help="Model pairs (diff).")
+    parser.add_argument("--errata", type=int, default=20_000, help="Mutated errata files (errata).")
+    parser.add_argument("--command-lines", type=int, default=5_000, help="Command lines (cli).")
     parser.add_argument("--seconds", type=float, default=3600, help="Time budget per campaign.")
     parser.add_argument("--deadline", type=float, default=60, help="verify deadline per model (s).")
     parser.add_argument("--batch", type=int, default=200, help="Inputs per hypothesis seed.")
@@ -231,6 +236,12 @@ def main(argv=None) -> int:
         print(f"loader: {f['inputs']} mutated model files in {f['seconds']} s: {f.get('model_error', 0)} "
               f"ModelError, {f.get('loaded', 0)} loaded, {f.get('other_exception', 0)} other exceptions, "
               f"{f.get('bad_line', 0)} diagnostics outside the file", flush=True)
+    for name, count in (("diff", args.pairs), ("errata", args.errata), ("cli", args.command_lines)):
+        if args.campaign in (name, "all"):
+            args.count = count
+            figures[name] = f = _campaign(name, args)
+            bad += sum(f.get(k, 0) for k in robust.FAILURES[name])
+            print(robust.summary(name, f), flush=True)
     print(json.dumps({"seed": args.seed, **figures}, sort_keys=True))
     if bad:
         print(f"fuzz: {bad} failing input(s) written to {args.out}/", flush=True)

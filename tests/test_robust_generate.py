@@ -68,3 +68,21 @@ def test_v1_with_an_unreachable_state_is_refused_with_its_line(tmp_path):
     line = load_model(path).state("RESUMING").line
     assert f"v1_unreach.toml:{line}: states: RESUMING is a valid state but no path" in run.text
     assert not (tmp_path / "pack").exists()
+
+
+def test_bit_encoded_model_without_a_lenient_profile_is_refused_by_generate_and_diff(tmp_path):
+    # found by `python -m fuzz diff` (KeyError: 'strict'): the v1 pack tells its
+    # profiles by their kind of arcs, and says which it needs
+    text = (MODELS / "vfio_v1.toml").read_text()
+    old = 'arcs = "all-requestable"'
+    assert text.count(old) == 1
+    path = tmp_path / "v1_two_declared.toml"
+    path.write_text(text.replace(old, 'arcs = "declared"').replace('name = "vfio_v1"', 'name = "v1x"'))
+    shutil.copy(MODELS / "vfio_v2.toml", tmp_path / "vfio_v2.toml")
+    expected = f'{path}:{load_model(path).line_of("profiles")}: profiles: the v1 pack needs one profile with arcs = "declared"'
+    run = fsmcheck("generate", "--no-verify", path, "-o", tmp_path / "pack")
+    assert_clean(run, 2)
+    assert expected in run.text
+    run = fsmcheck("diff", "--quiet", MODELS / "vfio_v1.toml", path)
+    assert_clean(run, 2)
+    assert expected in run.text
