@@ -7,7 +7,7 @@ PYTHON := $(CURDIR)/$(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 MODELS := models/vfio_v1.toml models/vfio_v2.toml
 
-.PHONY: all main setup lock verify report pack check-pack wheel-check test table kernel mutate bench bench-ci bench-scale bench-startup bench-pack bench-fleet bench-trace bench-orchestration vm-e2e vm-qemu fuzz fuzz-ci clean
+.PHONY: all main setup lock verify report pack check-pack wheel-check test table kernel mutate bench bench-ci bench-memory bench-scale bench-startup bench-pack bench-fleet bench-trace bench-orchestration vm-e2e vm-qemu fuzz fuzz-ci clean
 
 all: main
 
@@ -134,13 +134,16 @@ vm-qemu: setup
 # verify v1 against SPIN (baseline: SPIN, and `python -c pass`); the reference
 # adapter's opens, the pack through the harness and fsmcheck mutate (baselines:
 # deriving per open, a bare pass-through, one plain pack run); the VM pack on
-# 1, 2 and 4 mtty workers (baseline: 1 worker).
+# 1, 2 and 4 mtty workers (baseline: 1 worker); peak RSS of verify on chains of
+# 125..500 states and scale models (baseline: python -c pass; growth per
+# doubling, 4x = quadratic; fails at 1 GiB for 500 states).
 bench: setup
 	$(PYTHON) bench/bench_verify.py
 	$(PYTHON) bench/bench_scale.py
 	$(PYTHON) bench/bench_startup.py
 	$(PYTHON) bench/bench_pack.py
 	$(PYTHON) bench/bench_fleet.py --seed 1234
+	$(PYTHON) bench/bench_memory.py
 
 # The bounded form CI runs (about 2 minutes): the same measurements, small.
 bench-ci: setup
@@ -148,9 +151,13 @@ bench-ci: setup
 	$(PYTHON) bench/bench_scale.py --states 8 16 32 --repeat 1 --generate 32
 	$(PYTHON) bench/bench_startup.py --repeat 2
 	$(PYTHON) bench/bench_pack.py --rounds 1 --no-mutate --seconds 1
+	$(PYTHON) bench/bench_memory.py --states 64 128 --scale 16 32
 
 bench-scale: setup
 	$(PYTHON) bench/bench_scale.py
+
+bench-memory: setup
+	$(PYTHON) bench/bench_memory.py
 
 bench-startup: setup
 	$(PYTHON) bench/bench_startup.py

@@ -260,7 +260,7 @@ class Relations:
                 pred_o[(g, x)].append(y)  # Small(PRED_O, x, y, z, 0)
             else:
                 rejected.add((g, x))  # Small(REJ, x, y, 0, 0): the pair is in the 2nd and 3rd columns
-        paths_o, paths_w = _Paths(pred_o), {g: _Paths(p) for g, p in pred_w.items()}
+        paths_o, paths_w = _Paths(pred_o, names), {g: _Paths(p, names) for g, p in pred_w.items()}
         table, geometric = {}, {}
         for current in self.supported:
             ci = self.index[current]
@@ -276,14 +276,15 @@ class Relations:
                 elif found is None:
                     table[(current, requested)] = (NO_PATH, ())
                 else:
-                    alts = sorted(tuple(names[i] for i in p) for p in found[1])[:MAX_ALTERNATIVES]
-                    table[(current, requested)] = (PATH, tuple(alts))
+                    # the path tuples are the memo's own (shared, not copied:
+                    # on a chain their lengths sum to N^3 / 6)
+                    table[(current, requested)] = (PATH, tuple(found[1][:MAX_ALTERNATIVES]))
         self._table, self._geometric = table, geometric
 
     def _least(self, ci, ri, paths_o, paths_w):
-        """``(length, [paths as index tuples])`` of the least admissible paths
-        from ``ci`` to ``ri`` (rejection aside), or None. All paths read from
-        one predecessor relation have its least length."""
+        """``(length, [paths as tuples of state names, sorted])`` of the least
+        admissible paths from ``ci`` to ``ri`` (rejection aside), or None. All
+        paths read from one predecessor relation have its least length."""
         options = [paths.of(ci, ri) for paths in [paths_o, *paths_w.values()] if (ci, ri) in paths.pred]
         if not options:
             return None
@@ -439,7 +440,7 @@ class Relations:
                 return False
             path = paths[0]
             if len(path) > 1:
-                rest = geo.get((path[0], r))
+                rest = geo.get((self.index[path[0]], r))
                 if rest is None or len(rest[1]) != 1 or rest[1][0] != path[1:]:
                     return False
         return True
@@ -460,7 +461,7 @@ class Relations:
             "(declare-rel TabPath (St St)) (declare-rel Follows (St St)) (declare-rel BadPre (St St))",
             "(declare-rel FirstRej (St St)) (declare-rel Dis (St St))"]
         for (c, r), (_, paths) in self._geometric.items():
-            out.append(f"(rule (GNext {self.v(c)} {self.v(r)} {self.v(paths[0][0])}))")
+            out.append(f"(rule (GNext {self.v(c)} {self.v(r)} {self.s(paths[0][0])}))")
         for (cur, req), (outcome, _) in self.table().items():
             if outcome in (REJECTED, NO_PATH):
                 out.append(f"(rule (TabRej {self.s(cur)} {self.s(req)}))")
@@ -487,14 +488,15 @@ class Relations:
 
 
 class _Paths:
-    """Least paths read back from a predecessor relation (memoized per pair;
-    at most :data:`MAX_ALTERNATIVES` + 1 per pair are kept, enough to tell
-    an ambiguous pair)."""
+    """Least paths read back from a predecessor relation over state indices,
+    as tuples of state names (memoized per pair; at most
+    :data:`MAX_ALTERNATIVES` + 1 per pair are kept, enough to tell an
+    ambiguous pair)."""
 
-    def __init__(self, pred):
-        self.pred, self.memo = pred, {}
+    def __init__(self, pred, names):
+        self.pred, self.names, self.memo = pred, names, {}
 
-    def of(self, c: int, r: int) -> list[tuple[int, ...]]:
+    def of(self, c: int, r: int) -> list[tuple[str, ...]]:
         key = (c, r)
         if key in self.memo:
             return self.memo[key]
@@ -511,7 +513,7 @@ class _Paths:
             out = []
             for z in sorted(self.pred.get(pair, ())):
                 prefixes = [()] if z == c else self.memo[(c, z)]
-                out.extend(p + (pair[1],) for p in prefixes)
+                out.extend(p + (self.names[pair[1]],) for p in prefixes)
                 if len(out) > MAX_ALTERNATIVES:
                     break
             self.memo[pair] = out[:MAX_ALTERNATIVES + 1]
