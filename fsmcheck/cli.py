@@ -373,6 +373,7 @@ def table(model_path, flags_text, profile, as_json, literal_rule, no_color):
     """
     from .model.schema import Config
     from .semantics.combination import derive_table, table_json
+    from .semantics.graphs import UndecidedError
 
     out, err = _console(no_color), _console(no_color, stderr=True)
     model = _load(model_path, err)
@@ -395,7 +396,12 @@ def table(model_path, flags_text, profile, as_json, literal_rule, no_color):
     documents, ambiguous = [], False
     for flags in flag_sets:
         config = Config(flags, profile, model.flag_order)
-        derived = derive_table(model, config, within_group=within)
+        try:
+            derived = derive_table(model, config, within_group=within)
+        except UndecidedError as exc:  # e.g. a validity predicate reading reserved bits
+            _console(no_color, stderr=True).print(f"unknown: the table of {config.label} is not derived: {exc}",
+                                                  markup=False)
+            sys.exit(EXIT_FAIL)
         ambiguous = ambiguous or any(e.ambiguous for e in derived.values())
         if as_json:
             documents.append(table_json(model, config, derived))

@@ -86,3 +86,22 @@ def test_bit_encoded_model_without_a_lenient_profile_is_refused_by_generate_and_
     run = fsmcheck("diff", "--quiet", MODELS / "vfio_v1.toml", path)
     assert_clean(run, 2)
     assert expected in run.text
+
+
+def test_table_and_diff_of_a_predicate_reading_reserved_bits_end_cleanly(tmp_path):
+    # found by `python -m fuzz diff` (UndecidedError): the explicit table of a
+    # validity predicate that reads bits outside the mask is not derived
+    text = (MODELS / "vfio_v1.toml").read_text()
+    old = 'valid = "(s & 0x4) == 0 or (s & 0x7) == 0x4"'
+    assert text.count(old) == 1
+    path = tmp_path / "v1_reserved.toml"
+    path.write_text(text.replace(old, 'valid = "((s & 0x4) == 0 or (s & 0x7) == 0x4) and (s & 0x8) == 0"'))
+    shutil.copy(MODELS / "vfio_v2.toml", tmp_path / "vfio_v2.toml")
+    with_rule = tmp_path / "v1_reserved_rule.toml"
+    with_rule.write_text(path.read_text() + '[combination]\npath = "shortest"\n')
+    run = fsmcheck("table", with_rule, "--profile", "lenient")
+    assert_clean(run, 1)
+    assert "unknown: the table of lenient is not derived: validity predicate reads bits 0x8 outside the mask" in run.text
+    run = fsmcheck("diff", "--quiet", MODELS / "vfio_v1.toml", path)
+    assert_clean(run, 2)
+    assert "error: validity predicate reads bits 0x8 outside the mask 0x7" in run.text

@@ -12,6 +12,7 @@ from ..console import make_console
 from ..model.options import MODEL, load_or_report
 from ..outputs import check_output, write_file
 from ..review.diagram import DotMissingError
+from ..semantics.graphs import UndecidedError
 from ..verifier.verify import DISAGREE, ERROR
 from ..verifier.exit_codes import EXIT_FAIL, EXIT_INPUT, EXIT_INTERNAL, EXIT_OK
 from .compare import diff_models
@@ -53,7 +54,7 @@ def diff(old_path, new_path, as_json, html_out, timeout_ms, quiet, no_color):
     try:
         result = diff_models(old, new, timeout_ms=timeout_ms,
                              progress=lambda msg: err.print(f"[diff] {msg}", markup=False))
-    except ValueError as exc:
+    except (ValueError, UndecidedError) as exc:  # UndecidedError: no explicit table to compare
         make_console(no_color, stderr=True).print(f"error: {exc}", markup=False)
         sys.exit(EXIT_INPUT)
     seconds = time.perf_counter() - start
