@@ -9,7 +9,7 @@ budget). What counts as a failure, each saved under ``--out``:
   (:func:`fuzz.mutations.mutated_models`), or two random valid models
   (:func:`fuzz.strategies.model_files`) -- through
   :func:`fsmcheck.diff.compare.diff_models`. Failures: any exception but
-  ``ModelError`` (exit 2) and ``ValueError`` (the command's exit 2), an
+  ``ModelError``, ``ValueError`` and ``UndecidedError`` (the command's exit 2), an
   engine disagreement or error, a pair past the watchdog.
 - ``errata``: mutated errata files (line and value mutations, bytes that are
   not UTF-8, deep nesting) through :func:`fsmcheck.pack.errata.load_errata`.
@@ -76,6 +76,7 @@ def _diff_pairs(draw):
 def _diff(args, stats, batch):
     from fsmcheck.diff.compare import diff_models
     from fsmcheck.model import ModelError, load_model
+    from fsmcheck.semantics.graphs import UndecidedError
     from fsmcheck.verifier.verify import DISAGREE, ERROR
 
     save = _saver(args.out, batch, stats)
@@ -108,7 +109,7 @@ def _diff(args, stats, batch):
             stats["hangs"] += 1
             save("diff-hang", flat, f"diff_models did not return in {WATCHDOG_S} s")
             return
-        except ValueError:
+        except (ValueError, UndecidedError):  # the command's exit 2 (fsmcheck.diff.command)
             stats["refused"] += 1
             return
         except RecursionError as exc:

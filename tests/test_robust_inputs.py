@@ -26,7 +26,7 @@ ERRATA = {
     'protocol = ["v2"]': (GOOD.replace('"v2"', '["v2"]').encode(), "3: erratum[0].protocol: must be a non-empty string"),
     "rule a list": (GOOD.replace('"resume-validate"', '["a"]').encode(), "4: erratum[0].rule: must be a non-empty"),
     "unknown rule": (GOOD.replace("resume-validate", "nope").encode(), "4: erratum[0].rule: 'nope' is not one of"),
-    "a typo": (GOOD.replace("reason", "raeson").encode(), "6: erratum[0].raeson: unknown key"),
+    "a missing key": (GOOD.replace("reason", "raeson").encode(), "1: erratum[0]: missing reason"),
     "an integer of 5000 digits": (GOOD.replace('"z"', "1" * 5000).encode(), "6: <toml>: an integer of more than"),
     "not TOML": (b"[[erratum\n", "1: <toml>:"),
 }

@@ -70,9 +70,10 @@ def load_errata(path: str | Path) -> list[Erratum]:
 
     Raises:
         ErrataError: an unreadable file, bad TOML, ``erratum`` that is not an
-            array of tables, a missing or unknown key, a value of the wrong
-            type, an unknown protocol or rule -- every problem found, each at
-            its line.
+            array of tables, a missing key, a value of the wrong type, an
+            unknown protocol or rule -- every problem found, each at its line.
+            Other keys (``vfio_h``, ``upstream``: the evidence) are kept out
+            of the :class:`Erratum` and not checked.
     """
     try:
         doc = read_text(path, max_bytes=MAX_ERRATA_BYTES)
@@ -87,9 +88,6 @@ def load_errata(path: str | Path) -> list[Erratum]:
             f"[{k}]" if isinstance(k, int) else f".{k}" for k in key[1:])
         problems.append(Diagnostic(doc.path, lines.line(key), name, message))
 
-    for key in data:
-        if key != "erratum":
-            bad((key,), "unknown key (an errata file holds [[erratum]] tables)")
     entries = data.get("erratum", [])
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
         bad(("erratum",), "must be an array of tables: [[erratum]]")
@@ -100,9 +98,6 @@ def load_errata(path: str | Path) -> list[Erratum]:
         missing = [k for k in _KEYS if k not in entry]
         if missing:
             bad(("erratum", i), f"missing {', '.join(missing)}")
-        for key in entry:
-            if key not in _KEYS:
-                bad(("erratum", i, key), f"unknown key (known: {', '.join(_KEYS)})")
         for key in ("id", "protocol", "rule", "reason"):
             if key in entry and not (isinstance(entry[key], str) and entry[key]):
                 bad(("erratum", i, key), "must be a non-empty string")
