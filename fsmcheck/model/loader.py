@@ -11,10 +11,13 @@ from __future__ import annotations
 import hashlib
 import re
 import tomllib
-from dataclasses import dataclass
+import json
 from pathlib import Path
 
+from .diagnostics import Diagnostic, ModelError
 from .expr import PredicateError, parse_predicate
+from .extends import resolve
+from .properties import NAMES
 from .positions import index_lines, split_lines
 from .schema import (
     ALL_FLAGS, SESSION_EFFECTS, Arc, Blocked, Capability, CombinationRule, Correspondence,
@@ -26,12 +29,8 @@ __all__ = ["Diagnostic", "ModelError", "load_model", "FORMAT_VERSION", "KNOWN_PR
 #: The model-format version this loader reads (the file's ``format`` key).
 FORMAT_VERSION = 1
 
-#: Property names a model may list under ``[properties] check``.
-KNOWN_PROPERTIES = (
-    "validity", "no-invalid-entry", "reset", "reachability", "error-exit",
-    "rejections", "combination-table", "sessions", "walk-terminates",
-    "walk-agrees", "correspondence", "p2p-quiesce",
-)
+#: Property names a model may list under ``[properties] check`` (the registry's).
+KNOWN_PROPERTIES = NAMES
 
 _TOP_KEYS = {
     "format", "model", "encoding", "device", "flags", "states", "groups", "sessions",
@@ -40,42 +39,22 @@ _TOP_KEYS = {
 }
 
 
-@dataclass(frozen=True)
-class Diagnostic:
-    """One problem in a model file: where, which key, and what is wrong."""
-
-    path: str
-    line: int
-    key: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {self.key}: {self.message}"
-
-
-class ModelError(Exception):
-    """Raised by :func:`load_model` for a file that is not a valid model.
-
-    ``diagnostics`` lists every problem found (at least one).
-    """
-
-    def __init__(self, diagnostics: list[Diagnostic]):
-        self.diagnostics = diagnostics
-        super().__init__("\n".join(str(d) for d in diagnostics))
-
-
 class _Reader:
     """Typed access to the parsed document that records problems."""
 
-    def __init__(self, path: Path, text: str, data: dict):
-        self.path, self.data = path, data
-        self.lines = index_lines(text)
+    def __init__(self, path: Path, data: dict, lines):
+        self.path, self.data, self.lines = path, data, lines
         self.problems: list[Diagnostic] = []
 
     def error(self, keypath: tuple, message: str) -> None:
         key = ".".join(str(k) if not isinstance(k, int) else f"[{k}]" for k in keypath)
         key = key.replace(".[", "[")
-        self.problems.append(Diagnostic(str(self.path), self.lines.line(keypath), key, message))
+        file, line = self.lines.where(keypath)
+        self.problems.append(Diagnostic(file or str(self.path), line, key, message))
+
+    def file_of(self, keypath: tuple) -> Path:
+        """The file that declared ``keypath`` (a base's, for what a variant inherits)."""
+        return Path(self.lines.where(keypath)[0] or self.path)
 
     def get(self, table: dict, keypath: tuple, key: str, kind, default=..., *, where=None):
         """Fetch ``table[key]`` checking its type; record and return default on error."""
@@ -131,17 +110,24 @@ def load_model(path: str | Path) -> Model:
 def _load(path: Path, *, link: bool) -> Model:
     """:func:`load_model`; ``link`` also loads and checks the correspondence
     model (never followed further, so two models may name each other)."""
+    raw, data, lines = _read(path)
+    data, lines = resolve(path, data, lines, lambda p: _read(p)[1:])
+    reader = _Reader(path, data, lines)
+    resolved = json.dumps(data, sort_keys=True, default=str).encode()
+    model = _build(reader, hashlib.sha256(raw).hexdigest(), link, hashlib.sha256(resolved).hexdigest())
+    if reader.problems:
+        raise ModelError(reader.problems)
+    return model
+
+
+def _read(path: Path):
+    """``(bytes, document, key lines)`` of the model file ``path``."""
     try:
         raw = path.read_bytes()
         text = raw.decode("utf-8")
     except (OSError, ValueError) as exc:  # ValueError: a NUL in the path, or not UTF-8
         raise ModelError([Diagnostic(str(path), 1, "<file>", f"cannot read: {exc}")]) from None
-    data = _parse_toml(path, text)
-    reader = _Reader(path, text, data)
-    model = _build(reader, hashlib.sha256(raw).hexdigest(), link)
-    if reader.problems:
-        raise ModelError(reader.problems)
-    return model
+    return raw, _parse_toml(path, text), index_lines(text)
 
 
 #: Deepest nesting of arrays and inline tables the loader reads (tomllib
@@ -210,7 +196,7 @@ def _names(reader: _Reader, value, keypath: tuple, known: set[str], what: str) -
     return tuple(out)
 
 
-def _build(r: _Reader, digest: str, link: bool = True) -> Model | None:
+def _build(r: _Reader, digest: str, link: bool = True, key: str = "") -> Model | None:
     d = r.data
     r.unknown_keys(d, (), _TOP_KEYS)
     fmt = r.get(d, (), "format", int)
@@ -230,9 +216,11 @@ def _build(r: _Reader, digest: str, link: bool = True) -> Model | None:
         width = 32
     sources = tuple(r.get(meta, ("model",), "sources", list, []) or ())
 
-    flag_bits, always, flag_sets = _flags(r)
-    states = _states(r, set(flag_bits), width or 32, encoding)
-    names = {s.name for s in states}
+    # Names declared by an entry with an error still count as declared: the
+    # entry's own error is reported, not one per reference to it.
+    flag_bits, always, flag_sets, flag_names = _flags(r)
+    states, names = _states(r, flag_names, width or 32, encoding)
+    by_name = {s.name: s for s in states}
 
     mask, bit_names, valid = 0, {}, None
     if encoding == "bits":
@@ -249,7 +237,7 @@ def _build(r: _Reader, digest: str, link: bool = True) -> Model | None:
         if value is not None and value not in names:
             r.error(("device", key), f"unknown state {value!r}")
     for key, value in (("initial", initial), ("reset", reset)):
-        if value is not None and value in names and not next(s for s in states if s.name == value).needs <= always:
+        if value in by_name and not by_name[value].needs <= always:
             r.error(("device", key), f"state {value!r} needs flags that are not always set")
 
     groups = _groups(r, names)
@@ -264,16 +252,16 @@ def _build(r: _Reader, digest: str, link: bool = True) -> Model | None:
             r.error(("sessions", "directions", g), f"must be 'read' or 'write', got {direction!r}")
     _check_disjoint(r, session_groups, groups)
 
-    arcs = _arcs(r, names, set(flag_bits), flag_sets)
-    blocked = _blocked(r, names, set(flag_bits))
+    arcs = _arcs(r, names, flag_names, flag_sets)
+    blocked = _blocked(r, names, flag_names)
     combination = _combination(r, set(groups))
     profiles = _profiles(r, {a.tag for a in arcs if a.tag})
-    walk = _walk(r, names, set(flag_bits))
+    walk = _walk(r, names, flag_names)
     correspondence = _correspondence(r, names, link)
-    p2p = _p2p(r, groups, set(flag_bits))
+    p2p = _p2p(r, groups, flag_names)
     properties = _properties(r)
     region = _region(r)
-    capabilities = _capabilities(r, names, set(flag_bits))
+    capabilities = _capabilities(r, names, flag_names)
 
     if r.problems:
         return None
@@ -285,16 +273,17 @@ def _build(r: _Reader, digest: str, link: bool = True) -> Model | None:
         session_directions=dict(directions), blocked=blocked,
         combination=combination, profiles=profiles, walk=walk,
         correspondence=correspondence, p2p=p2p, properties=properties, sources=sources, region=region,
-        digest=digest, lines=r.lines, capabilities=capabilities,
+        digest=digest, lines=r.lines, capabilities=capabilities, key=key,
     )
 
 
 def _flags(r: _Reader):
     table = r.get(r.data, (), "flags", dict, None)
     if table is None:
-        return {}, frozenset(), (frozenset(),)
+        return {}, frozenset(), (frozenset(),), set()
     r.unknown_keys(table, ("flags",), {"bits", "always", "sets"})
     bits = r.get(table, ("flags",), "bits", dict, {}) or {}
+    declared = set(bits)
     flag_bits: dict[str, int] = {}
     seen: dict[int, str] = {}
     for flag, bit in bits.items():
@@ -305,13 +294,13 @@ def _flags(r: _Reader):
         else:
             seen[bit] = flag
             flag_bits[flag] = bit
-    always = frozenset(_names(r, table.get("always", []), ("flags", "always"), set(flag_bits), "flag"))
+    always = frozenset(_names(r, table.get("always", []), ("flags", "always"), declared, "flag"))
     raw_sets = r.get(table, ("flags",), "sets", list, None)
     if raw_sets is None:
-        return flag_bits, always, (frozenset(flag_bits),)
+        return flag_bits, always, (frozenset(flag_bits),), declared
     sets, seen_sets = [], set()
     for i, item in enumerate(raw_sets):
-        chosen = frozenset(_names(r, item, ("flags", "sets", i), set(flag_bits), "flag"))
+        chosen = frozenset(_names(r, item, ("flags", "sets", i), declared, "flag"))
         if not always <= chosen:
             r.error(("flags", "sets", i), f"flag set lacks the always-set flags {sorted(always - chosen)}")
         if chosen in seen_sets:
@@ -320,15 +309,16 @@ def _flags(r: _Reader):
         sets.append(chosen)
     if not sets:
         r.error(("flags", "sets"), "at least one flag set is required")
-    return flag_bits, always, tuple(sets)
+    return flag_bits, always, tuple(sets), declared
 
 
-def _states(r: _Reader, flags: set[str], width: int, encoding: str) -> tuple[State, ...]:
+def _states(r: _Reader, flags: set[str], width: int, encoding: str) -> tuple[tuple[State, ...], set[str]]:
+    """The valid states, and every state name declared (with or without an error)."""
     raw = r.get(r.data, (), "states", list, None)
     if raw is None:
         r.error(("states",), "missing required array of tables [[states]]")
-        return ()
-    out, names, values = [], {}, {}
+        return (), set()
+    out, names, values, declared = [], {}, {}, set()
     for i, entry in enumerate(raw):
         kp = ("states", i)
         if not isinstance(entry, dict):
@@ -340,6 +330,8 @@ def _states(r: _Reader, flags: set[str], width: int, encoding: str) -> tuple[Sta
         needs = frozenset(_names(r, entry.get("needs", []), kp + ("needs",), flags, "flag"))
         requestable = r.get(entry, kp, "requestable", bool, True)
         doc = r.get(entry, kp, "doc", str, "")
+        if name is not None:
+            declared.add(name)
         if name is None or value is None:
             continue
         if name in names:
@@ -354,7 +346,7 @@ def _states(r: _Reader, flags: set[str], width: int, encoding: str) -> tuple[Sta
         out.append(State(name, value, needs, requestable, doc, r.lines.line(kp)))
     if raw is not None and not out and not r.problems:
         r.error(("states",), "a model needs at least one state")
-    return tuple(out)
+    return tuple(out), declared
 
 
 def _encoding(r: _Reader, width: int, states: tuple[State, ...]):
@@ -615,29 +607,46 @@ def _correspondence(r: _Reader, names: set[str], link: bool = True) -> Correspon
             r.error(kp + ("map", state), f"expected a state name, got {_kind_name(type(image))} {image!r}")
     if other is None or profile is None:
         return None
+    target = _target(r, kp + ("model",), other)
+    if target is None:
+        return None
+    loaded = _check_other(r, target, profile, mapping) if link else None
+    return Correspondence(target, profile, {k: str(v) for k, v in mapping.items()}, r.lines.line(kp), loaded)
+
+
+def _target(r: _Reader, kp: tuple, other: str) -> Path | None:
+    """The file of the correspondence model ``other``: a shipped model's
+    name (``vfio_v1``), or a path relative to the file that declares it."""
+    if "/" not in other and "\\" not in other and not other.endswith(".toml"):
+        from .shipped import shipped_model_path
+
+        try:
+            return shipped_model_path(other).resolve()
+        except (FileNotFoundError, ValueError, OSError) as exc:
+            r.error(kp, str(exc))
+            return None
     try:
-        target = (r.path.parent / other).resolve()
+        target = (r.file_of(kp).parent / other).resolve()
         found = target.is_file()
     except (OSError, ValueError) as exc:  # a NUL byte, a name too long for the file system
-        r.error(kp + ("model",), f"not a usable file name {other[:80]!r}{'...' if len(other) > 80 else ''}: "
-                                 f"{type(exc).__name__}: {str(exc)[:120]}")
+        r.error(kp, f"not a usable file name {other[:80]!r}{'...' if len(other) > 80 else ''}: "
+                    f"{type(exc).__name__}: {str(exc)[:120]}")
         return None
     if not found:
-        r.error(kp + ("model",), f"no such model file {str(target)!r}")
+        r.error(kp, f"no such model file {str(target)!r}")
         return None
-    if link:
-        _check_other(r, target, profile, mapping)
-    return Correspondence(target, profile, {k: str(v) for k, v in mapping.items()}, r.lines.line(kp))
+    return target
 
 
-def _check_other(r: _Reader, target: Path, profile: str, mapping: dict) -> None:
-    """The correspondence model loads, has ``profile``, and has every state the map names."""
+def _check_other(r: _Reader, target: Path, profile: str, mapping: dict) -> Model | None:
+    """The correspondence model, loaded (None if it is not valid); checked to
+    have ``profile`` and every state the map names."""
     kp = ("correspondence",)
     try:
         other = _load(target, link=False)
     except ModelError as exc:
         r.error(kp + ("model",), f"the model {str(target)!r} is not valid: {exc.diagnostics[0]}")
-        return
+        return None
     profiles = [p.name for p in other.profiles]
     if profile not in profiles:
         r.error(kp + ("profile",), f"{other.name} has no profile {profile!r} (profiles: {', '.join(profiles)})")
@@ -645,6 +654,7 @@ def _check_other(r: _Reader, target: Path, profile: str, mapping: dict) -> None:
     for state, image in mapping.items():
         if isinstance(image, str) and image not in states:
             r.error(kp + ("map", state), f"{other.name} has no state {image!r}")
+    return other
 
 
 def _p2p(r: _Reader, groups: dict[str, tuple[str, ...]], flags: set[str]) -> P2PRule | None:
