@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Callable
 
 from .diagnostics import Diagnostic, ModelError
-from .positions import KeyLines
+from ..inputs.positions import KeyLines
 
 __all__ = ["MATCH", "resolve"]
 

@@ -9,16 +9,15 @@ Every problem found is reported, not only the first: the raised
 from __future__ import annotations
 
 import hashlib
-import re
-import tomllib
 import json
 from pathlib import Path
 
-from .diagnostics import Diagnostic, ModelError
+from ..inputs import Diagnostic, InputError, parse_toml, read_text
+from ..inputs.positions import index_lines
+from .diagnostics import ModelError
 from .expr import PredicateError, parse_predicate
 from .extends import resolve
 from .properties import NAMES
-from .positions import index_lines, split_lines
 from .schema import (
     ALL_FLAGS, SESSION_EFFECTS, Arc, Blocked, Capability, CombinationRule, Correspondence,
     Model, P2PRule, Profile, State, Walk,
@@ -121,63 +120,13 @@ def _load(path: Path, *, link: bool) -> Model:
 
 
 def _read(path: Path):
-    """``(bytes, document, key lines)`` of the model file ``path``."""
+    """``(bytes, document, key lines)`` of the model file ``path`` (read
+    through :mod:`fsmcheck.inputs`: its size, decoding and nesting guards)."""
     try:
-        raw = path.read_bytes()
-        text = raw.decode("utf-8")
-    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path, or not UTF-8
-        raise ModelError([Diagnostic(str(path), 1, "<file>", f"cannot read: {exc}")]) from None
-    return raw, _parse_toml(path, text), index_lines(text)
-
-
-#: Deepest nesting of arrays and inline tables the loader reads (tomllib
-#: recurses once per level; far deeper input exhausts Python's stack).
-MAX_NESTING = 100
-
-
-def _parse_toml(path: Path, text: str) -> dict:
-    """tomllib's parse of ``text``; every failure becomes a :class:`ModelError`
-    at the line where it happened."""
-    depth, line = _nesting(text)
-    if depth > MAX_NESTING:
-        raise ModelError([Diagnostic(str(path), line, "<toml>",
-                                     f"arrays or inline tables nested more than {MAX_NESTING} levels deep")])
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        match = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
-        if match:
-            line = int(match.group(1))
-        elif "at end of document" in str(exc):
-            line = len(split_lines(text.removesuffix("\n"))) or 1
-        else:
-            line = 1
-        msg = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)", "", str(exc))
-        where = f" (column {match.group(2)})" if match else (" (at end of file)" if "end of document" in str(exc) else "")
-        raise ModelError([Diagnostic(str(path), line, "<toml>", f"TOML syntax error: {msg}{where}")]) from None
-    except (RecursionError, MemoryError):
-        raise ModelError([Diagnostic(str(path), line, "<toml>", "the document is nested too deeply to parse")]) from None
-
-
-_TOKENS = re.compile(r'''"""(?:[^"\\]|\\.|"(?!""))*(?:"""|$)|\'\'\'(?:[^\']|\'(?!\'\'))*(?:\'\'\'|$)'''
-                     r'''|"(?:[^"\\\n]|\\.)*"?|'[^'\n]*'?|#[^\n]*|[\[\]{}]''', re.S)
-
-
-def _nesting(text: str) -> tuple[int, int]:
-    """The deepest nesting of ``[``/``{`` in values and the 1-based line where
-    it is first reached. Strings and comments are skipped; table headers
-    (``[x]`` at the start of a line, depth 0) count as depth 1, harmlessly."""
-    depth = deepest = 0
-    at = 1
-    for match in _TOKENS.finditer(text):
-        token = match.group()
-        if token in ("[", "{"):
-            depth += 1
-            if depth > deepest:
-                deepest, at = depth, match.start()
-        elif token in ("]", "}"):
-            depth = max(depth - 1, 0)
-    return deepest, text.count("\n", 0, at) + 1
+        doc = read_text(path)
+        return doc.data, parse_toml(doc), index_lines(doc.text)
+    except InputError as exc:
+        raise ModelError(exc.diagnostics) from None
 
 
 def _names(reader: _Reader, value, keypath: tuple, known: set[str], what: str) -> tuple[str, ...]:
