@@ -145,7 +145,7 @@ def _names(reader: _Reader, value, keypath: tuple, known: set[str], what: str) -
     return tuple(out)
 
 
-def _build(r: _Reader, digest: str, link: bool = True, key: str = "") -> Model | None:
+def _build(r: _Reader, digest: str, link: bool = True, content_key: str = "") -> Model | None:
     d = r.data
     r.unknown_keys(d, (), _TOP_KEYS)
     fmt = r.get(d, (), "format", int)
@@ -222,7 +222,7 @@ def _build(r: _Reader, digest: str, link: bool = True, key: str = "") -> Model |
         session_directions=dict(directions), blocked=blocked,
         combination=combination, profiles=profiles, walk=walk,
         correspondence=correspondence, p2p=p2p, properties=properties, sources=sources, region=region,
-        digest=digest, lines=r.lines, capabilities=capabilities, key=key,
+        digest=digest, lines=r.lines, capabilities=capabilities, key=content_key,
     )
 
 
