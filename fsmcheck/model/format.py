@@ -176,15 +176,17 @@ def structural_problems(document: dict) -> list[tuple[tuple, str]]:
     as ``(key path, message)``: a wrong type at the key, a missing required
     key at its table (a top-level one at its own name), an unknown key at
     the key. In document order of the key paths."""
-    out = []
+    out, tables = [], set()
     for error in _Validator(SCHEMA).iter_errors(document):
         path = tuple(error.absolute_path)
         if error.validator == "type":
             out.append((path, f"expected {_KINDS[error.validator_value]}, got {kind_of(error.instance)} "
                               f"{error.instance!r}"))
-        elif error.validator == "required":
-            missing = next(k for k in error.validator_value if k not in error.instance)
-            out.append((path or (missing,), f"missing required key {missing!r}"))
+        elif error.validator == "required":  # one error per missing key: report the table's once
+            if path not in tables:
+                tables.add(path)
+                out += [(path or (key,), f"missing required key {key!r}")
+                        for key in error.validator_value if key not in error.instance]
         elif error.validator == "additionalProperties":
             allowed = ", ".join(sorted(error.schema.get("properties", {})))
             for key in error.instance:
