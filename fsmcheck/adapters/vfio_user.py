@@ -112,6 +112,7 @@ class VfioUserDevice:
         self.server = ServerProcess(argv, directory, name, start_timeout)
         self.conn = Connection(self.server.sock, call_timeout)
         self._crashed: DeviceCrashed | None = None
+        self._known: int | None = None        # device_state as last seen (GET, or a SET that succeeded)
         self._handles: dict[int, str] = {}    # handle -> direction ("read"/"write"), while not closed
         self._numbers = itertools.count(3)    # like fds: small, never reused
         model = _model()
@@ -148,21 +149,26 @@ class VfioUserDevice:
         """VFIO_USER_DEVICE_FEATURE GET MIG_DEVICE_STATE: ``device_state``."""
         data = self._send("GET", self.conn.feature, VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE,
                           b"", _STATE_DATA.size, "DEVICE_FEATURE GET MIG_DEVICE_STATE")
-        return _STATE_DATA.unpack(data)[0]
+        self._known = _STATE_DATA.unpack(data)[0]
+        return self._known
 
     def set_state(self, state: int) -> int | None:
-        """GET, then VFIO_USER_DEVICE_FEATURE SET MIG_DEVICE_STATE ``state``: a
-        new handle when the model says the move starts a session, else None.
+        """VFIO_USER_DEVICE_FEATURE SET MIG_DEVICE_STATE ``state``: a new handle
+        when the model says the move starts a session, else None. The state it
+        starts from is the last GET's or successful SET's; after a failed SET
+        or a reset a GET is sent first.
 
         Raises:
             DriverError: the error reply's errno (EINVAL: refused).
             DeviceCrashed: the server died.
         """
-        before = self.get_state()
+        before = self._known if self._known is not None else self.get_state()
         what = f"SET {self._name(state)}"
+        self._known = None
         self._send(what, self.conn.feature, VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE,
                    _STATE_DATA.pack(state & 0xFFFFFFFF, 0xFFFFFFFF), _STATE_DATA.size,
                    f"DEVICE_FEATURE SET MIG_DEVICE_STATE {self._name(state)}")
+        self._known = state
         src, dst = self._names.get(before), self._names.get(state)
         if src is None or dst is None or src == dst:
             return None
@@ -175,6 +181,7 @@ class VfioUserDevice:
 
     def reset(self) -> None:
         """VFIO_USER_DEVICE_RESET."""
+        self._known = None
         self._send("RESET", self.conn.request, "VFIO_USER_DEVICE_RESET", b"", "DEVICE_RESET")
 
     # -- the data session ----------------------------------------------------------
@@ -207,9 +214,36 @@ class VfioUserDevice:
         self.server.stop()
 
 
+class _OtherFlags:
+    """What :meth:`VfioUserAdapter.open` gives a suite for other migration
+    flags than the server's: the flags a server of this template reported,
+    and no server (the suite reads them and skips). Any other call raises."""
+
+    def __init__(self, flags: int):
+        self.flags = flags
+
+    def migration_flags(self) -> int:
+        return self.flags
+
+    def __getattr__(self, name):
+        def refuse(*args):
+            raise RuntimeError(f"{name}: no server was started for a suite of other migration flags "
+                               f"(the server's are {self.flags:#x})")
+        return refuse
+
+    def close(self) -> None:
+        pass
+
+
 class VfioUserAdapter:
     """Opens each device as a fresh server from ``argv`` (one at a time, in
     a private socket directory removed by :meth:`close` or at exit).
+
+    A server's migration flags are a property of the server program: the
+    first device's answer is kept, and a suite for other flags gets no server
+    (:class:`_OtherFlags`, which answers that value so the suite skips) --
+    the pack's four suites would otherwise start three servers per test
+    only to skip.
 
     Args:
         argv: the template's arguments (:func:`~fsmcheck.adapters.vfio_user_server.parse_template`).
@@ -223,17 +257,26 @@ class VfioUserAdapter:
         self.start_timeout = start_timeout
         self.directory = tempfile.mkdtemp(prefix="fsmcheck-vfu-")
         self.opened = 0
+        self.flags: int | None = None
         self._remove = weakref.finalize(self, shutil.rmtree, self.directory, True)  # also at exit
 
-    def open(self, flags: int) -> VfioUserDevice:
-        """A fresh device (``flags`` is ignored: the server has its own; suites
-        for other flag sets skip).
+    def open(self, flags: int):
+        """A fresh device (a server has its own flags; suites for other flag
+        sets skip: see the class docstring).
 
         Raises:
             ServerError: the server did not start.
         """
+        if self.flags is not None and flags != self.flags:
+            return _OtherFlags(self.flags)
         self.opened += 1
-        return VfioUserDevice(self.argv, self.directory, f"dev{self.opened}.sock", self.start_timeout)
+        device = VfioUserDevice(self.argv, self.directory, f"dev{self.opened}.sock", self.start_timeout)
+        if self.flags is None:
+            try:
+                self.flags = device.migration_flags()
+            except (DeviceCrashed, DriverError):
+                pass  # the suite's own migration_flags call reports it
+        return device
 
     def close(self) -> None:
         """Remove the socket directory (devices are stopped when closed)."""

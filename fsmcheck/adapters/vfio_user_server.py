@@ -11,13 +11,13 @@ bounded, for the socket to accept a connection. :meth:`ServerProcess.stop`
 kills the whole group, reaps the process and removes the socket. Every live
 server is also killed at interpreter exit (:mod:`atexit`: a Ctrl-C or the
 pack's budget ends pytest normally), and on Linux the kernel kills a server
-whose parent dies (``PR_SET_PDEATHSIG``), so none outlives the run.
+whose parent dies (``PR_SET_PDEATHSIG``, through util-linux's ``setpriv``
+when it is installed), so none outlives the run.
 """
 
 from __future__ import annotations
 
 import atexit
-import ctypes
 import os
 import shlex
 import shutil
@@ -90,12 +90,11 @@ def _stop_all() -> None:
         server.stop()
 
 
-def _parent_death_signal() -> None:  # runs in the child between fork and exec
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
+#: util-linux's setpriv sets PR_SET_PDEATHSIG and execs the server (same
+#: process): the kernel kills the server when the process that started it
+#: dies, however it dies. (A preexec_fn would do the same but makes Python
+#: fork the whole pack process instead of vfork, for every server.)
+_SETPRIV = shutil.which("setpriv")
 
 
 class ServerProcess:
@@ -120,9 +119,9 @@ class ServerProcess:
         self.proc: subprocess.Popen | None = None
         self.sock: socket.socket | None = None
         try:
-            self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                         stderr=self.stderr, start_new_session=True, close_fds=True,
-                                         preexec_fn=_parent_death_signal if os.name == "posix" else None)
+            launch = ([_SETPRIV, "--pdeathsig", "KILL", "--"] if _SETPRIV else []) + self.argv
+            self.proc = subprocess.Popen(launch, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                         stderr=self.stderr, start_new_session=True, close_fds=True)
         except OSError as exc:
             self.stderr.close()
             raise ServerError(f"cannot run {self.argv[0]}: {exc.strerror or exc}") from None

@@ -40,7 +40,7 @@ def _open(adapter, spec: V2Spec) -> Harness:
         device = adapter.open(spec.flags_value)
     except Exception as exc:
         raise AdapterFault(f"the adapter's open(flags={spec.flags_value}) raised {type(exc).__name__}: {exc}") from None
-    h = Harness(device, spec.names, adapter=adapter, label=spec.label)
+    h = Harness(device, spec.names, adapter=adapter, label=spec.label, reset_rule=RULES["reset"])
     h.log.append(f"open (flags {spec.label})")
     COVERAGE.limits.update(transport_limits(adapter).items())  # what the transport cannot show (contract.py)
     return h
