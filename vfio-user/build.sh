@@ -16,6 +16,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 tarball="$1"; out="$2"
 [ -f "$tarball" ] || { echo "build.sh: no such tarball: $tarball" >&2; exit 2; }
 mkdir -p "$out"
+out="$(cd "$out" && pwd)"
 stamp="$out/inputs.sha256"
 want="$(cat "$tarball" "$here/samples-server-bar1.patch" "$here/device/fsmcheck_vfu_device.c" "$0" | sha256sum)"
 if [ -x "$out/bin/fsmcheck-vfu-device" ] && [ -x "$out/bin/server" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
@@ -30,7 +31,7 @@ if command -v meson >/dev/null && command -v ninja >/dev/null; then
   meson setup -Dbuildtype=debug "$out/meson" "$out/src" >"$out/meson.log" 2>&1 || { cat "$out/meson.log" >&2; exit 1; }
   ninja -C "$out/meson" lib/libvfio-user.so.0.0.1 samples/server >>"$out/meson.log" 2>&1 || { cat "$out/meson.log" >&2; exit 1; }
   libdir="$out/meson/lib"
-  cp "$out/meson/samples/server" "$out/bin/server"
+  ln -s ../meson/samples/server "$out/bin/server"   # meson's rpath is $ORIGIN-relative: run it in place
   ln -sf libvfio-user.so.0.0.1 "$libdir/libvfio-user.so"
   gcc "${cflags[@]}" -I"$out/src/include" -o "$out/bin/fsmcheck-vfu-device" "$here/device/fsmcheck_vfu_device.c" \
     -L"$libdir" -lvfio-user -Wl,-rpath,"$libdir"

@@ -60,6 +60,8 @@ __all__ = ["DeviceCrashed", "ENV", "TRANSPORT_LIMITS", "VfioUserAdapter", "VfioU
 
 #: The environment variable the factory reads the server template from.
 ENV = "FSMCHECK_VFIO_USER_SERVER"
+#: Optional: a file to which one line is appended per server started (measurements).
+TALLY = "FSMCHECK_VFU_TALLY"
 
 _NO_FD = ("vfio-user has no data_fd: a data session is the server's migration state, and the adapter numbers "
           "sessions itself from the state change (the model's session groups), so a returned, fresh or "
@@ -271,6 +273,13 @@ class VfioUserAdapter:
             return _OtherFlags(self.flags)
         self.opened += 1
         device = VfioUserDevice(self.argv, self.directory, f"dev{self.opened}.sock", self.start_timeout)
+        tally = os.environ.get(TALLY)
+        if tally:  # measurements (make vfio-user-e2e): one line per server started
+            try:
+                with open(tally, "a", encoding="ascii") as f:
+                    f.write(f"{device.server.pid}\n")
+            except OSError:
+                pass
         if self.flags is None:
             try:
                 self.flags = device.migration_flags()
