@@ -24,7 +24,8 @@ follows vfio.h for the flag set STOP_COPY|PRE_COPY:
 
 Run: ``python tests/vfio_user_double.py [options] SOCKET``. Options for the
 failure tests: ``--crash-on N`` (abort on the N-th request after VERSION),
-``--no-socket`` (never listen), ``--exit-at-start`` (exit 3 at once).
+``--no-socket`` (never listen), ``--exit-at-start`` (exit 3 at once),
+``--tag T`` (ignored: lets a test find its servers among the processes).
 """
 
 from __future__ import annotations
@@ -251,6 +252,7 @@ def main() -> int:
     parser.add_argument("--crash-on", type=int, default=0)
     parser.add_argument("--no-socket", action="store_true")
     parser.add_argument("--exit-at-start", action="store_true")
+    parser.add_argument("--tag", default="", help="ignored: marks the processes of one test")
     return serve(parser.parse_args())
 
 
