@@ -224,3 +224,17 @@ def test_run_pack_refuses_bad_templates_before_any_test(tmp_path):
         assert not (tmp_path / "out").exists()
     result = runner.invoke(main, ["run-pack", "--vfio-user-server", template(), "--vfio-cdev", "/dev/null"])
     assert result.exit_code == 2 and "name one target" in result.output
+
+
+def test_an_erratum_explains_a_group_of_failures_only_when_it_explains_each():
+    """hypothesis reports several distinct failures as one ExceptionGroup
+    (seen on libvfio-user efd091b: reset refused in STOP, reset keeping PRE_COPY)."""
+    from fsmcheck.pack.errata import Erratum, matching
+    from fsmcheck.pack.harness import ProtocolViolation
+    from fsmcheck.pack.v2_spec import RULES
+
+    erratum = Erratum("reset-refused", "v2", "reset", ("reset failed",), "why")
+    known = ProtocolViolation("reset failed with EINVAL", RULES["reset"])
+    other = ProtocolViolation("device_state is STOP, expected RUNNING", RULES["get"])
+    assert matching([erratum], ExceptionGroup("2 distinct failures", [known, known])) is erratum
+    assert matching([erratum], ExceptionGroup("2 distinct failures", [known, other])) is None

@@ -29,7 +29,6 @@ import shlex
 import subprocess
 import sys
 import time
-import tomllib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -37,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 HERE = ROOT / "vfio-user"
 sys.path.insert(0, str(ROOT))
 
+from fsmcheck.inputs import InputError, parse_toml, read_text  # noqa: E402
 from fsmcheck.runpack.results import junit_cases, rule_outcomes  # noqa: E402
 
 #: The archives' sha256, as ../shared/third_party/libvfio-user/README.md lists them.
@@ -67,7 +67,11 @@ def build(rev: str, out: Path) -> None:
 def load_errata(name: str) -> dict:
     """The run's errata file; every entry must name its vfio.h sentence and upstream file:line."""
     path = HERE / "errata" / f"{name}.toml"
-    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    try:
+        data = parse_toml(read_text(path))
+    except InputError as exc:
+        print(exc, file=sys.stderr)
+        sys.exit(2)
     for kind in ("erratum", "crash"):
         for entry in data.get(kind, []):
             missing = [k for k in ("id", "match", "vfio_h", "upstream", "reason") if not entry.get(k)]
