@@ -127,6 +127,25 @@ def judge(run: dict, errata: dict) -> tuple[list, list[str]]:
     return outcomes, problems
 
 
+def violations(run: dict, errata: dict) -> dict[str, str]:
+    """pack rule key (of fsmcheck.pack.v2_spec.RULES, as the errata name it) ->
+    "N by K errata" for the run's explained violations; "(crash)" -> "N SIGNAL"."""
+    tags = {e["id"]: e["rule"] for e in errata.get("erratum", [])}
+    counts: dict[str, dict[str, int]] = {}
+    junit = run["results"] / "junit.xml"
+    for case in junit_cases(junit) if junit.is_file() else []:
+        if case.outcome == "xfailed" and (m := re.match(r"erratum (\S+):", case.message)):
+            rule = tags.get(m.group(1), "?")
+            counts.setdefault(rule, {}).setdefault(m.group(1), 0)
+            counts[rule][m.group(1)] += 1
+        elif case.outcome == "error" and (m := re.search(r"device crashed: (\S+),", case.message + case.text)):
+            counts.setdefault("(crash)", {}).setdefault(m.group(1), 0)
+            counts["(crash)"][m.group(1)] += 1
+    return {rule: (" ".join(f"{n} {sig}" for sig, n in sorted(ids.items())) if rule == "(crash)"
+                   else f"{sum(ids.values())} by {len(ids)} errat{'a' if len(ids) > 1 else 'um'}")
+            for rule, ids in counts.items()}
+
+
 def crash_hits(run: dict, errata: dict) -> dict[str, int]:
     hits = {c["id"]: 0 for c in errata.get("crash", [])}
     junit = run["results"] / "junit.xml"
@@ -183,6 +202,11 @@ def main() -> int:
     print("(a rule's verdict comes from every test that can kill it: a W-method sequence that resets cites several)")
     for erratum_id, tag in tags.items():
         print(f"{tag} = {erratum_id}")
+    print("\nviolations by the pack rule they cite (tests), and crashes:")
+    cited = {name: violations(run, errata[name]) for name, run in zip(names, runs)}
+    rows = sorted({rule for found in cited.values() for rule in found})
+    for rule in rows:
+        print(f"{rule:{width}}  " + "  ".join(f"{cited[n].get(rule, '-'):16}" for n in names))
     print()
     for run in runs:
         junit = run["results"] / "junit.xml"
