@@ -238,3 +238,20 @@ def test_an_erratum_explains_a_group_of_failures_only_when_it_explains_each():
     other = ProtocolViolation("device_state is STOP, expected RUNNING", RULES["get"])
     assert matching([erratum], ExceptionGroup("2 distinct failures", [known, known])) is erratum
     assert matching([erratum], ExceptionGroup("2 distinct failures", [known, other])) is None
+
+
+def test_a_suite_for_other_flags_starts_no_server():
+    """The server's flags are read once; a suite for other flags gets their
+    value (so it skips) and no server."""
+    adapter = factory("v2", device=template())
+    first = adapter.open(5)
+    try:
+        children = my_children()
+        other = adapter.open(1)  # the STOP_COPY suite
+        assert other.migration_flags() == 5 and my_children() == children
+        with pytest.raises(RuntimeError, match="no server was started"):
+            other.get_state()
+        other.close()
+    finally:
+        first.close()
+        adapter.close()

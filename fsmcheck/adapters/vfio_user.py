@@ -227,11 +227,11 @@ class _OtherFlags:
     def migration_flags(self) -> int:
         return self.flags
 
-    def __getattr__(self, name):
-        def refuse(*args):
-            raise RuntimeError(f"{name}: no server was started for a suite of other migration flags "
-                               f"(the server's are {self.flags:#x})")
-        return refuse
+    def _refuse(self, *args):
+        raise RuntimeError(f"no server was started for a suite of other migration flags "
+                           f"(the server's are {self.flags:#x})")
+
+    get_state = set_state = reset = read = write = close_handle = _refuse
 
     def close(self) -> None:
         pass
