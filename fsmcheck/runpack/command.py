@@ -82,17 +82,15 @@ def _vfio_user_probe(template: str, err) -> str:
     is stopped). The adapter factory to run the pack with.
 
     Raises:
-        click.UsageError: the template is unusable (exit 2).
-        SystemExit(2): the server did not start (one line, with its stderr).
+        SystemExit(2): the template is unusable or the server did not start
+            (one line on stderr, with the server's stderr tail).
     """
     from ..adapters.vfio_user import probe
     from ..adapters.vfio_user_server import ServerError, TemplateError
 
     try:
         flags = probe(template)
-    except TemplateError as exc:
-        raise click.UsageError(str(exc)) from None
-    except ServerError as exc:
+    except (TemplateError, ServerError) as exc:
         err.print(f"error: --vfio-user-server: {exc}; nothing was run", markup=False, highlight=False)
         sys.exit(2)
     err.print(f"run-pack: vfio-user server started and answered (migration flags {flags:#x})",
