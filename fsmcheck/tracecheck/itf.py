@@ -10,15 +10,19 @@ every other line an ``other`` event, so findings point into the file.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from .events import OTHER, STEP, Event
+from .reader import TraceInputError
 
-__all__ = ["ItfTrace", "load_itf", "looks_like_itf"]
+__all__ = ["ItfTrace", "load_itf", "looks_like_itf", "parse_document"]
 
-_INDEX = re.compile(r'"index"\s*:\s*(\d+)')
+# A state's index: up to 9 digits (no trace has a billion states; a longer
+# run of digits is not an index, and int() of it is never attempted).
+_INDEX = re.compile(r'"index"\s*:\s*(\d{1,9})(?!\d)')
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,25 @@ class ItfTrace:
     flags: frozenset[str] | None
     events: tuple[Event, ...]
     profile: str = ""
+    flags_line: int = 1
+
+
+def parse_document(path: Path, text: str, first_line: int = 1) -> object:
+    """``text`` parsed as one JSON document.
+
+    Raises:
+        TraceInputError: not JSON (at the line the parser stopped), nested
+            too deeply for the parser, or an integer over Python's digit limit.
+    """
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise TraceInputError(path, exc.lineno, "starts like JSON but is neither a QMP event line nor an ITF "
+                              f"trace ({exc.msg})") from exc
+    except RecursionError as exc:
+        raise TraceInputError(path, first_line, "JSON nested too deeply to read") from exc
+    except ValueError as exc:  # e.g. an integer over sys.get_int_max_str_digits() digits
+        raise TraceInputError(path, first_line, f"unreadable JSON: {exc}") from exc
 
 
 def looks_like_itf(doc: object) -> bool:
@@ -42,12 +65,20 @@ def looks_like_itf(doc: object) -> bool:
 def load_itf(path: Path, text: str, doc: dict) -> ItfTrace:
     """The :class:`ItfTrace` of ``doc``, parsed from ``text`` read at ``path``.
 
+    Lines are counted at ``\n`` only, as JSON and editors count them (a
+    U+2028 inside a string does not start a line).
+
     Raises:
-        ValueError: a state lacks ``state`` or ``via`` (message ``LINE: what``).
+        TraceInputError: a state lacks ``state`` or ``via``, or ``#meta.flags``
+            is not a list of strings.
     """
     meta = doc["#meta"]
-    device = ".".join(str(meta[k]) for k in ("model", "property", "configuration") if meta.get(k)) or path.stem
-    lines = text.splitlines()
+    device = ".".join(str(meta[k]) for k in ("model", "property", "configuration")
+                      if isinstance(meta.get(k), (str, int)) and meta.get(k) != "") or path.stem
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    lines = [line.removesuffix("\r") for line in lines]
     at: dict[int, int] = {}
     seen_states = False
     for number, line in enumerate(lines, 1):
@@ -63,14 +94,21 @@ def load_itf(path: Path, text: str, doc: dict) -> ItfTrace:
         line = at.get(i, line)
         if not isinstance(state, dict) or not isinstance(state.get("state"), str) or \
                 state.get("via") not in ("open", "request", "reset", "failure"):
-            raise ValueError(f"{line}: states[{i}] needs a string 'state' and a 'via' of open, request, "
-                             "reset or failure")
+            raise TraceInputError(path, line, f"states[{i}] needs a string 'state' and a 'via' of open, "
+                                  "request, reset or failure")
         steps.setdefault(line, []).append(Event(line, STEP, device, state["state"], state["via"], "state",
                                                 lines[line - 1] if lines else ""))
     events = tuple(e for n, t in enumerate(lines, 1)
                    for e in steps.get(n, [Event(n, OTHER, "", "", "", "", t)]))
     flags = meta.get("flags")
-    return ItfTrace(device, str(meta.get("model", "")),
-                    frozenset(flags) if isinstance(flags, list) else None, events,
-                    str(meta.get("profile") or ""))
+    if flags is not None and not (isinstance(flags, list) and all(isinstance(f, str) for f in flags)):
+        raise TraceInputError(path, _line_of(lines, '"flags"'), "#meta.flags must be a list of flag names "
+                              "(strings)")
+    profile = meta.get("profile")
+    return ItfTrace(device, str(meta.get("model", "")) if isinstance(meta.get("model"), str) else "",
+                    frozenset(flags) if flags is not None else None, events,
+                    profile if isinstance(profile, str) else "", _line_of(lines, '"flags"'))
 
+
+def _line_of(lines: list[str], needle: str) -> int:
+    return next((n for n, t in enumerate(lines, 1) if needle in t), 1)
