@@ -385,6 +385,7 @@ def run(s: Scenario, out: str) -> dict:
 
 def main(argv: list[str]) -> int:
     out, names = argv[0], argv[1:]
+    os.makedirs("/var/tmp", exist_ok=True)  # snapshot=on keeps its overlay there
     with open(BOOT, "wb") as f:
         f.write(boot_sector())
     chosen = [s for s in SCENARIOS if not names or s.name in names]

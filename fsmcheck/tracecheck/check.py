@@ -478,7 +478,7 @@ def check_trace(model: Model, source: TraceSource, flags: frozenset[str] | None 
         p2p = model.p2p.flag if model.p2p is not None else None
         evidence = P2PEvidence(frozenset(s for s in model.state_names if p2p in model.state(s).needs)
                                if p2p else frozenset())
-        for ev in source.events():
+        for ev in source.events(keep=True):  # the second pass (the check) replays this one's spool
             if ev.kind in (RECORD, STEP, REQUEST):
                 seen.setdefault(ev.device, set()).add(ev.a)
                 evidence.state(ev.device, ev.a)

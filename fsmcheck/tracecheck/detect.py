@@ -21,10 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .events import Event
+from ..inputs import DEFAULT_MAX_BYTES
 from .itf import load_itf, looks_like_itf, parse_document
 from .qemu_log import KNOWN_EVENTS, read_qemu_log
 from .qmp import looks_like_qmp, read_qmp
-from .reader import MAX_LINE_BYTES, TraceInputError, TraceText
+from .reader import MAX_LINE_BYTES, TraceInputError, TraceLines, open_trace_lines
 
 __all__ = ["TraceInputError", "TraceSource", "open_trace", "FORMATS"]
 
@@ -40,9 +41,10 @@ class TraceSource:
     Attributes:
         path: the file.
         format: one of :data:`FORMATS`.
-        events: a callable giving a fresh iterator over the trace's events,
-            each pass over the same bytes (the one open file, or its spool),
-            in memory bounded per line.
+        events: ``events(keep=False)`` gives an iterator over the trace's
+            events; the first call reads the input once (``keep``: into a
+            spool), each later call replays that spool (:mod:`.reader`), in
+            memory bounded per line.
         flags: device -> the flag set the trace itself declares (ITF
             configurations); empty for QEMU logs and QMP.
         model: the model name the trace declares (ITF), else ``""``.
@@ -53,11 +55,11 @@ class TraceSource:
 
     path: Path
     format: str
-    events: Callable[[], Iterator[Event]]
+    events: Callable[..., Iterator[Event]]
     flags: dict[str, frozenset[str]] = field(default_factory=dict)
     model: str = ""
     profile: str = ""
-    text: TraceText | None = None
+    text: TraceLines | None = None
     flags_line: int = 1
 
     def close(self) -> None:
@@ -79,45 +81,46 @@ def _is_event_line(text: str) -> bool:
         ("vfio_", "migrat"))
 
 
-def open_trace(path: Path | str, *, max_line_bytes: int = MAX_LINE_BYTES) -> TraceSource:
-    """Open the trace at ``path`` once and detect its format from its content.
-
-    A pipe or process substitution is spooled first (:class:`.reader.TraceText`),
-    so detection, ``--flags auto`` and the check read the same bytes.
+def open_trace(path: Path | str, *, max_line_bytes: int = MAX_LINE_BYTES,
+               max_document_bytes: int = DEFAULT_MAX_BYTES) -> TraceSource:
+    """Open the trace at ``path`` (a file, a pipe, ``-``) and detect its
+    format from its head, reading it once (:mod:`.reader`).
 
     Raises:
-        TraceInputError: the file cannot be read, is empty, fits no format,
-            has a line over ``max_line_bytes``, or is a bad ITF trace (the
-            error names the line).
+        fsmcheck.inputs.InputError: the input cannot be read, has a line over
+            ``max_line_bytes`` or bytes that are not UTF-8 (at that line), or an
+            ITF document over ``max_document_bytes``;
+        TraceInputError: it is empty, fits no format, or is a bad ITF trace
+            (the error names the line).
     """
-    text = TraceText(path, max_line_bytes=max_line_bytes)
+    text = open_trace_lines(path, max_line_bytes)
     try:
-        return _detect(text)
+        return _detect(text, max_document_bytes)
     except BaseException:
         text.close()
         raise
 
 
-def _detect(text: TraceText) -> TraceSource:
+def _detect(text: TraceLines, max_document_bytes: int) -> TraceSource:
     path = text.path
-    lines = [(n, t) for n, t in text.head(_SCAN_LINES) if t.strip()]
+    lines = [(n, t) for n, t in text.source.head(_SCAN_LINES) if t.strip()]
     if not lines:
         raise TraceInputError(path, 1, "empty trace")
     first_no, first = lines[0]
     if first.lstrip().startswith("{"):
         if looks_like_qmp(first):
-            return TraceSource(path, "qmp", lambda: read_qmp(text.lines()), text=text)
-        body = text.read_all()
-        doc = parse_document(path, body, first_no)
+            return TraceSource(path, "qmp", lambda keep=False: read_qmp(text.passes(keep)), text=text)
+        whole = text.source.read_rest(max_bytes=max_document_bytes)
+        doc = parse_document(whole, first_no)
         if not looks_like_itf(doc):
             raise TraceInputError(path, first_no, "a JSON document but not an ITF trace "
                                   "(#meta.format \"ITF\" and states are required)")
-        trace = load_itf(path, body, doc)
+        trace = load_itf(path, whole.text, doc)
         flags = {trace.device: trace.flags} if trace.flags is not None else {}
-        return TraceSource(path, "itf", lambda: iter(trace.events), flags, trace.model, trace.profile, text,
-                           trace.flags_line)
+        return TraceSource(path, "itf", lambda keep=False: iter(trace.events), flags, trace.model, trace.profile,
+                           text, trace.flags_line)
     if any(_is_event_line(t) for _, t in lines):
-        return TraceSource(path, "qemu-log", lambda: read_qemu_log(text.lines()), text=text)
+        return TraceSource(path, "qemu-log", lambda keep=False: read_qemu_log(text.passes(keep)), text=text)
     raise TraceInputError(path, first_no, "fits no trace format: not a QEMU trace-event line "
                           "([PID@SEC.USEC:]event_name ARGS), a QMP JSON object, nor an ITF trace: "
                           f"{first[:80]!r}")

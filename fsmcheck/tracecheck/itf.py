@@ -10,11 +10,11 @@ every other line an ``other`` event, so findings point into the file.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..inputs import Text, parse_json
 from .events import OTHER, STEP, Event
 from .reader import TraceInputError
 
@@ -38,22 +38,15 @@ class ItfTrace:
     flags_line: int = 1
 
 
-def parse_document(path: Path, text: str, first_line: int = 1) -> object:
-    """``text`` parsed as one JSON document.
+def parse_document(text: Text, first_line: int = 1) -> object:
+    """``text`` parsed as one JSON document (:func:`fsmcheck.inputs.parse_json`:
+    nesting and integer-digit guards).
 
     Raises:
-        TraceInputError: not JSON (at the line the parser stopped), nested
-            too deeply for the parser, or an integer over Python's digit limit.
+        fsmcheck.inputs.InputError: not JSON (at the line the parser stopped),
+            nested too deeply, or an integer of too many digits.
     """
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise TraceInputError(path, exc.lineno, "starts like JSON but is neither a QMP event line nor an ITF "
-                              f"trace ({exc.msg})") from exc
-    except RecursionError as exc:
-        raise TraceInputError(path, first_line, "JSON nested too deeply to read") from exc
-    except ValueError as exc:  # e.g. an integer over sys.get_int_max_str_digits() digits
-        raise TraceInputError(path, first_line, f"unreadable JSON: {exc}") from exc
+    return parse_json(text)
 
 
 def looks_like_itf(doc: object) -> bool:
@@ -103,7 +96,7 @@ def load_itf(path: Path, text: str, doc: dict) -> ItfTrace:
     flags = meta.get("flags")
     if flags is not None and not (isinstance(flags, list) and all(isinstance(f, str) for f in flags)):
         raise TraceInputError(path, _line_of(lines, '"flags"'), "#meta.flags must be a list of flag names "
-                              "(strings)")
+                              "(strings)", "#meta.flags")
     profile = meta.get("profile")
     return ItfTrace(device, str(meta.get("model", "")) if isinstance(meta.get("model"), str) else "",
                     frozenset(flags) if flags is not None else None, events,

@@ -113,7 +113,8 @@ def print_report(out: Console, model: Model, traces: Sequence[TraceReport], quie
             out.print(f"    source: {v.source}", markup=False, highlight=False, soft_wrap=True)
             for line, text in v.context:
                 mark = ">" if line == v.line else " "
-                out.print(f"  {mark} {line:>6} | {text}", markup=False, highlight=False, soft_wrap=True)
+                shown = text if len(text) <= 400 else f"{text[:400]}... ({len(text)} characters)"
+                out.print(f"  {mark} {line:>6} | {shown}", markup=False, highlight=False, soft_wrap=True)
         if trace.violations_total > len(trace.violations):
             out.print(f"... and {trace.violations_total - len(trace.violations)} more violation(s) not shown",
                       markup=False)

@@ -26,9 +26,9 @@ digit limit is ``malformed`` (a finding at its line), never an exception.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 
+from ..inputs import InputError, parse_json_line
 from .events import IMPLIED, MALFORMED, OTHER, RECORD, VM, Event
 
 __all__ = ["read_qmp", "parse_line", "looks_like_qmp", "state_name"]
@@ -41,16 +41,13 @@ def state_name(qapi: str) -> str:
     return qapi.upper().replace("-", "_")
 
 
-def _load(text: str) -> tuple[object, str]:
-    """(the parsed line, "") or (None, why it is not JSON)."""
+def _load(text: str, number: int = 1) -> tuple[object, str]:
+    """(the parsed line, "") or (None, why it is not usable JSON), by
+    :func:`fsmcheck.inputs.parse_json_line` (nesting and digit guards)."""
     try:
-        return json.loads(text), ""
-    except json.JSONDecodeError as exc:
-        return None, f"not a JSON object ({exc.msg}; truncated?)"
-    except RecursionError:
-        return None, "JSON nested too deeply to read"
-    except ValueError as exc:  # an integer over sys.get_int_max_str_digits() digits
-        return None, f"unreadable JSON ({exc})"
+        return parse_json_line("<qmp>", number, text), ""
+    except InputError as exc:
+        return None, exc.diagnostics[0].message
 
 
 def looks_like_qmp(text: str) -> bool:
@@ -63,7 +60,7 @@ def parse_line(number: int, text: str) -> Event:
     """The :class:`Event` of one line of a QMP event log."""
     if not text.strip():
         return Event(number, OTHER, "", "", "", "", text)
-    doc, why = _load(text)
+    doc, why = _load(text, number)
     if why:
         return Event(number, MALFORMED, "", why, "", "", text)
     if not isinstance(doc, dict):
