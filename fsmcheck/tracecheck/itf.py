@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..inputs import Text, parse_json
+from ..inputs import Diagnostic, InputError, Text, parse_json
 from .events import OTHER, STEP, Event
 from .reader import TraceInputError
 
@@ -46,7 +46,12 @@ def parse_document(text: Text, first_line: int = 1) -> object:
         fsmcheck.inputs.InputError: not JSON (at the line the parser stopped),
             nested too deeply, or an integer of too many digits.
     """
-    return parse_json(text)
+    try:
+        return parse_json(text)
+    except InputError as exc:  # an error at the end of the file: its last line, not the one after it
+        last = max(1, text.text.count("\n") + (0 if text.text.endswith("\n") else 1))
+        raise InputError([Diagnostic(d.path, min(d.line, last), d.key, d.message) for d in exc.diagnostics]) \
+            from None
 
 
 def looks_like_itf(doc: object) -> bool:
