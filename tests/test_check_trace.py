@@ -746,3 +746,56 @@ def test_a_500_mb_file_starting_with_a_brace_is_not_read_whole(tmp_path):
     assert code == 2 and (f"{path}:2: <line>: line longer than" in out or "larger than" in out)
     assert "Traceback" not in out
     assert rss < 250, f"peak RSS {rss:.0f} MB"
+
+
+# -- issue 22: every QEMU 10.0 vfio event checked or deliberately ignored -----------------------
+
+QEMU10 = Path(__file__).resolve().parent.parent / "build" / "vm" / "qemu10" / "root" / "usr" / "bin" / \
+    "qemu-system-x86_64"
+TRACE_EVENTS_10 = TRACES / "qemu-10.0.2-vfio-trace-events.txt"
+
+
+def test_every_qemu_10_vfio_event_is_checked_or_ignored():
+    """The list (QEMU 10.0.2's `-trace help`, copied in tests/qemu_traces/) is the
+    module's, and each event is checked or ignored, never both; every migration
+    event (hw/vfio/migration*.c) is classified by name, with a reason."""
+    from fsmcheck.tracecheck.qemu_events import MIGRATION_PREFIXES, VFIO_EVENTS
+    from fsmcheck.tracecheck.qemu_log import _MIGRATION_IGNORED, CHECKED, IGNORED
+    listed = set(TRACE_EVENTS_10.read_text().split())
+    assert VFIO_EVENTS == listed and len(listed) == 183
+    assert CHECKED | set(IGNORED) == listed and not CHECKED & set(IGNORED)
+    migration = {e for e in listed if e.startswith(MIGRATION_PREFIXES)}
+    assert migration == CHECKED | set(_MIGRATION_IGNORED) and all(_MIGRATION_IGNORED.values())
+    assert {"vfio_load_state_device_buffer_load_start", "vfio_save_complete_precopy_thread_end"} <= CHECKED
+
+
+def test_the_list_is_qemu_10s_own():
+    """Against the QEMU 10.0.2 binary `make vm-qemu` runs, when it is here."""
+    import subprocess
+    if not QEMU10.exists():
+        pytest.skip(f"{QEMU10} is fetched by make vm-qemu")
+    out = subprocess.run([str(QEMU10), "-trace", "help"], capture_output=True, text=True, timeout=60).stdout
+    names = {n for n in out.split() if re.match(r"(vfio|iommufd)_", n)}
+    assert names == set(TRACE_EVENTS_10.read_text().split())
+
+
+@pytest.mark.parametrize("trace", VM_QEMU_RUNS + [SOURCE, DESTINATION], ids=lambda p: p.name if p.parent == TRACES
+                         else f"{p.parent.name}/{p.name}")
+def test_real_traces_have_no_event_of_neither_kind(trace):
+    """Every vfio event of every real trace is checked or ignored: a trace with an
+    event of neither kind fails here (and check-trace counts it, `unclassified`)."""
+    from fsmcheck.tracecheck.qemu_log import CHECKED, IGNORED
+    names = set(re.findall(r"^(?:\d+@[\d.]+:)?(vfio_\w+)", trace.read_text(), re.M))
+    assert names <= CHECKED | set(IGNORED), sorted(names - CHECKED - set(IGNORED))
+    _code, doc, _found = _check(trace)
+    assert doc["traces"][0]["unclassified"] == {}
+
+
+def test_an_event_of_neither_kind_is_counted(tmp_path):
+    lines = _lines(SOURCE)
+    d1 = _devices(lines)[0]
+    seeded = lines[:3] + [f"1@1.0:vfio_migration_new_thing  ({d1}) x 1"] * 2 + lines[3:]
+    code, doc, found = _check(_write(tmp_path, "new.trace", seeded))
+    assert (code, found) == (0, []) and doc["traces"][0]["unclassified"] == {"vfio_migration_new_thing": 2}
+    result = CliRunner().invoke(main, ["check-trace", str(tmp_path / "new.trace"), "-q"])
+    assert "vfio_migration_new_thing (2)" in result.output

@@ -325,11 +325,15 @@ def run(s: Scenario, out: str) -> dict:
         if s.fault is not None:
             set_fault(MDEVS[s.source[s.fault]])
         if s.transport == "unix":
-            destination = Side(out, "destination", [MDEVS[i] for i in s.destination], TUNED, incoming=uri)
+            # With capabilities the destination starts with -incoming defer: they must be set before it
+            # listens (multifd opens its channels as it accepts), then migrate-incoming.
+            destination = Side(out, "destination", [MDEVS[i] for i in s.destination], TUNED,
+                               incoming="defer" if caps else uri)
             sides.append(destination)
             if caps:
                 result["destination"] = {"capabilities": destination.execute("migrate-set-capabilities",
-                                                                             capabilities=caps)}
+                                                                             capabilities=caps),
+                                         "migrate-incoming": destination.execute("migrate-incoming", uri=uri)}
         source = Side(out, "source", [MDEVS[i] for i in s.source], s.options)
         sides.append(source)
         result["source"] = {"command": source.cmd, "status_before": source.execute("query-status")}
