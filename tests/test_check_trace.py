@@ -98,13 +98,21 @@ def test_real_traces_pass_with_no_violation(trace):
 VM_QEMU_RUNS = sorted(p for p in TRACES.glob("*/*") if p.suffix == ".trace" or p.name.endswith(".qmp.jsonl"))
 
 
+def _expected(trace: Path) -> set[str]:
+    """The findings the scenario of a `make vm-qemu` log states it must get (its result.json)."""
+    return set(json.loads((trace.parent / "result.json").read_text()).get("findings", {}).get(trace.name, ()))
+
+
 @pytest.mark.parametrize("trace", VM_QEMU_RUNS, ids=lambda p: f"{p.parent.name}/{p.name}")
-def test_vm_qemu_runs_pass_with_no_violation(trace):
-    """Every trace and QMP log that ``make vm-qemu`` brought back (file:, live unix:, and the
-    default-options run whose migration fails) passes the checker with no finding."""
-    assert len(VM_QEMU_RUNS) >= 10
+def test_vm_qemu_runs_get_their_scenarios_findings(trace):
+    """Every trace and QMP log that ``make vm-qemu`` brought back (vm/qemu_guest.py's
+    scenarios: arrivals, cancels, a paused source, load failures, multifd, the
+    fault-injected mtty) gets exactly the findings its scenario states: none, but
+    for a cancelled migration of a paused VM and the fault-injected run."""
+    assert len(VM_QEMU_RUNS) >= 30
     code, _doc, found = _check(trace)
-    assert (code, found) == (0, [])
+    want = _expected(trace)
+    assert {r for r, _ in found} == want and code == (1 if want else 0)
 
 
 def test_real_sequences_and_derived_kernel_paths():
@@ -799,3 +807,69 @@ def test_an_event_of_neither_kind_is_counted(tmp_path):
     assert (code, found) == (0, []) and doc["traces"][0]["unclassified"] == {"vfio_migration_new_thing": 2}
     result = CliRunner().invoke(main, ["check-trace", str(tmp_path / "new.trace"), "-q"])
     assert "vfio_migration_new_thing (2)" in result.output
+
+
+# -- issue 22: the new real traces, and defects seeded into them --------------------------------
+
+def _dev_lines(lines: list[str], event: str, device: str, args: str = "") -> list[int]:
+    """0-based indices of every ``event`` line of ``device`` whose arguments contain ``args``."""
+    return [i for i, l in enumerate(lines) if f":{event} " in l and f"({device})" in l and args in l]
+
+
+def test_multifd_buffer_loaded_after_running_is_caught(tmp_path):
+    """QEMU 10's multifd load thread writes device-state buffers
+    (vfio_load_state_device_buffer_load_start/_end); one written after the
+    device is RUNNING (outside RESUMING) is a data-session finding at its line
+    (it passed when those events were 'other')."""
+    trace = TRACES / "multifd" / "destination.trace"
+    lines = _lines(trace)
+    code, _, found = _check(trace)
+    assert (code, found) == (0, [])
+    dev = _devices(lines)[0]
+    loads = _dev_lines(lines, "vfio_load_state_device_buffer_load_start", dev)
+    loads += _dev_lines(lines, "vfio_load_state_device_buffer_load_end", dev)
+    assert loads
+    running = _find(lines, "vfio_migration_set_device_state", dev, "state RUNNING$")
+    moved = [l for i, l in enumerate(lines) if i not in loads]
+    at = moved.index(lines[running]) + 1
+    moved[at:at] = [lines[i] for i in sorted(loads)]
+    code, _, found = _check(_write(tmp_path, "late.trace", moved))
+    assert code == 1 and found == [("data-session", at + 1 + k) for k in range(len(loads))]
+
+
+def test_paused_source_then_a_device_running_is_caught(tmp_path):
+    """The paused source's real trace passes; a device moved to RUNNING after
+    `stop` (a request and its record seeded after the VM stopped) is a
+    vm-stopped finding at the record."""
+    trace = TRACES / "paused" / "source.trace"
+    lines = _lines(trace)
+    assert _check(trace)[::2] == (0, [])
+    stop = next(i for i, l in enumerate(lines) if ":vm_state_notify running 0" in l)
+    dev = _devices(lines)[0]
+    after = _find(lines, "vfio_migration_set_device_state", dev, "state STOP$", stop)
+    prefix = lines[after].split(":", 1)[0]
+    seeded = lines[:after + 1] + [f"{prefix}:vfio_migration_set_state  ({dev}) new state RUNNING, recover state ERROR",
+                                  f"{prefix}:vfio_migration_set_device_state  ({dev}) state RUNNING"] + lines[after + 1:]
+    code, _, found = _check(_write(tmp_path, "run.trace", seeded))
+    assert code == 1 and ("vm-stopped", after + 3) in found
+
+
+def test_fault_injected_run_is_flagged_where_the_model_says():
+    """The orchestration model's counterexample (models/qemu_orchestration.toml,
+    --failures 1, migrate-source): dev1's PRE_COPY -> PRE_COPY_P2P prepare fails,
+    QEMU resets it to RUNNING, then vfio_vmstate_change(dev0) takes dev0 to
+    STOP_COPY while dev1 is RUNNING. In the real trace of the fault-injected mtty
+    check-trace flags p2p-quiesce at that STOP_COPY record (and vm-stopped at the reset)."""
+    trace = TRACES / "fault-p2p" / "source.trace"
+    lines = _lines(trace)
+    failed = next(d for d in _devices(lines)
+                  if _dev_lines(lines, "vfio_migration_set_state", d, "new state PRE_COPY_P2P, recover state ERROR")
+                  and not _dev_lines(lines, "vfio_migration_set_device_state", d, "state PRE_COPY_P2P"))
+    peer = next(d for d in _devices(lines) if d != failed)
+    request = _dev_lines(lines, "vfio_migration_set_state", failed, "new state PRE_COPY_P2P")[0]
+    reset = _find(lines, "vfio_migration_set_device_state", failed, "state RUNNING$", request)
+    step4 = _find(lines, "vfio_migration_set_device_state", peer, "state STOP_COPY$", reset)
+    code, doc, found = _check(trace)
+    assert code == 1 and sorted(found) == sorted([("p2p-quiesce", step4 + 1), ("vm-stopped", reset + 1)])
+    quiesce = next(v for v in doc["traces"][0]["violations"] if v["rule"] == "p2p-quiesce")
+    assert f"{failed} is RUNNING" in quiesce["message"] and f"{peer} is STOP_COPY" in quiesce["message"]

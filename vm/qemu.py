@@ -196,14 +196,14 @@ def check_traces(files: list[Path], out: Path, command: list[str] = CHECK_TRACE)
         (file path as given -> the rule ids of its findings; problem lines:
         an exit status other than 0 and 1, or no JSON).
     """
-    names = [str(path) for path in files]
+    found: dict[str, set[str]] = {str(p): set() for p in files if p.stat().st_size == 0}  # no events: nothing
+    names = [str(path) for path in files if str(path) not in found]                    # to judge
     shown = subprocess.run([*command, *names], capture_output=True, text=True, cwd=ROOT)
     for line in (shown.stdout + shown.stderr).splitlines():
         print(f"  check-trace| {line}", flush=True)
     machine = subprocess.run([*command, *names, "--json"], capture_output=True, text=True, cwd=ROOT)
     report = out / "check-trace.json"
     problems = []
-    found: dict[str, set[str]] = {}
     try:
         doc = json.loads(machine.stdout)
         report.write_text(machine.stdout)
