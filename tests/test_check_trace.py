@@ -873,3 +873,31 @@ def test_fault_injected_run_is_flagged_where_the_model_says():
     assert code == 1 and sorted(found) == sorted([("p2p-quiesce", step4 + 1), ("vm-stopped", reset + 1)])
     quiesce = next(v for v in doc["traces"][0]["violations"] if v["rule"] == "p2p-quiesce")
     assert f"{failed} is RUNNING" in quiesce["message"] and f"{peer} is STOP_COPY" in quiesce["message"]
+
+
+def test_cancelled_migration_of_a_paused_vm_runs_devices_while_it_is_stopped():
+    """Issue 22's real finding: `stop`, `migrate`, `migrate_cancel`: QEMU's migration
+    notifier (MIG_EVENT_PRECOPY_FAILED, `vfio_migration_state_notifier ... state 2`)
+    moves each device to RUNNING, one at a time, while the VM stays paused:
+    p2p-quiesce at the first (its peer is STOP) and vm-stopped at both, with the
+    QEMU source that causes it. The QMP log shows the same from the STOP event."""
+    trace = TRACES / "cancel-paused" / "source.trace"
+    lines = _lines(trace)
+    stop = next(i for i, l in enumerate(lines) if ":vm_state_notify running 0" in l)
+    runs = [i for i, l in enumerate(lines) if i > stop and ":vfio_migration_set_device_state " in l
+            and l.endswith("state RUNNING")]
+    assert len(runs) == 2 and all(":vfio_migration_state_notifier " in lines[i - 2] and
+                                  lines[i - 2].endswith("state 2") for i in runs)
+    code, doc, found = _check(trace)
+    assert code == 1 and sorted(found) == sorted([("vm-stopped", runs[0] + 1), ("p2p-quiesce", runs[0] + 1),
+                                                  ("vm-stopped", runs[1] + 1)])
+    stopped = [v for v in doc["traces"][0]["violations"] if v["rule"] == "vm-stopped"]
+    assert all("vfio_migration_state_notifier()" in v["message"] and f"since line {stop + 1}" in v["message"]
+               for v in stopped)
+    qmp = TRACES / "cancel-paused" / "source.qmp.jsonl"
+    events = _lines(qmp)
+    stop_event = next(i for i, e in enumerate(events) if json.loads(e).get("event") == "STOP")
+    running = [i for i, e in enumerate(events) if i > stop_event and '"device-state": "running"' in e]
+    code, _, found = _check(qmp)
+    assert code == 1 and {("vm-stopped", i + 1) for i in running} <= set(found)
+    assert ("p2p-quiesce", running[0] + 1) in found

@@ -20,6 +20,12 @@ The formats read (QEMU 10 ``hw/vfio/trace-events``)::
     vfio_save_setup " (%s) data buffer size %" PRIu64
     vfio_vmstate_change(_prepare) " (%s) running %d reason %s device state %s"
     vfio_migration_state_notifier " (%s) state %d"
+    vfio_load_state_device_buffer_load_start/_end " (%s) idx %" PRIu32   (multifd)
+    vfio_save_complete_precopy_thread_end " (%s) ret %d"                 (multifd)
+    vm_state_notify "running %d reason %d (%s)"               (system/trace-events)
+
+(as QEMU 10.0.2's log backend prints them; the list of every vfio event and
+which are checked or ignored is in :data:`CHECKED` and :data:`IGNORED`).
 
 QEMU 8.0 to 9.0 logged ``vfio_migration_set_state " (%s) state %s"`` only
 after a successful ioctl; such a line is read as a record whose request is
@@ -29,9 +35,11 @@ output) is an ``other`` event.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable, Iterator
 
+from ..inputs import open_lines
 from .events import (IMPLIED, LOAD_DATA, LOAD_END, MALFORMED, OTHER, RECORD, REQUEST, SAVE_DATA, SAVE_END, VM,
                      VMSTATE, Event)
 from .qemu_events import MIGRATION_PREFIXES, VFIO_EVENTS
@@ -183,8 +191,17 @@ def parse_line(number: int, text: str) -> Event:
     return Event(number, kind, device, a, b, name, text)
 
 
-def read_qemu_log(lines: Iterable[tuple[int, str]]) -> Iterator[Event]:
+def read_qemu_log(lines: Iterable[tuple[int, str]] | str | os.PathLike) -> Iterator[Event]:
     """Yield one :class:`Event` per ``(line number, text)`` of a trace-event
-    log (streaming: one line at a time)."""
+    log (streaming: one line at a time); given a path, its lines are read
+    once with :func:`fsmcheck.inputs.open_lines`.
+
+    Raises:
+        fsmcheck.inputs.InputError: (a path) unreadable, a line over the bound or not UTF-8.
+    """
+    if isinstance(lines, (str, os.PathLike)):
+        with open_lines(lines) as source:
+            yield from read_qemu_log(source)
+        return
     for number, text in lines:
         yield parse_line(number, text)

@@ -26,9 +26,10 @@ digit limit is ``malformed`` (a finding at its line), never an exception.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
 
-from ..inputs import InputError, parse_json_line
+from ..inputs import InputError, open_lines, parse_json_line
 from .events import IMPLIED, MALFORMED, OTHER, RECORD, VM, Event
 
 __all__ = ["read_qmp", "parse_line", "looks_like_qmp", "state_name"]
@@ -83,8 +84,13 @@ def parse_line(number: int, text: str) -> Event:
     return Event(number, RECORD, device, state_name(data["device-state"]), IMPLIED, name, text)
 
 
-def read_qmp(lines: Iterable[tuple[int, str]]) -> Iterator[Event]:
+def read_qmp(lines: Iterable[tuple[int, str]] | str | os.PathLike) -> Iterator[Event]:
     """Yield one :class:`Event` per ``(line number, text)`` of a QMP event
-    log (streaming)."""
+    log (streaming); given a path, its lines are read once with
+    :func:`fsmcheck.inputs.open_lines`."""
+    if isinstance(lines, (str, os.PathLike)):
+        with open_lines(lines) as source:
+            yield from read_qmp(source)
+        return
     for number, text in lines:
         yield parse_line(number, text)
