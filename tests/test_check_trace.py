@@ -901,3 +901,14 @@ def test_cancelled_migration_of_a_paused_vm_runs_devices_while_it_is_stopped():
     code, _, found = _check(qmp)
     assert code == 1 and {("vm-stopped", i + 1) for i in running} <= set(found)
     assert ("p2p-quiesce", running[0] + 1) in found
+
+
+@pytest.mark.parametrize("scenario", ["cancel-precopy", "cancel-paused", "load-failure", "load-failure-return-path"])
+def test_destinations_left_in_resuming_are_not_judged_without_p2p(scenario):
+    """Issue 22's false alarm, on the real destinations that never reached RUNNING_P2P
+    (cancelled or failed): P2P support 'not determined', no p2p-flag finding."""
+    trace = TRACES / scenario / "destination.trace"
+    code, doc, found = _check(trace)
+    devices = doc["traces"][0]["devices"]
+    assert (code, found) == (0, []) and len(devices) == 2
+    assert all(d["p2p"] == "not determined" and "RUNNING_P2P" not in d["states"] for d in devices)
