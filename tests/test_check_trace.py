@@ -912,3 +912,9 @@ def test_destinations_left_in_resuming_are_not_judged_without_p2p(scenario):
     devices = doc["traces"][0]["devices"]
     assert (code, found) == (0, []) and len(devices) == 2
     assert all(d["p2p"] == "not determined" and "RUNNING_P2P" not in d["states"] for d in devices)
+
+
+def test_the_vm_rule_runs_only_when_the_trace_shows_the_run_state():
+    assert _check(SOURCE)[1]["traces"][0]["vm"].startswith("not run: the trace shows no VM run state")
+    assert _check(TRACES / "unix" / "source.trace")[1]["traces"][0]["vm"] == "checked"
+    assert _check(TRACES / "unix" / "source.qmp.jsonl")[1]["traces"][0]["vm"] == "checked"

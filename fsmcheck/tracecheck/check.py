@@ -1,12 +1,17 @@
 """Checking one trace against a model, streaming, in constant memory.
 
 :func:`check_trace` reads the events of an opened trace
-(:func:`.detect.open_trace`) once (twice with ``--flags auto``: a first
-pass collects the states each device was recorded in or asked for), replays QEMU's
+(:func:`.detect.open_trace`) once (with ``--flags auto`` a first pass
+collects the states each device was recorded in or asked for and the
+evidence of its P2P support, :mod:`.flags`, spooling what it reads; the check
+replays the spool, so a pipe is read once), replays QEMU's
 semantics per device (:mod:`.semantics`), judges each request, record and
 data event against the model (:mod:`.device`), and after every recorded
 state change evaluates the P2P quiesce rule across the devices
-(:func:`fsmcheck.semantics.p2p.quiesce_violations`).
+(:func:`fsmcheck.semantics.p2p.initiates` / ``accepts``, kept incrementally:
+O(devices) per record) and, when the trace shows the VM's run state
+(``vm_state_notify``, QMP ``STOP``/``RESUME``), that no device enters a
+running state while the VM is stopped (rule ``vm-stopped``).
 
 Memory: per device its state, its session and at most ``max_rows``
 requests and recorded states for the report (the totals are counted); a
@@ -448,6 +453,8 @@ class _Checker:
                 self.violation("p2p-flag", d.first_line, name,
                                f"{name} runs with flags {d.flags_label} ({why}), without "
                                f"{flag}, beside {others}: it cannot be quiesced while they stop", [])
+        if self.vm is None and self.model.p2p is not None:
+            rep.vm = "not run: the trace shows no VM run state (trace event vm_state_notify, QMP STOP/RESUME)"
         rep.lines, rep.other = lines, other
         rep.events = lines - other
         return rep

@@ -91,7 +91,8 @@ def print_report(out: Console, model: Model, traces: Sequence[TraceReport], quie
     """Print each trace's device tables (unless ``quiet``) and findings."""
     for trace in traces:
         out.print(f"{trace.path}: {trace.format}, {trace.lines} lines, {trace.events} events, "
-                  f"{len(trace.devices)} device(s); P2P quiesce rule: {trace.p2p}", markup=False, soft_wrap=True)
+                  f"{len(trace.devices)} device(s); P2P quiesce rule: {trace.p2p}; VM run-state rule: {trace.vm}",
+                  markup=False, soft_wrap=True)
         if trace.unclassified:
             out.print(f"  note: vfio events this checker neither checks nor ignores (another QEMU?): "
                       + ", ".join(f"{n} ({c})" for n, c in sorted(trace.unclassified.items())),
