@@ -918,3 +918,15 @@ def test_the_vm_rule_runs_only_when_the_trace_shows_the_run_state():
     assert _check(SOURCE)[1]["traces"][0]["vm"].startswith("not run: the trace shows no VM run state")
     assert _check(TRACES / "unix" / "source.trace")[1]["traces"][0]["vm"] == "checked"
     assert _check(TRACES / "unix" / "source.qmp.jsonl")[1]["traces"][0]["vm"] == "checked"
+
+
+def test_the_traces_fuzz_campaign_runs_bounded(tmp_path, capsys):
+    """`python -m fuzz traces` (make fuzz / fuzz-ci): a few seeded inputs, every
+    2nd through a pipe; none fails, and the figures are printed."""
+    from fuzz.__main__ import main as fuzz_main
+    code = fuzz_main(["traces", "--seed", "5", "--traces", "24", "--batch", "12", "--seconds", "120",
+                      "--pipe-every", "2", "--out", str(tmp_path / "failures")])
+    out = capsys.readouterr().out
+    figures = json.loads(out.strip().splitlines()[-1])["traces"]
+    assert code == 0 and figures["inputs"] == 24 and figures["piped"] == 12 and "pipe_differs" not in figures
+    assert sum(figures.get(f"exit_{c}", 0) for c in (0, 1, 2)) == 24 and not (tmp_path / "failures").exists()
