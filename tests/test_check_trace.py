@@ -930,3 +930,13 @@ def test_the_traces_fuzz_campaign_runs_bounded(tmp_path, capsys):
     figures = json.loads(out.strip().splitlines()[-1])["traces"]
     assert code == 0 and figures["inputs"] == 24 and figures["piped"] == 12 and "pipe_differs" not in figures
     assert sum(figures.get(f"exit_{c}", 0) for c in (0, 1, 2)) == 24 and not (tmp_path / "failures").exists()
+
+
+def test_no_prepare_event_logged_at_all_is_not_evidence(tmp_path):
+    """With `vfio_vmstate_change_prepare` not enabled (no device logs it), a stop
+    without it shows nothing about P2P: not determined, no p2p-flag."""
+    lines = [l for l in _lines(SOURCE) if ":vfio_vmstate_change_prepare " not in l
+             and not (f"({_devices(_lines(SOURCE))[1]})" in l and "_P2P" in l)]
+    code, doc, found = _check(_write(tmp_path, "noprep.trace", lines))
+    assert "p2p-flag" not in {r for r, _ in found}
+    assert {d["p2p"] for d in doc["traces"][0]["devices"]} == {"has", "not determined"}

@@ -14,7 +14,8 @@ well support P2P (a destination whose migration failed stays in RESUMING).
 So whether the device *lacks* the P2P flag is decided only from what it did
 (:class:`P2PEvidence`): it lacks P2P when QEMU stopped it with the VM
 (``vfio_vmstate_change`` running 0) without running
-``vfio_vmstate_change_prepare`` for it first, and has P2P when it was in a
+``vfio_vmstate_change_prepare`` for it first -- in a trace that logs that
+event for some device (so it was enabled) --, and has P2P when it was in a
 P2P state or QEMU ran the prepare handler for it; otherwise its P2P support
 is *not determined*, and no P2P-flag finding is made about it.
 """
@@ -40,6 +41,7 @@ class P2PEvidence:
     def __init__(self, p2p_states: frozenset[str]):
         self.p2p_states = p2p_states
         self._prepared: dict[str, bool] = {}
+        self._prepare_logged = False
         self.verdict: dict[str, str] = {}
 
     def state(self, device: str, state: str) -> None:
@@ -50,6 +52,7 @@ class P2PEvidence:
         """``which`` is ``prepare`` or ``change``; ``running`` ``1`` or ``0``."""
         if which == "prepare":
             self._prepared[device] = True
+            self._prepare_logged = True
             self.verdict[device] = HAS
         elif running == "0" and not self._prepared.get(device) and self.verdict.get(device) != HAS:
             self.verdict[device] = LACKS
@@ -57,8 +60,10 @@ class P2PEvidence:
             self._prepared[device] = False
 
     def of(self, device: str) -> str:
-        """:data:`HAS`, :data:`LACKS` or :data:`UNKNOWN`."""
-        return self.verdict.get(device, UNKNOWN)
+        """:data:`HAS`, :data:`LACKS` or :data:`UNKNOWN` (``LACKS`` only when the
+        trace logs the prepare handler for some device: the event was enabled)."""
+        verdict = self.verdict.get(device, UNKNOWN)
+        return UNKNOWN if verdict == LACKS and not self._prepare_logged else verdict
 
 
 def auto_flags(model: Model, states: Iterable[str]) -> frozenset[str]:
