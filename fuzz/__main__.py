@@ -187,7 +187,15 @@ def _loader(args, stats, batch):
     return body, mutated_models(), lambda: shutil.rmtree(tmp, ignore_errors=True)
 
 
-_CAMPAIGNS = {"engines": _engines, "loader": _loader, **robust.CAMPAIGNS}
+def _traces(args, stats, batch):
+    """(body, strategy, cleanup) of the check-trace campaign (fuzz/tracecheck.py)."""
+    from . import tracecheck
+
+    return tracecheck.campaign(args, stats, batch,
+                               lambda kind, files, info: _save(Path(args.out), kind, files, info, batch, stats))
+
+
+_CAMPAIGNS = {"engines": _engines, "loader": _loader, "traces": _traces, **robust.CAMPAIGNS}
 
 
 def _campaign(name: str, args) -> dict:
@@ -202,10 +210,12 @@ def _campaign(name: str, args) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fuzz", description=__doc__.split("\n\n")[0])
-    parser.add_argument("campaign", choices=["engines", "loader", *robust.CAMPAIGNS, "all"])
+    parser.add_argument("campaign", choices=["engines", "loader", "traces", *robust.CAMPAIGNS, "all"])
     parser.add_argument("--seed", type=int, default=None, help="Seed (default: random, printed).")
     parser.add_argument("--models", type=int, default=10_000, help="Random valid models (engines).")
     parser.add_argument("--inputs", type=int, default=100_000, help="Mutated model files (loader).")
+    parser.add_argument("--traces", type=int, default=20_000, help="Mutated traces (check-trace).")
+    parser.add_argument("--pipe-every", type=int, default=4, help="Every Nth trace also through a pipe.")
     parser.add_argument("--pairs", type=int, default=1_000, help="Model pairs (diff).")
     parser.add_argument("--errata", type=int, default=20_000, help="Mutated errata files (errata).")
     parser.add_argument("--command-lines", type=int, default=5_000, help="Command lines (cli).")
@@ -236,6 +246,13 @@ def main(argv=None) -> int:
         print(f"loader: {f['inputs']} mutated model files in {f['seconds']} s: {f.get('model_error', 0)} "
               f"ModelError, {f.get('loaded', 0)} loaded, {f.get('other_exception', 0)} other exceptions, "
               f"{f.get('bad_line', 0)} diagnostics outside the file", flush=True)
+    if args.campaign in ("traces", "all"):
+        from . import tracecheck
+
+        args.count = args.traces
+        figures["traces"] = f = _campaign("traces", args)
+        bad += tracecheck.failures(f)
+        print(tracecheck.summary(f), flush=True)
     for name, count in (("diff", args.pairs), ("errata", args.errata), ("cli", args.command_lines)):
         if args.campaign in (name, "all"):
             args.count = count
