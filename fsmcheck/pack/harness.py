@@ -42,9 +42,11 @@ import time
 from dataclasses import dataclass, field
 
 from ..adapters.contract import DriverError
+from .cited import rule_id_of
+from .v2_spec import RULES as V2_RULES
 
 __all__ = ["AdapterFault", "Harness", "ProtocolViolation", "Outcome", "DEFAULTS", "LOST", "deadline_left",
-           "adapter_lost"]
+           "adapter_lost", "sequence_lines"]
 
 #: Run-wide settings (the pytest plugin sets them from its options):
 #: ``timeout`` is the seconds one adapter call may take before the test fails;
@@ -78,11 +80,13 @@ class ProtocolViolation(AssertionError):
 
     Attributes:
         rule: the rule broken, as its source words it ("" when none is cited).
+        rule_id: the catalogue rule it breaks (:class:`~.cited.Cited`; "" when none).
     """
 
     def __init__(self, message: str, rule: str = ""):
         super().__init__(message)
         self.rule = rule
+        self.rule_id = rule_id_of(rule)
 
 
 class AdapterFault(AssertionError):
@@ -288,6 +292,28 @@ def _direct(fn, args):
         return True, False, exc
 
 
+#: A run of at least this many identical log entries is printed as one line.
+_RUN = 3
+
+
+def sequence_lines(log: list[str]) -> list[str]:
+    """The numbered lines of a reproduction: each operation of ``log`` with
+    its step number, a run of :data:`_RUN` or more identical operations as
+    one line with its steps and count (``12-262159. write(35, 1 bytes) -> ok
+    (x262148)``), so a reproduction stays readable and small."""
+    out, i = [], 0
+    while i < len(log):
+        j = i
+        while j + 1 < len(log) and log[j + 1] == log[i]:
+            j += 1
+        if j - i + 1 >= _RUN:
+            out.append(f"    {i + 1}-{j + 1}. {log[i]}  (x{j - i + 1})")
+        else:
+            out += [f"    {k + 1}. {log[k]}" for k in range(i, j + 1)]
+        i = j + 1
+    return out
+
+
 @dataclass
 class Harness:
     """One device under test, with the log of what was done to it.
@@ -426,18 +452,25 @@ class Harness:
         if out.ok and not isinstance(out.value, (bytes, bytearray)):
             raise AdapterFault(self.report(f"read returned {type(out.value).__name__}, not bytes"))
         self.log.append(f"read({handle}, {size}) -> " + (out.error or f"{len(out.value)} bytes"))
+        if out.ok and len(out.value) > max(size, 0):
+            raise self.violation(f"read({handle}, {size}) returned {len(out.value)} bytes, more than asked",
+                                 expected=f"at most {size} bytes", observed=f"{len(out.value)} bytes",
+                                 rule=V2_RULES["read-bounded"])
         return out
 
     def write(self, handle: int, data: bytes) -> Outcome:
         """write(): ``value`` is the number of bytes accepted (contract:
         ``0 <= n <= len(data)``)."""
         out = self._call(f"write({handle})", self.device.write, handle, data)
-        if out.ok and (not isinstance(out.value, int) or isinstance(out.value, bool)
-                       or not 0 <= out.value <= len(data)):
+        if out.ok and (not isinstance(out.value, int) or isinstance(out.value, bool) or out.value < 0):
             raise AdapterFault(self.report(f"write returned {out.value!r}: expected the bytes accepted, "
                                            f"0..{len(data)}"))
         self.log.append(f"write({handle}, {len(data)} bytes) -> "
                         + (out.error or (f"{out.value} accepted" if out.value != len(data) else "ok")))
+        if out.ok and out.value > len(data):
+            raise self.violation(f"write({handle}) of {len(data)} bytes reported {out.value} bytes taken",
+                                 expected=f"at most {len(data)}", observed=str(out.value),
+                                 rule=V2_RULES["write-bounded"])
         return out
 
     def precopy_info(self, handle: int) -> Outcome:
@@ -449,6 +482,20 @@ class Harness:
         self.log.append(f"precopy_info({handle}) -> " + (out.error or
                         f"initial_bytes {out.value[0]}, dirty_bytes {out.value[1]}"))
         return out
+
+    def state_digest(self) -> bytes | None:
+        """The device's optional ``state_digest()`` (the contract): bytes
+        that are equal exactly when two devices' internal states are, or
+        None when the device has no such method. The pack calls it only
+        where the protocol makes the device still (STOP, STOP_COPY)."""
+        fn = getattr(self.device, "state_digest", None)
+        if fn is None:
+            return None
+        out = self._call("state_digest", fn)
+        if not out.ok or not isinstance(out.value, (bytes, bytearray)):
+            raise AdapterFault(self.report(f"state_digest gave {out.error or repr(out.value)}, not bytes"))
+        self.log.append(f"state_digest -> {len(out.value)} bytes")
+        return bytes(out.value)
 
     # -- v1 operations -----------------------------------------------------------
     def read_header(self, offset: int, width: int) -> Outcome:
@@ -510,12 +557,13 @@ class Harness:
         vs observed, and the rule's source."""
         lines = [headline]
         if rule:
-            lines.append(f"  rule: {rule}")
+            rule_id = rule_id_of(rule)
+            lines.append(f"  rule: {rule}" + (f" [{rule_id}]" if rule_id else ""))
         if expected or observed:
             lines.append(f"  expected: {expected}")
             lines.append(f"  observed: {observed}")
         lines.append("  sequence from open:")
-        lines += [f"    {i + 1}. {entry}" for i, entry in enumerate(self.log)]
+        lines += sequence_lines(self.log)
         return "\n".join(lines)
 
     def violation(self, headline: str, *, expected: str, observed: str, rule: str) -> ProtocolViolation:
