@@ -102,11 +102,17 @@ class WorksWhileRunningV1(ReferenceV1Device):
     required the re-saved streams of two resumed devices to be equal."""
 
     still_when_idle = False
+    _serials = itertools.count(1)
+
+    def __init__(self, model, seed=0):
+        super().__init__(model, seed)
+        self.serial = next(self._serials)  # e.g. a queue's position: differs between two devices
 
     def _advance(self, works=False):
         super()._advance(works=True)
         if self.device_state & 1:
             self.memory[0] ^= time.monotonic_ns() & 0xFF
+            self.memory[1] = self.serial & 0xFF
 
 
 class WorksWhileRunningV2(ReferenceV2Device):

@@ -14,7 +14,7 @@ import pytest
 
 from .cited import cite
 from .coverage import COVERAGE, advise
-from .harness import AdapterFault, Harness, adapter_lost
+from .harness import AdapterFault, Harness, ProtocolViolation, adapter_lost
 
 __all__ = [
     "check_invalid_write", "check_reserved_bits", "check_bad_access", "check_arc", "check_unspecified_arc",
@@ -286,7 +286,8 @@ def check_saving_and_resuming(adapter, spec) -> None:
         _walk(h, spec, [v["STOP"]], None)
         still = getattr(h.device, "still_when_idle", False) is True
     if not b"".join(stream):
-        raise AssertionError("empty migration stream: " + RULES["saving"])
+        raise ProtocolViolation(f"empty migration stream\n  rule: {RULES['saving']} [{RULES['saving'].id}]",
+                                RULES["saving"])
     COVERAGE.comparisons.add(("v1", "re-saved streams of resumed devices" if still else
                               "resumed devices not compared: the device does not declare still_when_idle "
                               "(it may work while running)"))

@@ -25,7 +25,7 @@ __all__ = [
     "check_end_of_stream", "check_round_trip", "check_bad_resume", "check_fresh_handles",
     "check_failure_path", "check_sequence", "check_precopy_info", "check_migration_flags",
     "check_precopy_round_trip", "check_stream_current", "open_device", "saved_stream", "saved_state",
-    "apply_request", "Step",
+    "apply_request", "Step", "read_fd", "write_fd",
 ]
 
 _STREAMS: dict = {}
@@ -57,8 +57,7 @@ def open_device(adapter, spec: V2Spec):
         if flags.ok:
             COVERAGE.flags_seen.add(flags.value)
         if not flags.ok or flags.value != spec.flags_value:
-            pytest.skip(f"the device reports migration flags {flags.value if flags.ok else flags.error}; "
-                        f"this suite is for {spec.flags_value} ({spec.label})")
+            pytest.skip(f"device flags {flags.value if flags.ok else flags.error}, suite {spec.flags_value}")
         COVERAGE.flag_sets.add(spec.label)
         yield h
     finally:
@@ -108,6 +107,28 @@ def _shown(state: tuple[bytes, bytes | None]) -> str:
     return text + (f", state_digest crc {zlib.crc32(digest):#x}" if digest is not None else "")
 
 
+def read_fd(h: Harness, handle: int, size: int = 4096):
+    """read() on a data session's handle through the harness; a read that
+    returns more bytes than asked is a violation (read(2); vfio.h: the data
+    flows "over the FD using read() and write()")."""
+    out = h.read(handle, size)
+    if out.ok and len(out.value) > max(size, 0):
+        raise h.violation(f"read({handle}, {size}) returned {len(out.value)} bytes, more than asked",
+                          expected=f"at most {size} bytes", observed=f"{len(out.value)} bytes",
+                          rule=RULES["read-bounded"])
+    return out
+
+
+def write_fd(h: Harness, handle: int, data: bytes):
+    """write() on a data session's handle through the harness; a write that
+    reports more bytes taken than it was given is a violation (write(2))."""
+    out = h.write(handle, data)
+    if out.ok and out.value > len(data):
+        raise h.violation(f"write({handle}) of {len(data)} bytes reported {out.value} bytes taken",
+                          expected=f"at most {len(data)}", observed=str(out.value), rule=RULES["write-bounded"])
+    return out
+
+
 def _expect_state(h: Harness, spec: V2Spec, want: str, rule: str = "get") -> None:
     got = h.get()
     COVERAGE.states.add((spec.label, h.name(got)))
@@ -148,7 +169,7 @@ def _feed(h: Harness, handle: int, data: bytes, segment: int = 4096) -> None:
     required to preserve buffer segmentation"): the rest is written again."""
     position, stalls = 0, 0
     while position < len(data):
-        out = h.write(handle, data[position:position + segment])
+        out = write_fd(h, handle, data[position:position + segment])
         if not out.ok:
             raise h.violation(f"write to the resuming handle failed with {out.error}", expected="accepted",
                               observed=out.error, rule=RULES["resume-take"])
@@ -163,7 +184,7 @@ def _feed(h: Harness, handle: int, data: bytes, segment: int = 4096) -> None:
 def _read_all(h: Harness, handle: int) -> bytes:
     data = bytearray()
     for _ in range(_MAX_READS):
-        out = h.read(handle, 1 << 16)
+        out = read_fd(h, handle, 1 << 16)
         if not out.ok:
             raise h.violation(f"read in STOP_COPY failed with {out.error}", expected="data, then end of stream",
                               observed=out.error, rule=RULES["eof"])
@@ -179,7 +200,7 @@ def _check_eof_final(h: Harness, handle: int, size: int) -> None:
     """End of stream in STOP_COPY is permanent (vfio.h: "read() always
     returning 0"): a second read() after it must give 0 bytes again. More
     data means the saving side signalled end of stream early."""
-    out = h.read(handle, 1 << 16)
+    out = read_fd(h, handle, 1 << 16)
     if out.ok and not out.value:
         return
     seen = out.error or f"{len(out.value)} more bytes"
@@ -202,7 +223,7 @@ def _reach(h: Harness, spec: V2Spec, state: str, stream: bytes | None):
 
 def _check_handle_alive(h: Harness, spec: V2Spec, handle: int, state: str, rule: str) -> None:
     direction = spec.direction(state)
-    out = h.read(handle, 1) if direction == "read" else h.write(handle, b"")
+    out = read_fd(h, handle, 1) if direction == "read" else write_fd(h, handle, b"")
     if out.error == "ENODEV" or out.error == "EBADF":
         raise h.violation(f"handle {handle} stopped working in {state}", expected="a working data session",
                           observed=out.error, rule=RULES[rule])
@@ -221,12 +242,12 @@ def _check_handle_dead(h: Harness, handle: int, rule: str, direction: str | None
     seed 002 says "render it inoperable"; the in-tree drivers give ENODEV)
     and a read() of end of stream (seed 002: the driver "should piggy back
     the force EOF")."""
-    read = h.read(handle, 1)
+    read = read_fd(h, handle, 1)
     if read.ok and read.value:
         raise h.violation(f"handle {handle} still works after its session ended: read() gave data",
                           expected="no data (an error, or a forced end of stream)",
                           observed=f"{len(read.value)} bytes", rule=RULES[rule])
-    write = h.write(handle, b"x")
+    write = write_fd(h, handle, b"x")
     if write.ok and (write.value or direction == "write"):
         raise h.violation(f"handle {handle} still works after its session ended: write() succeeded",
                           expected="the write fails (the session is over: the device takes no more data)",
@@ -468,7 +489,7 @@ def check_precopy_round_trip(adapter, spec: V2Spec, path: list[str]) -> None:
         for state in path[1:]:
             for _ in range(4):  # read what pre-copy offers while the device runs
                 _expect_state(h, spec, current)
-                out = h.read(handle, 1 << 16)
+                out = read_fd(h, handle, 1 << 16)
                 if out.ok and out.value:
                     stream += out.value
             _set_ok(h, spec, current, state)
@@ -533,7 +554,7 @@ def check_bad_resume(adapter, spec: V2Spec, kind: str) -> None:
         out = _set_ok(h, spec, "STOP", "RESUMING")
         if kind == "zeros":  # small writes; the driver may refuse some of them
             for i in range(0, len(bad), 7):
-                h.write(out.value, bad[i:i + 7])
+                write_fd(h, out.value, bad[i:i + 7])
         elif bad:
             _feed(h, out.value, bad)
         result = h.set(spec.states["STOP"])
@@ -606,8 +627,9 @@ def check_precopy_info(adapter, spec: V2Spec, state: str) -> None:
                 initial = now.value[0]
             return now
 
+        info_now()  # asked again at once: the device ran, its initial data did not grow
         if initial:
-            chunk = h.read(handle, min(initial, 16))
+            chunk = read_fd(h, handle, min(initial, 16))
             if chunk.ok and chunk.value:
                 before = initial
                 after = info_now()
@@ -618,7 +640,7 @@ def check_precopy_info(adapter, spec: V2Spec, state: str) -> None:
                     announced = sum(after.value)
         got = 0
         for _ in range(_MAX_READS):  # drain to the temporary end of stream, without asking again
-            out = h.read(handle, 1 << 16)
+            out = read_fd(h, handle, 1 << 16)
             if not out.ok or not out.value:
                 break
             got += len(out.value)
@@ -629,10 +651,10 @@ def check_precopy_info(adapter, spec: V2Spec, state: str) -> None:
             info = info_now()
             if not info.ok or info.value == (0, 0):
                 break
-            out = h.read(handle, 1 << 16)
+            out = read_fd(h, handle, 1 << 16)
             if not out.ok or not out.value:
                 break
-        out = h.read(handle, 1)
+        out = read_fd(h, handle, 1)
         if out.error != "ENOMSG":
             seen = out.error or (f"{len(out.value)} bytes" if out.value else "0 bytes (end of stream)")
             advise(spec.label, f"{state}: read() at the temporary end of stream gave {seen}, not ENOMSG "
