@@ -164,8 +164,7 @@ def test_the_pack_closes_every_handle_it_was_given():
     # issue 21: the regression and the data-path rules that had no killing test
     ("v2", "EndedResumeFdWritable", "test_vfio_v2_stop_copy.py", "test_pair",
      "still works after its session ended: write() succeeded"),
-    ("v2", "ReadOverrun", "test_vfio_v2_stop_copy.py", "test_end_of_stream_in_stop_copy",
-     "more than asked"),
+    ("v2", "ReadOverrun", "test_vfio_v2_stop_copy_pre_copy.py", "test_pair", "more than asked"),
     ("v2", "WriteOverclaims", "test_vfio_v2_stop_copy.py", "test_round_trip", "bytes taken"),
     ("v2", "StaleStopCopyStream", "test_vfio_v2_stop_copy.py", "test_stream_current",
      "the second STOP_COPY session gave the first session's bytes again"),

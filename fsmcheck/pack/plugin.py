@@ -324,7 +324,7 @@ def _reproduction(item, exc: ProtocolViolation) -> str:
     pack's own code, which says nothing about the driver and made a failing
     run's log and JUnit XML tens of megabytes."""
     notes = [str(n) for n in getattr(exc, "__notes__", None) or ()]
-    return "\n".join([f"{item.nodeid}", f"{type(exc).__name__}: {exc}", *notes])
+    return "\n".join([f"{type(exc).__name__}: {exc}", *notes])
 
 
 def _load_factory():
