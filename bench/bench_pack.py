@@ -163,7 +163,7 @@ def bench_call(calls: int) -> dict[str, float]:
     adapter, watched), through its worker thread, through the bare
     pass-through, and the device alone."""
     from fsmcheck.drivers.reference import ReferenceV2Adapter
-    from fsmcheck.pack import calls, harness
+    from fsmcheck.pack import calls as pack_calls, harness
 
     adapter = ReferenceV2Adapter()
     device = adapter.open(1)
@@ -174,7 +174,7 @@ def bench_call(calls: int) -> dict[str, float]:
     device.close()
     for mode, owner, bare in (("inline", adapter, False), ("worker", None, False), ("bare", None, True)):
         h = harness.Harness(adapter.open(1), {}, label="bench", adapter=owner)
-        calls._DIRECT = bare
+        pack_calls._DIRECT = bare
         try:
             h.get()
             start = time.perf_counter()
@@ -183,7 +183,7 @@ def bench_call(calls: int) -> dict[str, float]:
                 h.log.clear()
             out[mode] = (time.perf_counter() - start) / calls * 1e6
         finally:
-            calls._DIRECT = False
+            pack_calls._DIRECT = False
             h.close()
     return out
 
