@@ -48,7 +48,7 @@ def nvme_seed():
     """../shared/seeds/004_*.txt: the NVMe RFC thread (beside the checkout in CI)."""
     found = sorted(SEED_NVME.glob("004_*.txt"))
     if not found:
-        pytest.fail(f"seed 004 not found in {SEED_NVME}: ../shared must sit beside the checkout")
+        require_tool(False, "seed 004", f"{SEED_NVME} is missing: ../shared must sit beside the checkout")
     return found[0]
 
 
