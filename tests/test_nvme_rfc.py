@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from fsmcheck.mutate import run_pack
+from fsmcheck.mutation import run_pack
 
 from .conftest import ROOT
 

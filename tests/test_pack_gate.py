@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from fsmcheck.cli import main
 from fsmcheck.drivers.reference import ReferenceV2Adapter
 from fsmcheck.drivers.v2_device import ReferenceV2Device
-from fsmcheck.mutate import run_pack
+from fsmcheck.mutation import run_pack
 from fsmcheck.pack import v2_checks
 from fsmcheck.pack.harness import LOST, AdapterFault, Harness
 
