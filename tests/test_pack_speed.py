@@ -28,7 +28,7 @@ from fsmcheck.drivers.reference import ReferenceV2Adapter, v2_model
 from fsmcheck.drivers.v1_device import DERIVED_V1, ReferenceV1Adapter
 from fsmcheck.drivers.v2_device import DERIVED, ReferenceV2Device
 from fsmcheck.model.schema import Config
-from fsmcheck.pack import harness
+from fsmcheck.pack import calls, harness
 from fsmcheck.pack.harness import LOST, AdapterFault, Harness
 from fsmcheck.semantics.combination import REJECTED, derive_table
 
@@ -169,7 +169,7 @@ class _Records(ReferenceV2Device):
 
 
 def test_calls_run_on_one_worker_per_device_which_ends_at_close():
-    assert harness._DIRECT is False  # the bench-only switch is off in real runs
+    assert calls._DIRECT is False  # the bench-only switch is off in real runs
     spec = _spec()
     _Records.threads = []
     h = Harness(ReferenceV2Adapter(_Records).open(1), spec.names, label=spec.label)
