@@ -49,8 +49,11 @@ EXIT_CODES = (
 #: them: OK 0 -> 0; TESTS_FAILED 1 -> 1; INTERRUPTED 2 -> 3 (the run did not
 #: finish: a collection error or ^C); INTERNAL_ERROR 3 -> 3; USAGE_ERROR 4 ->
 #: 2 (a bad errata or devices file reaches the plugin as a usage error);
-#: NO_TESTS_COLLECTED 5 -> 1 (nothing ran against the device: not a pass).
-PYTEST_EXIT = {0: EXIT_OK, 1: EXIT_FAIL, 2: EXIT_INTERNAL, 3: EXIT_INTERNAL, 4: EXIT_INPUT, 5: EXIT_FAIL}
+#: NO_TESTS_COLLECTED 5 -> 1 (nothing ran against the device: not a pass);
+#: MAX_WARNINGS_ERROR 6 -> 1 (a limit the run was given was exceeded). Any
+#: other code -> 3.
+PYTEST_EXIT = {0: EXIT_OK, 1: EXIT_FAIL, 2: EXIT_INTERNAL, 3: EXIT_INTERNAL, 4: EXIT_INPUT, 5: EXIT_FAIL,
+               6: EXIT_FAIL}
 
 
 def quiet_option(help: str = "Print only failures, errors and the summary line.") -> Callable:

@@ -2,7 +2,7 @@
 (used by ``tools/mkdocs_hooks.py``; ``python tools/docs_gen.py PAGE``
 prints one).
 
-* :func:`model_keys`: every table of a model file and the keys it may hold,
+* :func:`model_tables`: every table of a model file and the keys it may hold,
   read with :mod:`ast` from the model loader's own tables
   (``fsmcheck/model/loader.py``: ``_TOP_KEYS`` and each ``unknown_keys``
   call, which is what rejects any other key), so the page cannot list a key
@@ -102,24 +102,66 @@ def model_keys(loader: Path = LOADER) -> tuple[tuple[str, tuple[str, ...]], ...]
     return tuple(tables)
 
 
-def model_format_page() -> str:
-    """The generated page of every table and key of the model format."""
-    lines = ["# Model format: every table and key", "",
-             "Generated at build time from the model loader's key tables (`fsmcheck/model/loader.py`); "
-             "a key not listed here is refused with `file:line: key: unknown key`. What each table means: "
-             "[The model format](model-format.md).", "",
-             "| table | keys |", "|---|---|"]
-    for table, keys in model_keys():
-        shown = ", ".join(f"`{k}`" for k in keys)
-        lines.append(f"| `{table}` | {shown} |")
-    try:
-        sys.path.insert(0, str(ROOT))
-        from fsmcheck.model.loader import KNOWN_PROPERTIES
+#: What each table of a model file declares: the prose the loader cannot
+#: give. A table the loader accepts and this does not describe fails the
+#: docs build (:func:`model_tables`), so the reference cannot omit one.
+DESCRIPTIONS = {
+    "format": "the format version: `1`",
+    "[model]": "`name`, `title`, `encoding` (`enum` or `bits`), `width` of `device_state` in bits, `sources`",
+    "[encoding]": "bit models: `mask`, bit names, `valid` — the validity predicate over `s` (a safe expression "
+                  "subset: `& \\| ^ ~ << >> + -`, comparisons, `and/or/not`, `if/else`)",
+    "[device]": "`initial` (state at open), `reset` (reset target), `error`",
+    "[flags]": "feature-flag `bits`, flags that are `always` set, the defined flag `sets`",
+    "[[states]]": "`name`, `value` (the kernel's number / bit encoding), `needs` (flags that bring it), "
+                  "`requestable`, `doc`",
+    "[groups]": "named state groups (`NAME = [states]`), e.g. the saving group, the running states",
+    "[sessions]": "which `groups` hold a data session, and their `directions`",
+    "[[arcs]]": "`from`, `to`, `needs` / `unless` flags, `session` effect (`starts`, `keeps`, `ends`, `none`), "
+                "`tag`, `source`",
+    "[[blocked]]": "requests that fail although a path exists; `unless` flags lift the block (vfio.h's "
+                   "\"reserved for a future flag\")",
+    "[[capabilities]]": "optional device capabilities the pack tests: `name` (a suite must exist, e.g. "
+                        "`PRECOPY_INFO_REINIT`), `feature` (VFIO_DEVICE_FEATURE number), `needs` flags, "
+                        "`states`, `source`",
+    "[combination]": "the path rule: `path` (`shortest`), `no_interior` groups, `within_group` (a path wholly "
+                     "inside such a group is admissible)",
+    "[profiles.NAME]": "`arcs = \"declared\"` (optionally only some `tags`) or `\"all-requestable\"`",
+    "[walk]": "an implementation under review: `next` table, per-state `requires` (`\"*\"` = every flag), "
+              "skip-loop `exits`, `reject` results. Only ever checked, never a source of results",
+    "[correspondence]": "another `model` (a file beside this one, or a shipped model's name), its `profile`, "
+                        "and a state `map`",
+    "[p2p]": "the P2P quiesce rule across devices: the `initiating` and `accepting` groups, the `flag` that "
+             "brings the P2P states, `source`",
+    "[region]": "region-based protocols (v1): the migration region's register `fields`",
+    "[[region.fields]]": "one register: `name`, `offset`, `width`, `access`",
+    "[properties]": "`check`: which properties to decide (default: every applicable one)",
+}
 
-        lines += ["", "`[properties] check` names any of: " + ", ".join(f"`{p}`" for p in KNOWN_PROPERTIES) + "."]
-    except ImportError:  # the property names moved (a registry): listed by `fsmcheck verify --help` then
-        pass
-    return "\n".join(lines) + "\n"
+
+def model_tables() -> str:
+    """The table of every table of a model file, its keys (from the loader)
+    and what it declares (:data:`DESCRIPTIONS`).
+
+    Raises:
+        ValueError: the loader accepts a table :data:`DESCRIPTIONS` does not
+            describe, or ``DESCRIPTIONS`` describes one the loader refuses.
+    """
+    tables = model_keys()
+    top = dict(tables)["(top level)"]
+    rows = [(name, keys) for name, keys in tables if name != "(top level)"]
+    covered = {name.strip("[]").split(".")[0] for name, _ in rows}
+    rows += [(f"[{key}]" if key != "format" else key, ()) for key in top if key not in covered]
+    order = list(DESCRIPTIONS)
+    missing = [name for name, _ in rows if name not in DESCRIPTIONS]
+    stale = [name for name in DESCRIPTIONS if name not in {n for n, _ in rows}]
+    if missing or stale:
+        raise ValueError(f"tools/docs_gen.py DESCRIPTIONS: undescribed {missing}, not in the loader {stale}")
+    rows.sort(key=lambda row: order.index(row[0]))
+    lines = ["| table | keys (the loader's) | what it declares |", "|---|---|---|"]
+    for name, keys in rows:
+        shown = ", ".join(f"`{k}`" for k in keys) or "—"
+        lines.append(f"| `{name}` | {shown} | {DESCRIPTIONS[name]} |")
+    return "\n".join(lines)
 
 
 def benchmarks_page(directory: Path) -> str:
@@ -141,6 +183,30 @@ def benchmarks_page(directory: Path) -> str:
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
+def exit_codes_table() -> str:
+    """Every command's exit codes, from :data:`fsmcheck.options.EXIT_CODES`."""
+    sys.path.insert(0, str(ROOT))
+    from fsmcheck.options import EXIT_CODES
+
+    return "\n".join(["| exit | meaning |", "|---|---|"] + [f"| **{code}** | {text} |" for code, text in EXIT_CODES])
+
+
+def pytest_exit_table() -> str:
+    """``run-pack``'s mapping of pytest's exit codes, from
+    :data:`fsmcheck.options.PYTEST_EXIT` and :class:`pytest.ExitCode`."""
+    sys.path.insert(0, str(ROOT))
+    import pytest
+
+    from fsmcheck.options import PYTEST_EXIT
+
+    rows = [f"| {int(code)} `{code.name}` | **{PYTEST_EXIT[int(code)]}** |" for code in pytest.ExitCode]
+    return "\n".join(["| pytest's exit | fsmcheck run-pack's |", "|---|---|"] + rows)
+
+
+#: Fragments ``tools/mkdocs_hooks.py`` puts where a page says ``<!-- generated: NAME -->``.
+FRAGMENTS = {"exit-codes": exit_codes_table, "pytest-exit-codes": pytest_exit_table, "model-tables": model_tables}
+
+
 if __name__ == "__main__":
     page = sys.argv[1] if len(sys.argv) > 1 else "model-format"
-    print(model_format_page() if page == "model-format" else benchmarks_page(ROOT / "build" / "bench"), end="")
+    print(model_tables() if page == "model-format" else benchmarks_page(ROOT / "build" / "bench"))

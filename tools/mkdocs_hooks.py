@@ -4,8 +4,9 @@
   known ones, the rest alphabetically after them), so a page another change
   adds appears without editing ``mkdocs.yml`` and a missing one cannot break
   ``mkdocs build --strict``;
-* ``model-format-keys.md``: every table and key a model file may hold, read
-  from the model loader's own key tables (:func:`tools.docs_gen.model_keys`);
+* in ``model-format.md``, every table and key a model file may hold, read
+  from the model loader's own key tables (``docs_gen.model_tables``), and in
+  ``commands.md`` the exit-code tables (``docs_gen.FRAGMENTS``);
 * ``benchmarks.md``: the figures of the last ``make bench`` / ``make
   bench-ci`` run, read from its output files in ``build/bench/``.
 
@@ -15,6 +16,7 @@ the click commands themselves.
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 
@@ -28,16 +30,14 @@ import docs_gen  # noqa: E402
 #: The order of the pages this repository is known to have; any other page
 #: present follows them, alphabetically; absent ones are left out.
 ORDER = [
-    "index.md", "install.md", "quick-start.md", "commands.md", "cli-reference.md", "model-format.md",
-    "model-format-keys.md", "properties.md", "review-outputs.md", "diff.md", "packs.md", "conformance-pack.md",
+    "index.md", "install.md", "quick-start.md", "commands.md", "cli-reference.md", "model-format.md", "properties.md", "review-outputs.md", "diff.md", "packs.md", "conformance-pack.md",
     "kernel-c.md", "vm.md", "qemu-traces.md", "check-trace.md", "vfio-user.md", "qemu-orchestration.md",
     "orchestration.md", "every-run-ends.md", "robustness.md", "fuzz.md", "fuzzing.md", "findings.md",
     "benchmarks.md", "layout.md", "architecture.md",
 ]
 
 GENERATED = {
-    "model-format-keys.md": docs_gen.model_format_page,
-    "benchmarks.md": lambda: docs_gen.benchmarks_page(ROOT / "build" / "bench"),
+    "benchmarks.md": functools.lru_cache(maxsize=None)(lambda: docs_gen.benchmarks_page(ROOT / "build" / "bench")),
 }
 
 
@@ -57,6 +57,13 @@ def on_config(config, **kwargs):
               for name in ordered}
     config["nav"] = [{titles[name]: name} for name in ordered]
     return config
+
+
+def on_page_markdown(markdown, page, config, files, **kwargs):
+    """Fill the ``<!-- generated: NAME -->`` markers (the exit-code tables)."""
+    for name, make in docs_gen.FRAGMENTS.items():
+        markdown = markdown.replace(f"<!-- generated: {name} -->", make())
+    return markdown
 
 
 def on_files(files, config, **kwargs):
