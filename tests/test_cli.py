@@ -4,17 +4,12 @@ from __future__ import annotations
 
 import json
 
-from click.testing import CliRunner
-
-from fsmcheck.cli import main
-
-from .conftest import MODELS, TOY
+from .conftest import MODELS, TOY, cli
 
 V1, V2 = str(MODELS / "vfio_v1.toml"), str(MODELS / "vfio_v2.toml")
 
 
-def run(*args):
-    return CliRunner().invoke(main, list(args))
+run = cli
 
 
 def test_verify_all_hold_exits_0():

@@ -18,7 +18,7 @@ from fsmcheck.generate.writer import write_files
 from fsmcheck.model import ModelError, load_model
 from fsmcheck.semantics.combination import derive_table
 
-from .conftest import MODELS
+from .conftest import MODELS, cli
 
 ROOT = Path(__file__).resolve().parent.parent
 V2 = MODELS / "vfio_v2.toml"
@@ -27,7 +27,7 @@ REINIT = MODELS / "variants" / "vfio_v2_precopy_reinit.toml"
 
 
 def _diff(*args):
-    return CliRunner().invoke(main, ["diff", "--quiet", *map(str, args)])
+    return cli("diff", "--quiet", *args)
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,6 @@ into ``$FLEET_RECORD/<worker>`` (``main`` without xdist).
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,7 +20,7 @@ from fsmcheck.pack.coverage import Coverage
 from fsmcheck.pack.plugin import read_devices
 from fsmcheck.runpack.command import coverage_lines
 
-from .conftest import ROOT
+from .conftest import ROOT, run_pytest
 
 PACK = ROOT / "generated_tests"
 ONE = str(PACK / "test_vfio_v2_stop_copy.py")  # the smallest v2 module (515 tests)
@@ -47,11 +45,7 @@ def deviceless(protocol):
 
 
 def _pytest(*args, record: Path | None = None, timeout=300):
-    env = dict(os.environ, **({"FLEET_RECORD": str(record)} if record else {}))
-    env.pop("PYTEST_XDIST_WORKER", None)
-    env.pop("PYTEST_XDIST_WORKER_COUNT", None)
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
-                          capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env)
+    return run_pytest(*args, timeout=timeout, env={"FLEET_RECORD": str(record)} if record else None)
 
 
 def _recorded(record: Path) -> dict[str, tuple[str, str]]:

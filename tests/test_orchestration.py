@@ -12,9 +12,7 @@ import json
 import shutil
 
 import pytest
-from click.testing import CliRunner
 
-from fsmcheck.cli import main
 from fsmcheck.model import ModelError
 from fsmcheck.orchestration import load_orchestration
 from fsmcheck.orchestration.explicit import explore
@@ -24,7 +22,7 @@ from fsmcheck.orchestration.verify import verify_orchestration
 from fsmcheck.semantics.combination import PATH, derive_table
 from fsmcheck.semantics.p2p import quiesce_violations
 
-from .conftest import MODELS
+from .conftest import MODELS, cli
 
 ORCH = MODELS / "qemu_orchestration.toml"
 ALL = frozenset({"STOP_COPY", "P2P", "PRE_COPY"})
@@ -36,8 +34,7 @@ def orch():
     return load_orchestration(ORCH)
 
 
-def run(*args):
-    return CliRunner().invoke(main, list(args))
+run = cli
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from fsmcheck.generate.tour import arc_tour
 from fsmcheck.model import load_model
 from fsmcheck.mutate import run_pack
 
-from .conftest import MODELS, ROOT
+from .conftest import MODELS, ROOT, run_pytest
 
 PACK = ROOT / "generated_tests"
 V1, V2 = str(MODELS / "vfio_v1.toml"), str(MODELS / "vfio_v2.toml")
@@ -97,9 +97,7 @@ def test_arc_tour_is_optimal_and_covers_every_arc(flags, length):
         assert dst == src  # a connected walk
 
 
-def _pytest(*args, timeout=600):
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
-                          capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+_pytest = run_pytest
 
 
 def test_pack_passes_on_the_reference_driver_and_prints_coverage():

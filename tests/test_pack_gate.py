@@ -7,8 +7,6 @@ behaviour open)."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import threading
 import time
 
@@ -23,15 +21,14 @@ from fsmcheck.pack import v2_checks
 from fsmcheck.pack.harness import LOST, AdapterFault, Harness
 
 from . import conforming_drivers
-from .conftest import ROOT
+from .conftest import ROOT, SHARED, require_shared, run_pytest
 
 PACK = ROOT / "generated_tests"
 
 
 def _pytest(*args, timeout=600):
     start = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
-                          capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    proc = run_pytest(*args, timeout=timeout)
     return proc, time.monotonic() - start
 
 
@@ -247,9 +244,8 @@ def test_every_sentence_is_quoted_from_its_source(kernel_tree):
     seeds, SPEC.md), punctuation and comment markers aside."""
     from fsmcheck.rules import load_catalogue
 
-    shared = ROOT / ".." / "shared"
-    if not (shared / "seeds").is_dir():
-        pytest.skip("the project's shared folder (seeds, SPEC.md) is not beside this checkout")
+    shared = SHARED
+    require_shared((shared / "seeds").is_dir() and (shared / "SPEC.md").is_file(), "seeds/ and SPEC.md")
     vfio_h = next(kernel_tree.rglob("include/uapi/linux/vfio.h"), None)
     if vfio_h is None:
         pytest.skip("vfio.h not in the unpacked kernel tree")

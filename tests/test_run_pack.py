@@ -14,6 +14,8 @@ import pytest
 from click.testing import CliRunner
 
 from fsmcheck.cli import main
+
+from .conftest import cli
 import fsmcheck.generate.pack as pack_module
 from fsmcheck.runpack.command import coverage_lines
 
@@ -40,7 +42,7 @@ def one_module(monkeypatch, tmp_path):
 
 
 def run(*args):
-    return CliRunner().invoke(main, ["run-pack", *args], catch_exceptions=False)
+    return cli("run-pack", *args, catch_exceptions=False)
 
 
 @pytest.mark.parametrize("args", [[], ["--vfio-group", "7"], ["--device", "x"],
