@@ -17,7 +17,7 @@ import tomllib
 from pathlib import Path
 
 from ..model.loader import Diagnostic, ModelError, load_model
-from ..model.positions import index_lines
+from ..inputs.positions import index_lines
 from .schema import RECOVER_CURRENT, Orchestration, Phase, Rule, Run
 
 __all__ = ["load_orchestration", "is_orchestration", "PROPERTIES", "FORMAT_VERSION"]
