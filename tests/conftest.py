@@ -18,6 +18,19 @@ MODELS = ROOT / "models"
 TOY = Path(__file__).resolve().parent / "models" / "door.toml"
 
 
+def pytest_collection_modifyitems(config, items):
+    """Markers that follow from what a test uses (``make test-fast`` leaves
+    them out; pyproject.toml declares them): ``kernel`` for a test that
+    takes the unpacked linux-source-6.12 (the ``kernel_tree`` fixture),
+    ``vm`` for the QEMU guest's tests (``tests/test_vm_*.py``). ``slow`` and
+    ``browser`` are marked at the test."""
+    for item in items:
+        if "kernel_tree" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.kernel)
+        if item.path.name.startswith("test_vm_"):
+            item.add_marker(pytest.mark.vm)
+
+
 @pytest.fixture
 def variant(tmp_path):
     """``variant(name, [(old, new), ...])`` writes a copy of ``models/NAME``
