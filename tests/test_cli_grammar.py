@@ -134,3 +134,41 @@ def test_rules_work_without_a_pack_directory(tmp_path, monkeypatch):
     assert rows == json.loads(committed.stdout)["rules"]
     assert any(r["killing_tests"] for r in rows)
     assert not Path("generated_tests").exists()
+
+
+def test_a_per_flag_set_svg_names_its_flag_set(tmp_path):
+    """render --flags and report --diagrams: the caption of a one-configuration
+    diagram carries the configuration's label."""
+    from fsmcheck.model import load_model
+
+    model = load_model(V2)
+    config = model.configs()[1]
+    drawn = cli("render", V2, "--flags", ",".join(sorted(config.flags)), "-o", tmp_path / "one.svg")
+    assert drawn.exit_code == 0, drawn.output
+    assert f"vfio_v2 [{config.label}]".replace("&", "&amp;") in (tmp_path / "one.svg").read_text()
+    report = cli("report", "-q", V2, "-o", tmp_path / "r.html", "--diagrams", tmp_path / "svg")
+    assert report.exit_code == 0, report.output
+    for c in model.configs():
+        name = "".join(ch if ch.isalnum() else "_" for ch in c.label).strip("_")
+        assert f"vfio_v2 [{c.label}]" in (tmp_path / "svg" / f"vfio_v2.{name}.svg").read_text(), c.label
+
+
+def test_the_pack_under_xunit2_writes_valid_junit_and_warns_nothing(tmp_path):
+    """pytest's default JUnit family is xunit2, whose test cases have no
+    properties: the v1 pack's recorded observations (unspecified arcs) go
+    to the test suite's properties, and no record_property warning."""
+    import xml.etree.ElementTree as ET
+
+    from .conftest import run_pytest
+
+    xml = tmp_path / "junit.xml"
+    proc = run_pytest(ROOT / "generated_tests" / "test_vfio_v1.py", "-k", "unspecified", f"--junitxml={xml}",
+                      "-W", "error::pytest.PytestWarning")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert "record_property" not in proc.stdout
+    root = ET.parse(xml).getroot()
+    cases = list(root.iter("testcase"))
+    assert cases and all(case.find("properties") is None for case in cases)
+    recorded = [p for p in root.iter("property") if p.get("name") == "unspecified_arc"]
+    assert len(recorded) == len(cases)
+    assert all("test_unspecified_arc_recorded[" in p.get("value") for p in recorded)
