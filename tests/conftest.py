@@ -68,7 +68,7 @@ SEED_NVME = SHARED / "seeds"
 def nvme_seed():
     """../shared/seeds/004_*.txt: the NVMe RFC thread (beside the checkout in CI)."""
     found = sorted(SEED_NVME.glob("004_*.txt"))
-    require_shared(bool(found), f"seeds/004_*.txt (the NVMe RFC thread, in {SEED_NVME})")
+    require_shared(bool(found), "seeds/004_*.txt (the NVMe RFC thread)")
     return found[0]
 
 
@@ -78,8 +78,8 @@ def require_shared(available: bool, what: str) -> None:
     when FSMCHECK_REQUIRE_TOOLS=1 (CI, which has it)."""
     if available:
         return
-    message = f"../shared/{what.removeprefix('../shared/')} is not beside this checkout ({SHARED}): " \
-              "the project's shared folder must sit beside it for this test"
+    message = f"../shared/{what} is missing: the project's shared folder must sit beside the checkout " \
+              f"(as {SHARED}) for this test; CI has it"
     if os.environ.get("FSMCHECK_REQUIRE_TOOLS") == "1":
         pytest.fail(message)
     pytest.skip(message)

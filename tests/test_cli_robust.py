@@ -144,12 +144,16 @@ def test_verify_deadline_ends_a_30000_state_run(tmp_path):
     assert any("deadline" in v.get("note", "") for r in doc["models"][0]["results"] for v in r["engines"].values())
 
 
-def test_verify_prints_progress_on_long_runs_without_a_terminal(tmp_path):
+def test_verify_prints_progress_without_a_terminal_only_when_asked(tmp_path):
+    """Off a terminal, progress lines only with --progress (then a long run
+    prints them; issue 24: one grammar)."""
     path = tmp_path / "chain.toml"
     path.write_text(chain_model(30_000))
-    result = _run(["verify", "--no-color", "--deadline", "4", str(path)])
+    result = _run(["verify", "--no-color", "--progress", "--deadline", "4", str(path)])
     assert result.returncode == 1
     assert "verifying chain: " in result.stderr
+    silent = _run(["verify", "--no-color", "--deadline", "4", str(path)])
+    assert silent.returncode == 1 and "verifying" not in silent.stderr
 
 
 def test_model_lookups_are_indexed():

@@ -143,3 +143,15 @@ def test_make_docs_builds_strict_with_generated_references(tmp_path):
     assert "internal error" in commands and "INTERRUPTED" in commands
     assert "[[region.fields]]" in (site / "model-format.html").read_text()
     assert (site / "benchmarks.html").is_file()
+
+
+def test_a_missing_shared_folder_skips_with_its_reason_and_fails_in_ci(monkeypatch):
+    from .conftest import require_shared
+
+    monkeypatch.delenv("FSMCHECK_REQUIRE_TOOLS", raising=False)
+    with pytest.raises(pytest.skip.Exception, match=r"\.\./shared/seeds/x is missing.*beside the checkout"):
+        require_shared(False, "seeds/x")
+    monkeypatch.setenv("FSMCHECK_REQUIRE_TOOLS", "1")
+    with pytest.raises(pytest.fail.Exception, match="CI has it"):
+        require_shared(False, "seeds/x")
+    require_shared(True, "seeds/x")

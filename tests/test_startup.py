@@ -100,7 +100,7 @@ def test_help_listing_equals_the_loaded_commands_listing(width):
 
 
 def test_exit_codes_are_the_documented_ones():
-    # one leaf module, fsmcheck.verifier.exit_codes; the README documents 0/1/2/3
+    # one leaf module, fsmcheck.verifier.exit_codes; docs/commands.md prints fsmcheck.options.EXIT_CODES
     from fsmcheck.verifier import verify_report
 
     assert (EXIT_OK, EXIT_FAIL, EXIT_INPUT, EXIT_INTERNAL) == (0, 1, 2, 3)

@@ -184,5 +184,5 @@ def test_the_init_script_creates_four_mdevs_and_sends_results_back():
     assert script.rstrip().endswith("poweroff -f")
 
 
-def test_the_readme_table_is_the_one_the_committed_traces_give():
-    assert qemu.sequence_table(OURS) in (ROOT / "README.md").read_text()
+def test_the_documented_table_is_the_one_the_committed_traces_give():
+    assert qemu.sequence_table(OURS) in (ROOT / "docs" / "vm.md").read_text()
