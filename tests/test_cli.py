@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from .conftest import MODELS, TOY, cli
 
 V1, V2 = str(MODELS / "vfio_v1.toml"), str(MODELS / "vfio_v2.toml")
@@ -12,6 +14,7 @@ V1, V2 = str(MODELS / "vfio_v1.toml"), str(MODELS / "vfio_v2.toml")
 run = cli
 
 
+@pytest.mark.slow
 def test_verify_all_hold_exits_0():
     result = run("verify", "--no-color", V1, V2)
     assert result.exit_code == 0, result.output
@@ -32,6 +35,7 @@ def test_verify_json_shape():
     assert set(first["engines"]) == {"networkx", "z3"}
 
 
+@pytest.mark.slow
 def test_verify_failing_property_exits_1_and_prints_counterexample(variant):
     path = variant("vfio_v2.toml", [('exits = ["ERROR"]    #', 'exits = []    #')])
     result = run("verify", "--no-color", str(path))

@@ -86,6 +86,7 @@ def test_diff_json_with_a_broken_model_is_a_json_error(tmp_path):
     assert all(d.startswith(f"{bad}:") for d in doc["diagnostics"])
 
 
+@pytest.mark.slow
 def test_diff_prints_no_progress_off_a_terminal_unless_asked(tmp_path):
     quiet = cli("diff", V2, V2)
     assert quiet.exit_code == 0, quiet.output
@@ -94,6 +95,7 @@ def test_diff_prints_no_progress_off_a_terminal_unless_asked(tmp_path):
     assert shown.exit_code == 0 and "[diff]" in shown.stderr
 
 
+@pytest.mark.slow
 def test_diff_writes_its_html_with_o(tmp_path):
     out = tmp_path / "diff.html"
     result = cli("diff", "-q", V2, V2, "-o", out)
@@ -106,6 +108,7 @@ def test_run_pack_help_names_only_options_it_accepts():
     assert "-n N" not in text and "--reference" in text and "--fleet" in text
 
 
+@pytest.mark.slow
 def test_run_pack_reference_runs_the_whole_flow(tmp_path):
     out = tmp_path / "results"
     result = cli("run-pack", "--reference", "-q", "--seed", "0", "-o", out)
@@ -122,6 +125,7 @@ def test_run_pack_reference_names_no_other_device(tmp_path):
     assert result.exit_code == 2 and "--reference" in result.output
 
 
+@pytest.mark.slow
 def test_rules_work_without_a_pack_directory(tmp_path, monkeypatch):
     """From anywhere (an installed wheel has no generated_tests/): the rules
     of the shipped models' pack, derived in memory, equal the committed
@@ -136,6 +140,7 @@ def test_rules_work_without_a_pack_directory(tmp_path, monkeypatch):
     assert not Path("generated_tests").exists()
 
 
+@pytest.mark.slow
 def test_a_per_flag_set_svg_names_its_flag_set(tmp_path):
     """render --flags and report --diagrams: the caption of a one-configuration
     diagram carries the configuration's label."""
@@ -153,6 +158,7 @@ def test_a_per_flag_set_svg_names_its_flag_set(tmp_path):
         assert f"vfio_v2 [{c.label}]" in (tmp_path / "svg" / f"vfio_v2.{name}.svg").read_text(), c.label
 
 
+@pytest.mark.slow
 def test_the_pack_under_xunit2_writes_valid_junit_and_warns_nothing(tmp_path):
     """pytest's default JUnit family is xunit2, whose test cases have no
     properties: the v1 pack's recorded observations (unspecified arcs) go

@@ -27,6 +27,7 @@ def run(*args):
     return cli("driver-arcs", "--model", V2, "--json", *args)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rel, function, flags, count", DRIVERS, ids=[d[1] for d in DRIVERS])
 def test_in_tree_driver_is_clean(kernel_tree, rel, function, flags, count):
     result = run(str(kernel_tree / rel))

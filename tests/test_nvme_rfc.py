@@ -21,6 +21,7 @@ def _failed(run, test_id):
     return next((msg for name, msg in run.failures if name == test_id), None)
 
 
+@pytest.mark.slow
 def test_stop_to_running_ignoring_a_failed_resume_is_caught(rfc_run):
     msg = _failed(rfc_run, "test_failure_path[STOP->RUNNING@0]")
     assert msg and "SET RUNNING from STOP succeeded although step STOP -> RUNNING failed" in msg

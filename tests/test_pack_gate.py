@@ -42,6 +42,7 @@ def _spec(module: str):
 
 
 # -- undefined flag sets -----------------------------------------------------------
+@pytest.mark.slow
 def test_undefined_flags_fail_the_run():
     """PRE_COPY|P2P without STOP_COPY: every suite skips, but the flags test
     fails and the run exits 1 (it exited 0 before)."""
@@ -52,6 +53,7 @@ def test_undefined_flags_fail_the_run():
     assert "no suite of this run matched the device: it reports migration flags 0x6" in proc.stdout
 
 
+@pytest.mark.slow
 def test_a_run_without_any_driver_is_an_error():
     proc, _ = _pytest(str(PACK / "test_vfio_v2_stop_copy.py"), str(PACK / "test_vfio_v1.py"),
                       "--fsmcheck-adapter=tests.conforming_drivers:nothing")
@@ -64,6 +66,7 @@ def test_a_run_without_any_driver_is_an_error():
     (["--fsmcheck-call-timeout=0.5"], 60),                              # each hang gives up the adapter
     (["--fsmcheck-call-timeout=1000", "--fsmcheck-budget=8"], 8),       # the run budget ends it
 ])
+@pytest.mark.slow
 def test_a_spinning_adapter_ends_its_run(options, budget):
     """A SET that spins forever, without -x: the hung call fails its test, the
     adapter is given up and the run stops; the pytest process exits (it used
@@ -159,6 +162,7 @@ def test_the_pack_closes_every_handle_it_was_given():
     ("v1", "ResumeIgnored", "test_vfio_v1.py", "test_saving_and_resuming",
      "a resumed device, saved again, does not give the stream it was resumed from"),
 ])
+@pytest.mark.slow
 def test_each_new_defect_class_is_killed(protocol, mutant, module, suite, text):
     result = run_pack(PACK, [PACK / module], f"fsmcheck.drivers.mutants_{protocol}:factory_{mutant}", seed=0,
                       extra=["-k", suite, "--fsmcheck-examples=2"])
@@ -167,6 +171,7 @@ def test_each_new_defect_class_is_killed(protocol, mutant, module, suite, text):
     assert any(text in message for _, message in result.failures), result.failures[:3]
 
 
+@pytest.mark.slow
 def test_early_end_of_stream_blames_the_saving_side():
     proc, _ = _pytest(str(PACK / "test_vfio_v2_stop_copy.py"), "-k", "test_round_trip",
                       "--fsmcheck-adapter=fsmcheck.drivers.mutants_v2:factory_EarlyEndOfStream")
@@ -188,6 +193,7 @@ def test_early_end_of_stream_blames_the_saving_side():
     ("reserved_bits_ignored", "test_vfio_v1.py",
      "read back as 0x0 (left open: seed 001: 'undefined bits are ignored, and may or may not preserved')"),
 ])
+@pytest.mark.slow
 def test_a_conforming_driver_passes(factory, module, advisory):
     proc, _ = _pytest(str(PACK / module), f"--fsmcheck-adapter=tests.conforming_drivers:{factory}",
                       "--fsmcheck-seed=1", "--fsmcheck-examples=10")
