@@ -178,3 +178,15 @@ def test_the_pack_under_xunit2_writes_valid_junit_and_warns_nothing(tmp_path):
     recorded = [p for p in root.iter("property") if p.get("name") == "unspecified_arc"]
     assert len(recorded) == len(cases)
     assert all("test_unspecified_arc_recorded[" in p.get("value") for p in recorded)
+
+
+@pytest.mark.slow
+def test_run_pack_reports_pytests_usage_error_as_bad_input(tmp_path):
+    """An errata file the pack's plugin refuses is pytest's exit 4 (usage),
+    which run-pack reports as 2 (bad input), not as pytest's number."""
+    errata = tmp_path / "errata.toml"
+    errata.write_text("[[erratum]]\nid = 5\n")
+    result = cli("run-pack", "--vfio-cdev", "/dev/null", "--adapter", "fsmcheck.drivers.reference:factory",
+                 "--errata", errata, "-q", "-o", tmp_path / "out")
+    assert result.exit_code == 2, result.output
+    assert "fsmcheck exit 2" in result.stderr or "(exit 2)" in result.stderr
