@@ -17,6 +17,7 @@ from ..verifier.exit_codes import EXIT_INPUT, EXIT_INTERNAL
 __all__ = ["run_pack_command", "coverage_lines"]
 
 LINUX_ADAPTER = "fsmcheck.adapters.linux:factory"
+VFIO_USER_ADAPTER = "fsmcheck.adapters.vfio_user:factory"
 #: The built-in reference device (``--reference``): the v2 reference driver
 #: of :mod:`fsmcheck.drivers.reference`, which the pack passes.
 REFERENCE_ADAPTER = "fsmcheck.drivers.reference:factory"
@@ -58,7 +59,7 @@ def _missing_files(target) -> list[str]:
 
 
 def fleet_devices(path: str) -> list[str]:
-    """The devices of a ``--devices`` file (one a line, ``GROUP:NAME`` or a
+    """The devices of a ``--fleet`` file (one a line, ``GROUP:NAME`` or a
     cdev path, ``#`` comments), as the pack's ``--fsmcheck-devices`` reads it.
 
     Raises:
@@ -77,6 +78,45 @@ def fleet_devices(path: str) -> list[str]:
     except (pytest.UsageError, DeviceRefused) as exc:
         raise click.UsageError(str(exc)) from None
     return devices
+
+
+def _vfio_user_probe(template: str, err) -> str:
+    """Check a ``--vfio-user-server`` template before any test runs: it
+    parses, has ``{socket}``, its program exists, and one server started from
+    it creates its socket, answers VERSION and its migration flags (then it
+    is stopped). The adapter factory to run the pack with.
+
+    Raises:
+        SystemExit(2): the template is unusable or the server did not start
+            (one line on stderr, with the server's stderr tail).
+    """
+    from ..adapters.vfio_user import probe
+    from ..adapters.vfio_user_server import ServerError, TemplateError
+
+    try:
+        flags = probe(template)
+    except (TemplateError, ServerError) as exc:
+        err.print(f"error: --vfio-user-server: {exc}; nothing was run", markup=False, highlight=False)
+        sys.exit(EXIT_INPUT)
+    err.print(f"run-pack: vfio-user server started and answered (migration flags {flags:#x})",
+              markup=False, highlight=False)
+    return flags
+
+
+def _suite_for_flags(pack: Path, flags: int) -> Path:
+    """The pack's module for the flag set whose value is ``flags`` (the
+    other suites would only skip, one server start each); the whole pack when
+    no flag set has that value (its flags-defined test then fails)."""
+    from ..generate.render import module_name
+    from ..model import load_model
+    from ..model.shipped import shipped_model_path
+
+    model = load_model(shipped_model_path("vfio_v2"))
+    for config in model.configs():
+        names = [f for f in model.flag_order if f in config.flags]
+        if sum(1 << model.flag_bits[f] for f in names) == flags and (pack / module_name(model.name, names)).is_file():
+            return pack / module_name(model.name, names)
+    return pack
 
 
 def _write_pack(directory: Path) -> list[Path]:
@@ -107,6 +147,9 @@ def _write_pack(directory: Path) -> list[Path]:
 @click.option("--reference", is_flag=True,
               help="No device: run the whole flow against fsmcheck's built-in reference device (the v2 "
                    "reference driver), to try run-pack and read its results.")
+@click.option("--vfio-user-server", "vfio_user_server", metavar="'CMD ARGS {socket}'",
+              help="A vfio-user device instead: the command that starts its server, {socket} standing for the "
+                   "socket path; one fresh server per device the pack opens (fsmcheck.adapters.vfio_user).")
 @click.option("--errata", type=click.Path(dir_okay=False, exists=True),
               help="Known deviations of the driver, reported as xfailed (fsmcheck.pack.errata).")
 @click.option("-o", "--output", default="fsmcheck-results", show_default=True, type=click.Path(file_okay=False),
@@ -115,8 +158,8 @@ def _write_pack(directory: Path) -> list[Path]:
 @click.option("--adapter", default=LINUX_ADAPTER, hidden=True,
               help="Adapter factory (tests: run the same command against another driver).")
 @quiet_option("Do not echo pytest's output (it is still written to OUTPUT/pytest.log); print the summary.")
-def run_pack_command(vfio_group, device, vfio_cdev, devices_file, devices_alias, reference, errata, output, seed,
-                     adapter, quiet):
+def run_pack_command(vfio_group, device, vfio_cdev, devices_file, devices_alias, reference, vfio_user_server, errata,
+                     output, seed, adapter, quiet):
     """Run the shipped v2 conformance pack against one real VFIO device, or a fleet.
 
     Name the device by its group and name (--vfio-group /dev/vfio/N
@@ -125,8 +168,9 @@ def run_pack_command(vfio_group, device, vfio_cdev, devices_file, devices_alias,
     pack's tests are shared out over the devices, one pytest-xdist worker
     per device, and the coverage summary is given per device and in total;
     or try it all without a device: --reference runs the pack against the
-    built-in reference device.
-    The run goes through fsmcheck.adapters.linux
+    built-in reference device; or test a vfio-user device:
+    --vfio-user-server 'CMD ARGS {socket}' (fsmcheck.adapters.vfio_user).
+    A VFIO device's run goes through fsmcheck.adapters.linux
     with its safety rules (only the device named; refused if in use; reset
     on open and on close; every fd closed). Writes into OUTPUT the pack,
     junit.xml, coverage.txt, pytest.log and results.html (which catalogue
@@ -147,20 +191,30 @@ def run_pack_command(vfio_group, device, vfio_cdev, devices_file, devices_alias,
         raise click.UsageError("name the fleet once: --fleet FILE (--devices is its former name)")
     devices_file = devices_file or devices_alias
     if reference:
-        if devices_file or vfio_cdev or vfio_group or device or adapter != LINUX_ADAPTER:
+        if devices_file or vfio_cdev or vfio_group or device or vfio_user_server is not None \
+                or adapter != LINUX_ADAPTER:
             raise click.UsageError("--reference runs the built-in reference device: name no other device")
         adapter = REFERENCE_ADAPTER
+    elif vfio_user_server is not None:
+        if devices_file or vfio_cdev or vfio_group or device:
+            raise click.UsageError("name one target: --vfio-user-server, or a VFIO device (--vfio-cdev, "
+                                   "--vfio-group with --device, --fleet)")
+        adapter, server_flags = VFIO_USER_ADAPTER, _vfio_user_probe(vfio_user_server, err)
     elif devices_file and (vfio_cdev or vfio_group or device):
         raise click.UsageError("name the devices once: --fleet FILE, or --vfio-cdev / --vfio-group with --device")
-    if vfio_cdev and (vfio_group or device):
+    elif vfio_cdev and (vfio_group or device):
         raise click.UsageError("name one device: --vfio-cdev, or --vfio-group with --device, not both")
-    if not reference and not devices_file and not vfio_cdev and not (vfio_group and device):
+    elif not devices_file and not vfio_cdev and not (vfio_group and device):
         raise click.UsageError("name the device: --vfio-group /dev/vfio/N --device NAME, or --vfio-cdev PATH "
                                "(or a fleet: --fleet FILE; or no device: --reference)")
     env = {k: v for k, v in os.environ.items() if not k.startswith("FSMCHECK_VFIO_")}
     fleet: list[str] = []
     if reference:
         named = "the built-in reference device (fsmcheck.drivers.reference)"
+    elif vfio_user_server is not None:
+        from ..adapters.vfio_user import ENV
+
+        env[ENV], named = vfio_user_server, f"vfio-user server {vfio_user_server}"
     elif devices_file:
         from ..adapters.linux import target_from_spec
 
@@ -183,8 +237,9 @@ def run_pack_command(vfio_group, device, vfio_cdev, devices_file, devices_alias,
     pack = out / "pack"
     _write_pack(pack)
     junit = out / "junit.xml"
+    target = _suite_for_flags(pack, server_flags) if vfio_user_server is not None else pack
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(pack),
-           f"--junitxml={junit}", f"--fsmcheck-adapter={adapter}", str(pack)]
+           f"--junitxml={junit}", f"--fsmcheck-adapter={adapter}", str(target)]
     if fleet:
         cmd += [f"--fsmcheck-devices={Path(devices_file).resolve()}"] + (["-n", str(len(fleet))] if len(fleet) > 1 else [])
     if errata:
