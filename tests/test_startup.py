@@ -29,7 +29,8 @@ HEAVY = ("z3", "networkx", "rich", "graphviz", "hypothesis", "pycparser", "pytes
 
 #: Invocations that must stay light (every command's module is light at import).
 LIGHT = [["--help"], ["--version"], ["verify", "--help"], ["table", "--help"], ["generate", "--help"],
-         ["mutate", "--help"], ["models", "--help"], ["rules", "--help"], ["run-pack", "--help"]]
+         ["mutate", "--help"], ["models", "--help"], ["rules", "--help"], ["run-pack", "--help"],
+         ["render", "--help"], ["report", "--help"]]
 
 COMMANDS = ["check-trace", "diff", "driver-arcs", "export", "generate", "kernel-walk", "models", "mutate", "render",
             "report", "rules", "run-pack", "table", "verify"]
