@@ -66,6 +66,7 @@ def test_future_flag_changes_exactly_the_reserved_entries(future):
         assert derive_table(load_model(V2), config) == derive_table(new, same)
 
 
+@pytest.mark.slow
 def test_future_flag_structure_verdicts_and_lines(future):
     _, doc, _ = future
     keys = {(c["change"], c["kind"], c["key"]) for c in doc["structure"]}

@@ -12,6 +12,11 @@ from .conftest import ROOT
 PACK = ROOT / "generated_tests"
 
 
+#: Every test here reads one run of the pack against the RFC driver (the
+#: module fixture): slow as a whole.
+pytestmark = pytest.mark.slow
+
+
 @pytest.fixture(scope="module")
 def rfc_run():
     return run_pack(PACK, [PACK / "test_vfio_v2_stop_copy.py"], "fsmcheck.drivers.nvme_rfc:factory", seed=0)
@@ -21,7 +26,6 @@ def _failed(run, test_id):
     return next((msg for name, msg in run.failures if name == test_id), None)
 
 
-@pytest.mark.slow
 def test_stop_to_running_ignoring_a_failed_resume_is_caught(rfc_run):
     msg = _failed(rfc_run, "test_failure_path[STOP->RUNNING@0]")
     assert msg and "SET RUNNING from STOP succeeded although step STOP -> RUNNING failed" in msg
