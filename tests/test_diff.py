@@ -152,8 +152,7 @@ def test_loader_checks_blocked_unless_and_capabilities(tmp_path):
     bad = tmp_path / "m.toml"
     bad.write_text(REINIT.read_text().replace('states = ["PRE_COPY", "PRE_COPY_P2P"]', 'states = ["PRE_COPY", "LATER"]')
                    .replace("feature = 12 ", "feature = -1 ")
-                   .replace('to = "PRE_COPY"\nsource', 'to = "PRE_COPY"\nunless = ["FUTURE"]\nsource')
-                   .replace('model = "../vfio_v1.toml"', f'model = "{MODELS / "vfio_v1.toml"}"'))
+                   + '\n[[blocked]]\nfrom = "STOP_COPY"\nto = "PRE_COPY"\nunless = ["FUTURE"]\n')
     with pytest.raises(ModelError) as info:
         load_model(bad)
     text = str(info.value)

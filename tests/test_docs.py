@@ -1,8 +1,8 @@
 """The README and the manual (issue 24, point 4): the README fits a screen
 and opens with the two commands; every command it prints runs as printed;
 `make docs` builds the site in strict mode with the CLI reference from the
-click commands, the model format from the loader, and the exit codes from
-fsmcheck.options."""
+click commands, the model format from the loader's JSON Schema, and the exit
+codes from fsmcheck.options."""
 
 from __future__ import annotations
 
@@ -88,23 +88,6 @@ def test_every_readme_command_runs_as_printed(tmp_path):
     assert (tmp_path / "results" / "results.html").is_file() and (tmp_path / "report.html").is_file()
 
 
-def test_the_model_table_covers_every_table_the_loader_accepts():
-    table = docs_gen.model_tables()
-    for name, keys in docs_gen.model_keys():
-        if name != "(top level)":
-            assert f"`{name}`" in table
-            assert all(f"`{k}`" in table for k in keys)
-    for key in dict(docs_gen.model_keys())["(top level)"]:
-        assert f"`[{key}]`" in table or f"[[{key}]]" in table or f"[{key}." in table or key == "format"
-    assert "`[p2p]`" in table and "`[[region.fields]]`" in table
-
-
-def test_the_model_table_refuses_an_undescribed_table(monkeypatch):
-    monkeypatch.delitem(docs_gen.DESCRIPTIONS, "[p2p]")
-    with pytest.raises(ValueError, match=r"\[p2p\]"):
-        docs_gen.model_tables()
-
-
 def test_benchmarks_page_shows_the_bench_output_files(tmp_path):
     assert "No measurements" in docs_gen.benchmarks_page(tmp_path)
     (tmp_path / "bench_startup.txt").write_text("$ python bench/bench_startup.py\nfsmcheck --help 55 ms (2.5x)\n")
@@ -141,7 +124,10 @@ def test_make_docs_builds_strict_with_generated_references(tmp_path):
     assert "--reference" in reference
     commands = (site / "commands.html").read_text()
     assert "internal error" in commands and "INTERRUPTED" in commands
-    assert "[[region.fields]]" in (site / "model-format.html").read_text()
+    reference = (site / "model-format-reference.html").read_text()
+    from fsmcheck.model import SCHEMA
+
+    assert all(f"<code>{table}</code>" in reference for table in SCHEMA["properties"])
     assert (site / "benchmarks.html").is_file()
 
 

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from fsmcheck.cli import main
 from fsmcheck.generate.tour import arc_tour
 from fsmcheck.model import load_model
-from fsmcheck.mutate import run_pack
+from fsmcheck.mutation import run_pack
 
 from .conftest import MODELS, ROOT, run_pytest
 
@@ -255,14 +255,15 @@ def test_mutate_stops_at_first_kill_and_reruns_a_run_stopped_by_an_error(monkeyp
     """``score`` runs each mutant with ``-x``; a run that stopped on an adapter
     error (no kill) is run again in full, so stopping early never turns a kill
     into a survivor; ``full=True`` never passes ``-x``."""
-    import fsmcheck.mutate as mutate
+    from fsmcheck import mutation
+    from fsmcheck.mutation import runs as mutation_runs
 
     (tmp_path / "test_vfio_v2_x.py").write_text("")
     calls = []
 
     def fake(pack, modules, factory, seed, extra=None):
         calls.append((factory, tuple(extra or ())))
-        r = mutate.MutantResult(factory, "", "")
+        r = mutation.MutantResult(factory, "", "")
         if "reference" in factory:
             r.passed = 1
         elif extra:  # first-kill run: stopped by an adapter error
@@ -271,11 +272,11 @@ def test_mutate_stops_at_first_kill_and_reruns_a_run_stopped_by_an_error(monkeyp
             r.failed = 1
         return r
 
-    monkeypatch.setattr(mutate, "run_pack", fake)
-    monkeypatch.setattr(mutate, "all_mutants", lambda: [("v2", "M", "pkg:factory_M", "a mutant")])
-    _ref, results = mutate.score(tmp_path, jobs=1)
+    monkeypatch.setattr(mutation_runs, "run_pack", fake)
+    monkeypatch.setattr(mutation_runs, "all_mutants", lambda: [("v2", "M", "pkg:factory_M", "a mutant")])
+    _ref, results = mutation.score(tmp_path, jobs=1)
     assert [r.killed for r in results] == [True]
     assert [c for c in calls if c[0] == "pkg:factory_M"] == [("pkg:factory_M", ("-x",)), ("pkg:factory_M", ())]
     calls.clear()
-    mutate.score(tmp_path, jobs=1, full=True)
+    mutation.score(tmp_path, jobs=1, full=True)
     assert all(extra == () for _f, extra in calls)

@@ -42,7 +42,7 @@ def mutate(pack_dir, seed, jobs, full, cache_dir, no_cache, as_json, quiet, prog
     """
     from rich.table import Table
 
-    from ..mutate import score
+    from .score import score
 
     out, err = make_console(no_color), make_console(no_color, stderr=True)
     show = (lambda r: err.print(f"  {r.protocol} {r.name}: {'killed' if r.killed else 'SURVIVED'} "
