@@ -123,7 +123,7 @@ LAZY_SUBCOMMANDS = {
               "Print the rule catalogue: every MUST/SHOULD of vfio.h and seeds 000-004 (id, level, source, "
               "sentence), with the tests of the pack that can kill a violation of it -- read from the rules "
               "the checks cite, not listed by hand."),
-    "table": ("fsmcheck.semantics.command:table",
+    "table": ("fsmcheck.review.command:table",
               "Print the combination table derived from MODEL's arcs and path rule."),
     "verify": ("fsmcheck.review.command:verify", "Decide every property of each MODEL on both engines."),
     "run-pack": ("fsmcheck.runpack.command:run_pack_command",
