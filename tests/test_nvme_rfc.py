@@ -12,6 +12,11 @@ from .conftest import ROOT
 PACK = ROOT / "generated_tests"
 
 
+#: Every test here reads one run of the pack against the RFC driver (the
+#: module fixture): slow as a whole.
+pytestmark = pytest.mark.slow
+
+
 @pytest.fixture(scope="module")
 def rfc_run():
     return run_pack(PACK, [PACK / "test_vfio_v2_stop_copy.py"], "fsmcheck.drivers.nvme_rfc:factory", seed=0)

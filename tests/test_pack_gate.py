@@ -7,8 +7,6 @@ behaviour open)."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import threading
 import time
 
@@ -23,15 +21,14 @@ from fsmcheck.pack import v2_checks
 from fsmcheck.pack.harness import LOST, AdapterFault, Harness
 
 from . import conforming_drivers
-from .conftest import ROOT
+from .conftest import ROOT, SHARED, require_shared, run_pytest
 
 PACK = ROOT / "generated_tests"
 
 
 def _pytest(*args, timeout=600):
     start = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
-                          capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    proc = run_pytest(*args, timeout=timeout)
     return proc, time.monotonic() - start
 
 
@@ -45,6 +42,7 @@ def _spec(module: str):
 
 
 # -- undefined flag sets -----------------------------------------------------------
+@pytest.mark.slow
 def test_undefined_flags_fail_the_run():
     """PRE_COPY|P2P without STOP_COPY: every suite skips, but the flags test
     fails and the run exits 1 (it exited 0 before)."""
@@ -55,6 +53,7 @@ def test_undefined_flags_fail_the_run():
     assert "no suite of this run matched the device: it reports migration flags 0x6" in proc.stdout
 
 
+@pytest.mark.slow
 def test_a_run_without_any_driver_is_an_error():
     proc, _ = _pytest(str(PACK / "test_vfio_v2_stop_copy.py"), str(PACK / "test_vfio_v1.py"),
                       "--fsmcheck-adapter=tests.conforming_drivers:nothing")
@@ -67,6 +66,7 @@ def test_a_run_without_any_driver_is_an_error():
     (["--fsmcheck-call-timeout=0.5"], 60),                              # each hang gives up the adapter
     (["--fsmcheck-call-timeout=1000", "--fsmcheck-budget=8"], 8),       # the run budget ends it
 ])
+@pytest.mark.slow
 def test_a_spinning_adapter_ends_its_run(options, budget):
     """A SET that spins forever, without -x: the hung call fails its test, the
     adapter is given up and the run stops; the pytest process exits (it used
@@ -171,6 +171,7 @@ def test_the_pack_closes_every_handle_it_was_given():
     ("v2", "InitialBytesGrow", "test_vfio_v2_stop_copy_pre_copy.py", "test_precopy_info",
      "initial_bytes grew from"),
 ])
+@pytest.mark.slow
 def test_each_new_defect_class_is_killed(protocol, mutant, module, suite, text):
     result = run_pack(PACK, [PACK / module], f"fsmcheck.drivers.mutants_{protocol}:factory_{mutant}", seed=0,
                       extra=["-k", suite, "--fsmcheck-examples=2"])
@@ -179,6 +180,7 @@ def test_each_new_defect_class_is_killed(protocol, mutant, module, suite, text):
     assert any(text in message for _, message in result.failures), result.failures[:3]
 
 
+@pytest.mark.slow
 def test_early_end_of_stream_blames_the_saving_side():
     proc, _ = _pytest(str(PACK / "test_vfio_v2_stop_copy.py"), "-k", "test_round_trip",
                       "--fsmcheck-adapter=fsmcheck.drivers.mutants_v2:factory_EarlyEndOfStream")
@@ -208,6 +210,7 @@ def test_early_end_of_stream_blames_the_saving_side():
     ("rejects_with_eperm", "test_vfio_v2_stop_copy_p2p.py", "a rejected SET fails with EPERM, not EINVAL (left open"),
     ("ended_resume_fd_ebadf", "test_vfio_v2_stop_copy.py", "I/O on an ended session's FD fails with EBADF, not ENODEV"),
 ])
+@pytest.mark.slow
 def test_a_conforming_driver_passes(factory, module, advisory):
     proc, _ = _pytest(str(PACK / module), f"--fsmcheck-adapter=tests.conforming_drivers:{factory}",
                       "--fsmcheck-seed=1", "--fsmcheck-examples=10")
@@ -264,9 +267,8 @@ def test_every_sentence_is_quoted_from_its_source(kernel_tree):
     seeds, SPEC.md), punctuation and comment markers aside."""
     from fsmcheck.rules import load_catalogue
 
-    shared = ROOT / ".." / "shared"
-    if not (shared / "seeds").is_dir():
-        pytest.skip("the project's shared folder (seeds, SPEC.md) is not beside this checkout")
+    shared = SHARED
+    require_shared((shared / "seeds").is_dir() and (shared / "SPEC.md").is_file(), "seeds/ and SPEC.md")
     vfio_h = next(kernel_tree.rglob("include/uapi/linux/vfio.h"), None)
     if vfio_h is None:
         pytest.skip("vfio.h not in the unpacked kernel tree")

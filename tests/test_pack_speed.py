@@ -379,6 +379,7 @@ def _children() -> set[int]:
     return found
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="the fork server needs os.fork")
 def test_the_v1_zoo_forked_cold_and_warm_gives_one_table(tmp_path, monkeypatch):
     """The real v1 pack and mutants: forked from warm servers, then again with
@@ -549,6 +550,7 @@ def test_an_inline_adapter_that_raises_or_lies_fails_readably_and_the_budget_hol
         LOST.clear()
 
 
+@pytest.mark.slow
 def test_a_pack_run_against_a_pure_python_adapter_that_spins_ends(tmp_path):
     """The whole path through pytest: the spinning SET fails its test, the
     adapter is given up, the run stops, exit 1."""
