@@ -70,4 +70,4 @@ def test_the_graph_sees_imports():
     """The walk finds the known direction: engines use semantics, never the reverse."""
     graph = import_graph()
     assert graph.has_edge("engines", "semantics") and graph.has_edge("verifier", "engines")
-    assert graph.has_edge("cli", "model")
+    assert graph.has_edge("cli", "verifier") and graph.has_edge("review", "model")

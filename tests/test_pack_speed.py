@@ -28,7 +28,7 @@ from fsmcheck.drivers.reference import ReferenceV2Adapter, v2_model
 from fsmcheck.drivers.v1_device import DERIVED_V1, ReferenceV1Adapter
 from fsmcheck.drivers.v2_device import DERIVED, ReferenceV2Device
 from fsmcheck.model.schema import Config
-from fsmcheck.pack import harness
+from fsmcheck.pack import calls, harness
 from fsmcheck.pack.harness import LOST, AdapterFault, Harness
 from fsmcheck.semantics.combination import REJECTED, derive_table
 
@@ -169,7 +169,7 @@ class _Records(ReferenceV2Device):
 
 
 def test_calls_run_on_one_worker_per_device_which_ends_at_close():
-    assert harness._DIRECT is False  # the bench-only switch is off in real runs
+    assert calls._DIRECT is False  # the bench-only switch is off in real runs
     spec = _spec()
     _Records.threads = []
     h = Harness(ReferenceV2Adapter(_Records).open(1), spec.names, label=spec.label)
@@ -379,6 +379,7 @@ def _children() -> set[int]:
     return found
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="the fork server needs os.fork")
 def test_the_v1_zoo_forked_cold_and_warm_gives_one_table(tmp_path, monkeypatch):
     """The real v1 pack and mutants: forked from warm servers, then again with
@@ -549,6 +550,7 @@ def test_an_inline_adapter_that_raises_or_lies_fails_readably_and_the_budget_hol
         LOST.clear()
 
 
+@pytest.mark.slow
 def test_a_pack_run_against_a_pure_python_adapter_that_spins_ends(tmp_path):
     """The whole path through pytest: the spinning SET fails its test, the
     adapter is given up, the run stops, exit 1."""
