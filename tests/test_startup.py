@@ -25,7 +25,8 @@ HEAVY = ("z3", "networkx", "rich", "graphviz", "hypothesis", "pycparser", "pytes
          "fsmcheck.engines", "fsmcheck.verifier.verify", "fsmcheck.verifier.verify_report",
          "fsmcheck.semantics.combination", "fsmcheck.semantics.graphs", "fsmcheck.model.loader", "fsmcheck.csource", "fsmcheck.review.report",
          "fsmcheck.review.diagram", "fsmcheck.diff", "fsmcheck.tracecheck", "fsmcheck.orchestration",
-         "fsmcheck.generate.pack", "fsmcheck.generate.writer", "fsmcheck.mutate")
+         "fsmcheck.generate.pack", "fsmcheck.generate.writer", "fsmcheck.mutation.runs",
+         "fsmcheck.mutation.score", "fsmcheck.mutation.pool")
 
 #: Invocations that must stay light (every command's module is light at import).
 LIGHT = [["--help"], ["--version"], ["verify", "--help"], ["table", "--help"], ["generate", "--help"],
