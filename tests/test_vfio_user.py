@@ -257,3 +257,28 @@ def test_a_suite_for_other_flags_starts_no_server():
     finally:
         first.close()
         adapter.close()
+
+
+def test_e2e_explains_a_group_whose_rules_carry_their_catalogue_id():
+    """vfio-user/e2e.py reads a hypothesis group from JUnit text: each member's
+    ``rule: TEXT [v2.id]`` line must match an erratum's rule, id suffix or not."""
+    import importlib.util
+
+    from fsmcheck.pack.v2_spec import RULES
+
+    spec = importlib.util.spec_from_file_location("vfio_user_e2e", ROOT / "vfio-user" / "e2e.py")
+    e2e = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(e2e)
+    get, reset = RULES["get"], RULES["reset"]
+    text = ("ExceptionGroup: Hypothesis found 2 distinct failures. (2 sub-exceptions)\n"
+            "  +---------------- 1 ----------------\n"
+            "    | fsmcheck.pack.harness.ProtocolViolation: device_state is RESUMING, the model says RUNNING\n"
+            f"    |   rule: {get} [{get.id}]\n"
+            "    +---------------- 2 ----------------\n"
+            "    | fsmcheck.pack.harness.ProtocolViolation: reset failed with EINVAL\n"
+            f"    |   rule: {reset} [{reset.id}]\n")
+    errata = {"erratum": [{"rule": "get", "match": ["the model says RUNNING"]},
+                          {"rule": "reset", "match": ["reset failed with EINVAL"]}]}
+    assert e2e.unexplained_in_group(text, errata) == []
+    only_get = {"erratum": errata["erratum"][:1]}
+    assert e2e.unexplained_in_group(text, only_get) == ["ProtocolViolation: reset failed with EINVAL"]

@@ -102,7 +102,8 @@ def unexplained_in_group(text: str, errata: dict) -> list[str]:
                 out.append(head.group(0)[:200])
             continue
         rule = re.search(r"rule: (.*)", block)
-        rule_text = rule.group(1).strip() if rule else ""
+        # "rule: TEXT [v2.id]": the pack names the catalogue id after the rule's text
+        rule_text = re.sub(r"\s*\[[\w.-]+\]$", "", rule.group(1).strip()) if rule else ""
         if not any(RULES.get(e["rule"]) == rule_text and any(m in block for m in e["match"])
                    for e in errata.get("erratum", [])):
             out.append(head.group(0)[:200])
