@@ -21,8 +21,9 @@ none of them (``tests/test_startup.py``).
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from ..lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .order import ORDER_FILE, default_cache_dir, kill_order, order_key
@@ -39,15 +40,4 @@ _SOURCES = {
 }
 
 
-def __getattr__(name: str):
-    """Import an exported name from its submodule on first use."""
-    source = _SOURCES.get(name)
-    if source is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(source, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_exports(__name__, _SOURCES, __all__)
