@@ -12,11 +12,9 @@ carries :class:`~fsmcheck.model.loader.Diagnostic` objects rendered as
 from __future__ import annotations
 
 import hashlib
-import re
-import tomllib
 from pathlib import Path
 
-from ..model.loader import Diagnostic, ModelError, load_model
+from ..model.loader import Diagnostic, ModelError, _parse_toml, load_model
 from ..model.positions import index_lines
 from .schema import RECOVER_CURRENT, Orchestration, Phase, Rule, Run
 
@@ -39,9 +37,15 @@ def is_orchestration(path: str | Path) -> bool:
     """True when ``path`` is a readable TOML file with an ``[orchestration]`` table
     (so ``fsmcheck verify`` treats it as an orchestration model). Never raises."""
     try:
-        return isinstance(tomllib.loads(Path(path).read_text("utf-8")).get("orchestration"), dict)
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return isinstance(_parse(Path(path), Path(path).read_bytes().decode("utf-8")).get("orchestration"), dict)
+    except (OSError, UnicodeDecodeError, ModelError):
         return False
+
+
+def _parse(path: Path, text: str) -> dict:
+    """The one TOML front end (the device models' reader, with its nesting
+    guard): every failure is a :class:`~fsmcheck.model.ModelError` at its line."""
+    return _parse_toml(path, text)
 
 
 class _Problems:
@@ -92,13 +96,7 @@ def load_orchestration(path: str | Path) -> Orchestration:
         text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ModelError([Diagnostic(str(path), 1, "<file>", f"cannot read: {exc}")]) from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        match = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
-        msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
-        raise ModelError([Diagnostic(str(path), int(match.group(1)) if match else 1, "<toml>",
-                                     f"TOML syntax error: {msg}")]) from None
+    data = _parse(path, text)
     p = _Problems(path, text)
     result = _build(p, path, data, hashlib.sha256(raw).hexdigest())
     if p.items or result is None:
@@ -210,19 +208,21 @@ def _build(p: _Problems, path: Path, d: dict, digest: str) -> Orchestration | No
             if not device.state(request).requestable:
                 p.add(rkey, f"rule {j}: {request} cannot be requested")
             recover = rule.get("recover", device.error)
-            if recover != RECOVER_CURRENT and recover not in states:
+            if not isinstance(recover, str) or (recover != RECOVER_CURRENT and recover not in states):
                 p.add(rkey, f"rule {j}: recover must be a state of {device.name} or \"current\", got {recover!r}")
                 continue
-            needs = rule.get("needs", [])
-            bad = [f for f in needs if f not in flags_known] if isinstance(needs, list) else [needs]
+            lists = {}
+            for k in ("in", "needs", "runstate"):
+                value = rule.get(k, [])
+                if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                    p.add(rkey, f"rule {j}: {k} must be an array of strings, got {value!r}")
+                    value = []
+                lists[k] = value
+            bad = [f for f in lists["needs"] if f not in flags_known]
             if bad:
                 p.add(rkey, f"rule {j}: unknown flag(s) {bad} (flags of {device.name}: {', '.join(device.flag_order)})")
-            runstates = rule.get("runstate", [])
-            if not isinstance(runstates, list):
-                p.add(rkey, f"rule {j}: runstate must be an array of run states")
-                runstates = []
-            rules.append(Rule(expand(rule.get("in", []), rkey), frozenset(needs) - set(bad),
-                              frozenset(runstates), request, recover, line))
+            rules.append(Rule(expand(lists["in"], rkey), frozenset(lists["needs"]) - set(bad),
+                              frozenset(lists["runstate"]), request, recover, line))
         if pname is None:
             continue
         if pname in phases:

@@ -197,7 +197,7 @@ class _Encoding:
     # -- variables and formulas ----------------------------------------------------
     def state(self, t: int) -> dict:
         v = {"pc": z3.Int(f"pc_{t}"), "err": z3.Bool(f"err_{t}"), "f": z3.Int(f"f_{t}"),
-             "ch": z3.Int(f"ch_{t}")}
+             "ch": z3.Int(f"ch_{t}"), "k": z3.Int(f"k_{t}")}
         for ci, c in enumerate(self.classes):
             for key in self.keys[c]:
                 v[(ci, key)] = z3.Int(f"x_{t}_{ci}_{key[0]}_{int(key[1])}_{int(key[2])}")
@@ -234,16 +234,18 @@ class _Encoding:
                 _, pc, c, src, o, dest = mv
                 ci = self.classes.index(c)
                 dst = (o.state, True, src[2] or o.opens_fd)
-                guard = [v["pc"] == pc, v[(ci, src)] >= 1, w["pc"] == dest, w["f"] == v["f"] + o.failures,
-                         w["err"] == z3.Or(v["err"], z3.BoolVal(o.error))]
+                guard = [v["pc"] == pc, v["k"] >= 1, v[(ci, src)] >= v["k"], w["pc"] == dest,
+                         w["f"] == v["f"] + o.failures, w["err"] == z3.Or(v["err"], z3.BoolVal(o.error))]
+                if o.failures or (o.error and dest != pc):
+                    guard.append(v["k"] == 1)  # a failure, or an error that aborts: one device
                 if o.failures:
                     guard.append(v["f"] + o.failures <= sysm.budget)
-                delta = {(ci, src): -1, (ci, dst): +1}
+                delta = {(ci, src): -v["k"], (ci, dst): v["k"]}
                 remap = dest != pc
                 close = sysm.phases[pc].closes_data_fd
             else:
                 _, pc, with_error, dest = mv
-                guard = [v["pc"] == pc, w["pc"] == dest, w["f"] == v["f"], w["err"] == v["err"]]
+                guard = [v["pc"] == pc, v["k"] == 1, w["pc"] == dest, w["f"] == v["f"], w["err"] == v["err"]]
                 if with_error is not None:
                     guard.append(v["err"] if with_error else z3.Not(v["err"]))
                 guard += [v[(ci, k)] == 0 for ci, c in enumerate(self.classes) for k in self.keys[c] if not k[1]]
@@ -304,7 +306,7 @@ class _Encoding:
         return z3.Or(out) if out else z3.BoolVal(False)
 
     def distinct(self, v, w):
-        names = [k for k in v if k != "ch"]
+        names = [k for k in v if k not in ("ch", "k")]
         return z3.Or([v[k] != w[k] for k in names])
 
     def bound(self) -> int:
@@ -322,19 +324,23 @@ class _Encoding:
             chosen = None
             if mv[0] == "call":
                 _, pc, c, src, o, dest = mv
-                device = next(i for i in self.members[c]
-                              if (g.devices[i].state, g.devices[i].called, g.devices[i].fd) == src)
-                for step, nxt in sysm.successors(g):
-                    if step.device == device and (step.outcome.state, step.outcome.failures, step.outcome.error,
-                                                  step.outcome.opens_fd) == (o.state, o.failures, o.error, o.opens_fd):
-                        chosen = (step, nxt)
-                        break
+                for _ in range(m.eval(v["k"], model_completion=True).as_long()):  # a batch: k devices
+                    device = next(i for i in self.members[c]
+                                  if (g.devices[i].state, g.devices[i].called, g.devices[i].fd) == src)
+                    chosen = None
+                    for step, nxt in sysm.successors(g):
+                        if step.device == device and (step.outcome.state, step.outcome.failures, step.outcome.error,
+                                                      step.outcome.opens_fd) == (o.state, o.failures, o.error,
+                                                                                 o.opens_fd):
+                            chosen = (step, nxt)
+                            break
+                    if chosen is None:
+                        raise RuntimeError(f"z3 trace step {len(out)} does not decode to a step of the system")
+                    out.append(chosen)
+                    g = chosen[1]
             else:
-                chosen = next((s, n) for s, n in sysm.successors(g) if s.device is None)
-            if chosen is None:
-                raise RuntimeError(f"z3 trace step {len(out)} does not decode to a step of the system")
-            out.append(chosen)
-            g = chosen[1]
+                out.append(next((s, n) for s, n in sysm.successors(g) if s.device is None))
+                g = out[-1][1]
         return out
 
 

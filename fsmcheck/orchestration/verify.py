@@ -190,7 +190,9 @@ def _explicit_verdict(system, orch, name, exploration, error, seconds, checked, 
         trace = exploration.trace(bad)
         checked.traces[(label, name, "networkx")] = trace
         return Verdict(FAILS, seconds, _cex(system, name, trace, problem, orch),
-                       note=f"{exploration.states} global states", evidence={"status": FAILS, "length": len(trace) - 1})
+                       note=f"{exploration.states} counted states; shortest in {exploration.length(bad)} batches "
+                            f"({len(trace) - 1} callbacks and phase moves)",
+                       evidence={"status": FAILS, "length": exploration.length(bad)})
     if not exploration.complete:
         return Verdict(UNKNOWN, seconds, note=f"explicit product not finished: {exploration.stopped} "
                                               f"after {exploration.states} global states")
