@@ -198,9 +198,10 @@ def engines_campaign(seed: int, inputs: int, seconds: float, out: Path, *, slow:
                             t2 = time.perf_counter()
                             p = prove(system, prop, timeout_ms=timeout_ms)
                             z3_s = time.perf_counter() - t2
-                            bad = e.p2p_bad if prop == "p2p-safety" else (e.progress_bad or (None,))[0]
+                            bad = {"p2p-safety": e.p2p_bad, "stopped-vm": e.vm_bad,
+                                   "progress": (e.progress_bad or (None,))[0]}[prop]
                             nx = "fails" if bad is not None else ("holds" if e.complete else "unknown")
-                            nx_len = len(e.trace(bad)) - 1 if bad is not None else None
+                            nx_len = e.length(bad) if bad is not None else None
                             z3_len = p.k if p.status == "fails" else None
                             problem = ""
                             if nx != p.status or nx_len != z3_len:

@@ -192,6 +192,12 @@ class CountedSystem:
             ib += n if ini and not acc else 0
         return i >= 1 and b >= 1 and not (i == 1 and b == 1 and ib == 1)
 
+    def vm_bad(self, c: Counted) -> bool:
+        """True when ``c`` breaks ``stopped-vm``: the VM is stopped and a
+        device is in a state that runs (may initiate DMA: the ``[p2p]`` rule's
+        initiating group, RUNNING and PRE_COPY)."""
+        return self.system.vm_stopped(c.pc) and any(s in self.initiating for (_ci, s, _c, _f), _n in c.counts)
+
 
 @dataclass
 class Exploration:
@@ -221,6 +227,7 @@ class Exploration:
     reduced: bool = True
     p2p_bad: Counted | None = None
     progress_bad: tuple[Counted, str] | None = None
+    vm_bad: Counted | None = None
     parents: dict = field(default_factory=dict, repr=False)
     extra: dict = field(default_factory=dict)
 
@@ -265,7 +272,7 @@ def _search(cs: CountedSystem, reduce: bool, deadline: float, max_states: int, s
     init = cs.initial()
     parents = {init: None}
     queue = deque([init])
-    p2p_bad = progress_bad = None
+    p2p_bad = progress_bad = vm_bad = None
     stopped = ""
     while queue:
         if len(parents) > max_states:
@@ -278,6 +285,10 @@ def _search(cs: CountedSystem, reduce: bool, deadline: float, max_states: int, s
         if p2p_bad is None and cs.p2p_bad(c):
             p2p_bad = c
             if stop_at_first == "p2p-safety":
+                break
+        if vm_bad is None and cs.vm_bad(c):
+            vm_bad = c
+            if stop_at_first == "stopped-vm":
                 break
         if c.pc >= sysm.end_ok:
             if progress_bad is None:
@@ -296,7 +307,8 @@ def _search(cs: CountedSystem, reduce: bool, deadline: float, max_states: int, s
             if nxt not in parents:
                 parents[nxt] = (c, label)
                 queue.append(nxt)
-    return parents, p2p_bad, progress_bad, stopped, not queue and not stopped
+    return parents, {"p2p-safety": p2p_bad, "progress": progress_bad, "stopped-vm": vm_bad}, stopped, \
+        not queue and not stopped
 
 
 def explore(system: System, *, time_limit: float = 60.0, max_states: int = DEFAULT_MAX_STATES,
@@ -319,37 +331,29 @@ def explore(system: System, *, time_limit: float = 60.0, max_states: int = DEFAU
     start = time.perf_counter()
     deadline = start + time_limit
     cs = CountedSystem(system)
-    parents, p2p_bad, progress_bad, stopped, complete = _search(
-        cs, reduce, deadline, max_states, "p2p-safety" if stop_at_first else None)
+    parents, bad, stopped, complete = _search(cs, reduce, deadline, max_states,
+                                              "p2p-safety" if stop_at_first else None)
     result = Exploration(cs.initial(), system, cs, complete, stopped, 0.0, len(parents), reduce,
-                         p2p_bad, progress_bad, parents)
+                         bad["p2p-safety"], bad["progress"], bad["stopped-vm"], parents)
     if stopped == "time bound reached":
         result.stopped = f"time bound {time_limit:g} s reached"
-    if stop_at_first and p2p_bad is not None:
+    if stop_at_first and bad["p2p-safety"] is not None:
         result.stopped = "stopped at the first P2P violation"
-    if p2p_bad is not None or progress_bad is not None:
-        # the shortest counterexample of each failing property: breadth-first, unreduced
-        full = {}
-        for prop, bad in (("p2p-safety", p2p_bad), ("progress", progress_bad)):
-            if bad is None:
-                continue
-            parents2, p2, pr2, stopped2, _ = _search(cs, False, deadline, max_states, prop, batch=True)
-            found = p2 if prop == "p2p-safety" else pr2
-            if found is None:  # bound hit: keep the reduced search's (longer) witness
-                result.extra[f"{prop}: shortest"] = stopped2 or "not found again"
-                continue
-            full[prop] = (found, parents2)
-        if full:
-            merged = dict(parents)
-            for prop, (found, parents2) in full.items():
-                node = found if prop == "p2p-safety" else found[0]
-                while node is not None:  # the unreduced path's own parents win for its nodes
-                    merged[node] = parents2[node]
-                    node = parents2[node][0] if parents2[node] is not None else None
-            result.parents = merged
-            if "p2p-safety" in full:
-                result.p2p_bad = full["p2p-safety"][0]
-            if "progress" in full:
-                result.progress_bad = full["progress"][0]
+    merged = dict(parents)
+    for prop, found in bad.items():
+        if found is None:
+            continue
+        # the shortest counterexample: breadth-first over batches, unreduced
+        parents2, bad2, stopped2, _ = _search(cs, False, deadline, max_states, prop, batch=True)
+        again = bad2[prop]
+        if again is None:  # bound hit: keep the reduced search's (longer) witness
+            result.extra[f"{prop}: shortest"] = stopped2 or "not found again"
+            continue
+        node = again if prop != "progress" else again[0]
+        while node is not None:  # the unreduced path's own parents win for its nodes
+            merged[node] = parents2[node]
+            node = parents2[node][0] if parents2[node] is not None else None
+        setattr(result, {"p2p-safety": "p2p_bad", "progress": "progress_bad", "stopped-vm": "vm_bad"}[prop], again)
+    result.parents = merged
     result.seconds = time.perf_counter() - start
     return result

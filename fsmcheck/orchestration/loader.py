@@ -24,11 +24,11 @@ __all__ = ["load_orchestration", "is_orchestration", "PROPERTIES", "FORMAT_VERSI
 FORMAT_VERSION = 1
 
 #: Properties an orchestration model may list.
-PROPERTIES = ("p2p-safety", "progress")
+PROPERTIES = ("p2p-safety", "progress", "stopped-vm")
 
 _TOP = {"format", "orchestration", "groups", "phases", "runs"}
 _META = {"name", "title", "device_model", "default_flags", "properties", "sources"}
-_PHASE = {"name", "callback", "event", "rules", "on_error", "closes_data_fd", "source"}
+_PHASE = {"name", "callback", "event", "rules", "on_error", "closes_data_fd", "source", "vm"}
 _RULE = {"in", "needs", "runstate", "request", "recover"}
 _RUN = {"name", "runstate", "phases", "abort", "abort_from", "target", "abort_target", "p2p_from", "source"}
 
@@ -187,6 +187,10 @@ def _build(p: _Problems, path: Path, d: dict, digest: str) -> Orchestration | No
         if on_error not in ("abort", "abort-now", "continue"):
             p.add(key + ("on_error",), f"expected \"abort\", \"abort-now\" or \"continue\", got {on_error!r}")
         closes = p.typed(ph, key, "closes_data_fd", bool, False)
+        vm = p.typed(ph, key, "vm", str, "") or ""
+        if vm not in ("", "stops", "starts"):
+            p.add(key + ("vm",), f"expected \"stops\" or \"starts\", got {vm!r}")
+            vm = ""
         rules_raw = ph.get("rules", None)
         rules = []
         if not isinstance(rules_raw, list):
@@ -230,7 +234,7 @@ def _build(p: _Problems, path: Path, d: dict, digest: str) -> Orchestration | No
         phases[pname] = Phase(pname, callback, event, tuple(rules), on_error if on_error != "continue" else "",
                               bool(closes),
                               ph.get("source", "") if isinstance(ph.get("source", ""), str) else "",
-                              p.lines.line(key))
+                              p.lines.line(key), vm)
 
     runs = []
     raw_runs = d.get("runs", [])

@@ -46,7 +46,7 @@ from .semantics import Global, Step, System
 __all__ = ["Proof", "prove", "PROPERTIES"]
 
 #: The properties this engine decides.
-PROPERTIES = ("p2p-safety", "progress")
+PROPERTIES = ("p2p-safety", "progress", "stopped-vm")
 
 
 @dataclass
@@ -295,6 +295,10 @@ class _Encoding:
             ib = self.counts(v, lambda c, k: k[0] in self.initiating and k[0] not in self.accepting)
             checked = [v["pc"] == pc for pc in self.pcs if sysm.p2p_checked(pc)]
             return z3.And(z3.Or(checked), i >= 1, b >= 1, z3.Not(z3.And(i == 1, b == 1, ib == 1)))
+        if prop == "stopped-vm":
+            running = self.counts(v, lambda c, k: k[0] in self.initiating)
+            stopped = [v["pc"] == pc for pc in self.pcs if sysm.vm_stopped(pc)]
+            return z3.And(z3.Or(stopped), running >= 1) if stopped else z3.BoolVal(False)
         sessions = sysm.session_states()
         out = []
         for end in (sysm.end_ok, sysm.end_abort):
