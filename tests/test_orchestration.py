@@ -307,11 +307,11 @@ def test_bench_bounded_form():
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     lines = []
-    rows = bench.run([2, 4], 0, 5.0, 10_000, out=lines.append)
-    assert [r["n"] for r in rows] == [2, 4] and all(r["agree"] for r in rows)
-    assert rows[1]["networkx"]["states"] > rows[0]["networkx"]["states"]
-    assert all(r["z3"]["status"] == "holds" and r["z3"]["k"] == 1 for r in rows)
-    assert any("nx/z3" in line for line in lines)
+    rows = bench.run([2, 4], 0, 30.0, pan_upto=0, properties=("p2p-safety",), out=lines.append)
+    assert [r["n"] for r in rows] == [2, 4] and all(r["agree"] and r["decided"] for r in rows)
+    assert rows[1]["explicit"]["states"] > rows[0]["explicit"]["states"]
+    assert all(r["z3"]["status"] == "holds" and "closed at k=1" in r["z3"]["how"] for r in rows)
+    assert any("pan/nx" in line for line in lines) and "load average" in lines[0]
 
 
 # -- the report section ---------------------------------------------------------------

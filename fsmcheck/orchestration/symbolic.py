@@ -348,6 +348,8 @@ class _Encoding:
         return out
 
 
+_DEBUG = bool(__import__("os").environ.get("FSMCHECK_Z3_DEBUG"))
+
 #: The largest k for which the induction step is tried; deeper, BMC alone goes on to the bound D.
 INDUCTION_K = 3
 
@@ -393,7 +395,10 @@ def prove(system: System, prop: str, *, timeout_ms: int = 60000, max_k: int | No
         v = bvars[-1]
         base.push()
         base.add(z3.Or(enc.B(v, prop), z3.Not(enc.L(v))))
+        _t = time.perf_counter()
         r = base.check()
+        if _DEBUG:
+            print(f"base k={k} {r} {time.perf_counter() - _t:.2f}s", flush=True)
         if r == z3.unknown:
             return Proof("unknown", k, note=f"z3: {base.reason_unknown()} (BMC depth {k - 1})",
                          seconds=time.perf_counter() - start)
@@ -425,7 +430,10 @@ def prove(system: System, prop: str, *, timeout_ms: int = 60000, max_k: int | No
         svars.append(x)
         step.push()
         step.add(z3.Or(enc.B(x, prop), z3.Not(enc.L(x))))
+        _t = time.perf_counter()
         r = step.check()
+        if _DEBUG:
+            print(f"step k={k} {r} {time.perf_counter() - _t:.2f}s", flush=True)
         step.pop()
         if r == z3.unsat:
             return Proof("holds", k, seconds=time.perf_counter() - start,
