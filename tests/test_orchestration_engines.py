@@ -244,3 +244,13 @@ def test_repair_variants_load_and_still_break_p2p_at_one_failure(name):
     e = explore(system)
     assert e.p2p_bad is not None
     assert e.trace(e.p2p_bad)[-1][0].phase == "stop-main"
+
+
+def test_export_promela_of_an_orchestration_model(tmp_path):
+    out = tmp_path / "o.pml"
+    result = CliRunner().invoke(main, ["export", "qemu_orchestration", "--format", "promela", "--devices", "3",
+                                       "--failures", "1", "--run", "stop-cont", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "run stop-cont, N = 3, F = 1" in out.read_text()
+    assert CliRunner().invoke(main, ["export", "qemu_orchestration", "--format", "promela",
+                                     "--run", "nope"]).exit_code == 2

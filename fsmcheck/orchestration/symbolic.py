@@ -86,6 +86,11 @@ class _Encoding:
                          for fd in (False, True)] for c in self.classes}
         self.pcs = list(range(system.end_abort + 1))
         self.reach = self._local_reach() if strengthen else None
+        if self.reach is not None:
+            # a count the lemma fixes at 0 in every phase is no variable at all
+            for c in self.classes:
+                used = {k for _, k in self.reach[c]}
+                self.keys[c] = [k for k in self.keys[c] if k in used]
         p2p = model.p2p
         self.initiating = frozenset(model.groups[p2p.initiating])
         self.accepting = frozenset(model.groups[p2p.accepting])
@@ -256,7 +261,9 @@ class _Encoding:
                     sums: dict = {k: [] for k in self.keys[c]}
                     for k in self.keys[c]:
                         term = v[(ci, k)] + delta[(ci, k)] if (ci, k) in delta else v[(ci, k)]
-                        sums[self._remap(dest, close, c, k)].append(term)
+                        target = self._remap(dest, close, c, k)
+                        if target in sums:  # else: a count the lemma fixes at 0 before this move
+                            sums[target].append(term)
                     for k in self.keys[c]:
                         updates[(ci, k)].append((idx, z3.Sum(sums[k]) if sums[k] else z3.IntVal(0)))
             else:
