@@ -12,6 +12,17 @@ the product up to permutations within a class); devices with different flag
 sets are never merged. The number of z3 variables per step no longer
 depends on N, which is why z3 scales where the explicit product cannot.
 
+Steps are batches: a call move takes k >= 1 devices of one class and local
+state to the same outcome at once (k = 1 for an outcome that uses a failure
+or reports an error that aborts at once). Every intermediate state of a
+batch is reachable with smaller batches, so the reachable states -- and the
+verdicts -- are those of one callback per step, while BMC's depth no longer
+grows with N (N = 16, F = 1: 6 steps, not 35). Counterexample lengths are
+counted in such steps by both engines
+(:meth:`fsmcheck.orchestration.explicit.Exploration.length`); the trace is
+decoded into one line per callback. Counts that the lemma below fixes at 0
+in every phase are not variables at all.
+
 Transition relation: one disjunct per (phase, class, local state, outcome)
 and per phase move, each tagged with a ``choice`` value so a model decodes
 into the step taken; the outcomes come from
@@ -355,8 +366,6 @@ class _Encoding:
         return out
 
 
-_DEBUG = bool(__import__("os").environ.get("FSMCHECK_Z3_DEBUG"))
-
 #: The largest k for which the induction step is tried; deeper, BMC alone goes on to the bound D.
 INDUCTION_K = 3
 
@@ -402,10 +411,7 @@ def prove(system: System, prop: str, *, timeout_ms: int = 60000, max_k: int | No
         v = bvars[-1]
         base.push()
         base.add(z3.Or(enc.B(v, prop), z3.Not(enc.L(v))))
-        _t = time.perf_counter()
         r = base.check()
-        if _DEBUG:
-            print(f"base k={k} {r} {time.perf_counter() - _t:.2f}s", flush=True)
         if r == z3.unknown:
             return Proof("unknown", k, note=f"z3: {base.reason_unknown()} (BMC depth {k - 1})",
                          seconds=time.perf_counter() - start)
@@ -437,10 +443,7 @@ def prove(system: System, prop: str, *, timeout_ms: int = 60000, max_k: int | No
         svars.append(x)
         step.push()
         step.add(z3.Or(enc.B(x, prop), z3.Not(enc.L(x))))
-        _t = time.perf_counter()
         r = step.check()
-        if _DEBUG:
-            print(f"step k={k} {r} {time.perf_counter() - _t:.2f}s", flush=True)
         step.pop()
         if r == z3.unsat:
             return Proof("holds", k, seconds=time.perf_counter() - start,
