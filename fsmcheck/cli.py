@@ -59,6 +59,19 @@ class LazyGroup(click.Group):
         self.lazy_subcommands = dict(lazy_subcommands or {})
         self._listing = False
 
+    def invoke(self, ctx: click.Context):
+        """Run the command; an :class:`~fsmcheck.inputs.InputError` that reaches
+        here (a file no command-specific check caught) is printed one
+        diagnostic a line on stderr, exit 2, never a traceback."""
+        from .inputs import InputError
+
+        try:
+            return super().invoke(ctx)
+        except InputError as exc:
+            for d in exc.diagnostics:
+                click.echo(str(d), err=True)
+            ctx.exit(EXIT_INPUT)
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         """The names of the loaded and of the lazy subcommands, sorted."""
         return sorted({*self.commands, *self.lazy_subcommands})

@@ -8,14 +8,12 @@ Every problem found is reported, not only the first: the raised
 
 from __future__ import annotations
 
-import hashlib
 import re
-import tomllib
-from dataclasses import dataclass
 from pathlib import Path
 
 from .expr import PredicateError, parse_predicate
-from .positions import index_lines, split_lines
+from ..inputs import Diagnostic, InputError, parse_toml, read_text
+from ..inputs.positions import index_lines
 from .schema import (
     ALL_FLAGS, SESSION_EFFECTS, Arc, Blocked, Capability, CombinationRule, Correspondence,
     Model, P2PRule, Profile, State, Walk,
@@ -40,28 +38,11 @@ _TOP_KEYS = {
 }
 
 
-@dataclass(frozen=True)
-class Diagnostic:
-    """One problem in a model file: where, which key, and what is wrong."""
-
-    path: str
-    line: int
-    key: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {self.key}: {self.message}"
-
-
-class ModelError(Exception):
+class ModelError(InputError):
     """Raised by :func:`load_model` for a file that is not a valid model.
 
     ``diagnostics`` lists every problem found (at least one).
     """
-
-    def __init__(self, diagnostics: list[Diagnostic]):
-        self.diagnostics = diagnostics
-        super().__init__("\n".join(str(d) for d in diagnostics))
 
 
 class _Reader:
@@ -132,66 +113,16 @@ def _load(path: Path, *, link: bool) -> Model:
     """:func:`load_model`; ``link`` also loads and checks the correspondence
     model (never followed further, so two models may name each other)."""
     try:
-        raw = path.read_bytes()
-        text = raw.decode("utf-8")
-    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path, or not UTF-8
-        raise ModelError([Diagnostic(str(path), 1, "<file>", f"cannot read: {exc}")]) from None
-    data = _parse_toml(path, text)
+        doc = read_text(path)
+        data = parse_toml(doc)
+    except InputError as exc:
+        raise ModelError(exc.diagnostics) from None
+    text = doc.text
     reader = _Reader(path, text, data)
-    model = _build(reader, hashlib.sha256(raw).hexdigest(), link)
+    model = _build(reader, doc.sha256, link)
     if reader.problems:
         raise ModelError(reader.problems)
     return model
-
-
-#: Deepest nesting of arrays and inline tables the loader reads (tomllib
-#: recurses once per level; far deeper input exhausts Python's stack).
-MAX_NESTING = 100
-
-
-def _parse_toml(path: Path, text: str) -> dict:
-    """tomllib's parse of ``text``; every failure becomes a :class:`ModelError`
-    at the line where it happened."""
-    depth, line = _nesting(text)
-    if depth > MAX_NESTING:
-        raise ModelError([Diagnostic(str(path), line, "<toml>",
-                                     f"arrays or inline tables nested more than {MAX_NESTING} levels deep")])
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        match = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
-        if match:
-            line = int(match.group(1))
-        elif "at end of document" in str(exc):
-            line = len(split_lines(text.removesuffix("\n"))) or 1
-        else:
-            line = 1
-        msg = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)", "", str(exc))
-        where = f" (column {match.group(2)})" if match else (" (at end of file)" if "end of document" in str(exc) else "")
-        raise ModelError([Diagnostic(str(path), line, "<toml>", f"TOML syntax error: {msg}{where}")]) from None
-    except (RecursionError, MemoryError):
-        raise ModelError([Diagnostic(str(path), line, "<toml>", "the document is nested too deeply to parse")]) from None
-
-
-_TOKENS = re.compile(r'''"""(?:[^"\\]|\\.|"(?!""))*(?:"""|$)|\'\'\'(?:[^\']|\'(?!\'\'))*(?:\'\'\'|$)'''
-                     r'''|"(?:[^"\\\n]|\\.)*"?|'[^'\n]*'?|#[^\n]*|[\[\]{}]''', re.S)
-
-
-def _nesting(text: str) -> tuple[int, int]:
-    """The deepest nesting of ``[``/``{`` in values and the 1-based line where
-    it is first reached. Strings and comments are skipped; table headers
-    (``[x]`` at the start of a line, depth 0) count as depth 1, harmlessly."""
-    depth = deepest = 0
-    at = 1
-    for match in _TOKENS.finditer(text):
-        token = match.group()
-        if token in ("[", "{"):
-            depth += 1
-            if depth > deepest:
-                deepest, at = depth, match.start()
-        elif token in ("]", "}"):
-            depth = max(depth - 1, 0)
-    return deepest, text.count("\n", 0, at) + 1
 
 
 def _names(reader: _Reader, value, keypath: tuple, known: set[str], what: str) -> tuple[str, ...]:

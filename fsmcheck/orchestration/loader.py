@@ -14,8 +14,9 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from ..model.loader import Diagnostic, ModelError, _parse_toml, load_model
-from ..model.positions import index_lines
+from ..inputs import InputError, parse_toml, read_text
+from ..inputs.positions import index_lines
+from ..model.loader import Diagnostic, ModelError, load_model
 from .schema import RECOVER_CURRENT, Orchestration, Phase, Rule, Run
 
 __all__ = ["load_orchestration", "is_orchestration", "PROPERTIES", "FORMAT_VERSION"]
@@ -37,15 +38,9 @@ def is_orchestration(path: str | Path) -> bool:
     """True when ``path`` is a readable TOML file with an ``[orchestration]`` table
     (so ``fsmcheck verify`` treats it as an orchestration model). Never raises."""
     try:
-        return isinstance(_parse(Path(path), Path(path).read_bytes().decode("utf-8")).get("orchestration"), dict)
-    except (OSError, UnicodeDecodeError, ModelError):
-        return False
-
-
-def _parse(path: Path, text: str) -> dict:
-    """The one TOML front end (the device models' reader, with its nesting
-    guard): every failure is a :class:`~fsmcheck.model.ModelError` at its line."""
-    return _parse_toml(path, text)
+        return isinstance(parse_toml(read_text(path)).get("orchestration"), dict)
+    except InputError:
+        return False  # the device-model reader then says what is wrong, exit 2
 
 
 class _Problems:
@@ -92,11 +87,13 @@ def load_orchestration(path: str | Path) -> Orchestration:
     """
     path = Path(path)
     try:
-        raw = path.read_bytes()
-        text = raw.decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ModelError([Diagnostic(str(path), 1, "<file>", f"cannot read: {exc}")]) from None
-    data = _parse(path, text)
+        doc = read_text(path)
+        data = parse_toml(doc)
+    except ModelError:
+        raise
+    except InputError as exc:  # one error type for every model file: ModelError is an InputError
+        raise ModelError(list(exc.diagnostics)) from None
+    raw, text = doc.data, doc.text
     p = _Problems(path, text)
     result = _build(p, path, data, hashlib.sha256(raw).hexdigest())
     if p.items or result is None:
