@@ -254,3 +254,21 @@ def test_export_promela_of_an_orchestration_model(tmp_path):
     assert "run stop-cont, N = 3, F = 1" in out.read_text()
     assert CliRunner().invoke(main, ["export", "qemu_orchestration", "--format", "promela",
                                      "--run", "nope"]).exit_code == 2
+
+
+def test_the_edit_that_made_z3_give_up_is_decided(tmp_path):
+    """Issue 23: one edit of the shipped model -- `on_error = "abort-now"` on
+    stop-prepare (repair R3's policy) -- made z3 answer unknown after 34 s on
+    `progress` (induction tried only to k = 3, one slow step query ended the
+    proof) where the explicit engine says holds at once. The induction now
+    goes to k = 6 and a step query that times out leaves BMC going on."""
+    text = (MODELS / "qemu_orchestration.toml").read_text()
+    marker = "currently does not support reporting failures\\\"\"\n"
+    assert marker in text
+    path = _orch_file(tmp_path, text.replace(marker, marker + 'on_error = "abort-now"\n', 1))
+    edited = load_orchestration(path)
+    system = System(edited, edited.run("migrate-source"), (edited.default_flags,) * 2, 1)
+    e = explore(system)
+    assert e.complete and e.progress_bad is None
+    proof = prove(system, "progress", timeout_ms=60000)
+    assert proof.status == "holds", proof.note

@@ -367,7 +367,11 @@ class _Encoding:
 
 
 #: The largest k for which the induction step is tried; deeper, BMC alone goes on to the bound D.
-INDUCTION_K = 3
+INDUCTION_K = 6
+
+#: z3's timeout (ms) for one induction-step query: a step that does not
+#: answer in time does not end the proof -- BMC goes on alone.
+STEP_TIMEOUT_MS = 5000
 
 
 def prove(system: System, prop: str, *, timeout_ms: int = 60000, max_k: int | None = None,
@@ -400,8 +404,9 @@ def prove(system: System, prop: str, *, timeout_ms: int = 60000, max_k: int | No
     bound = enc.bound()
     max_k = bound + 1 if max_k is None else max_k
     base, step = z3.Solver(), z3.Solver()
-    for s in (base, step):
-        s.set("timeout", timeout_ms)
+    base.set("timeout", timeout_ms)
+    step.set("timeout", min(timeout_ms, STEP_TIMEOUT_MS))
+    step_gave_up = ""
     bvars = [enc.state(0)]
     base.add(enc.init(bvars[0]))
     svars = [enc.state(0)]
@@ -427,11 +432,11 @@ def prove(system: System, prop: str, *, timeout_ms: int = 60000, max_k: int | No
         if k - 1 >= bound:
             return Proof("holds", k - 1, by_bmc=True, seconds=time.perf_counter() - start,
                          note=f"BMC exhausted every run (depth bound {bound}); k-induction did not close up to "
-                              f"k={min(k, induction_k)} ({lemma_note})")
+                              f"k={min(k, induction_k)} ({lemma_note}){step_gave_up}")
         w = enc.state(len(bvars))
         base.add(enc.T(v, w))
         bvars.append(w)
-        if k > induction_k:
+        if k > induction_k or step_gave_up:
             continue
         # induction step for k
         u = svars[-1]
@@ -449,9 +454,8 @@ def prove(system: System, prop: str, *, timeout_ms: int = 60000, max_k: int | No
             return Proof("holds", k, seconds=time.perf_counter() - start,
                          note=f"k-induction closed at k={k} ({lemma_note}; symmetry: counter abstraction "
                               f"over {len(enc.classes)} flag-set class(es))")
-        if r == z3.unknown:
-            return Proof("unknown", k, note=f"z3: {step.reason_unknown()} (induction step k={k})",
-                         seconds=time.perf_counter() - start)
+        if r == z3.unknown:  # the induction step gives up; BMC goes on to the bound
+            step_gave_up = f"; the induction step k={k} gave up ({step.reason_unknown()})"
     return Proof("unknown", max_k, seconds=time.perf_counter() - start,
                  note=f"k-induction did not close up to k={min(max_k, induction_k)} ({lemma_note}) and BMC "
-                      f"found no counterexample to depth {max_k - 1}")
+                      f"found no counterexample to depth {max_k - 1}{step_gave_up}")
