@@ -13,7 +13,11 @@ failure budget F, two properties:
   reset (the device model's reset state), with no data session left open
   (no state of a session group, no data_fd still held by QEMU).
 
-Both are decided by the explicit product (:mod:`.explicit`) and by z3
+* ``stopped-vm``: once ``vm_state_notify(running=false)`` is done and until
+  ``vm_start()``, no device runs (the ``[p2p]`` rule's initiating states).
+
+All are decided by the explicit engine (:mod:`.explicit`: the counted
+product with partial-order reduction; engine name ``networkx``) and by z3
 (:mod:`.symbolic`) and combined as for device models
 (:func:`fsmcheck.verifier.verify.combine`): the two must agree on the
 verdict and, when it fails, on the length of the shortest counterexample;
