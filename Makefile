@@ -9,21 +9,24 @@ DEVICE_MODELS := models/vfio_v1.toml models/vfio_v2.toml
 # verify and report also take the orchestration model (N = 2 devices by default)
 MODELS := $(DEVICE_MODELS) models/qemu_orchestration.toml
 
-.PHONY: all main setup lock verify report pack check-pack wheel-check test table kernel mutate bench bench-ci bench-scale bench-startup bench-pack bench-fleet bench-trace bench-orchestration vm-e2e vm-qemu fuzz fuzz-ci clean
+.PHONY: all main setup lock verify report pack check-pack wheel-check test table kernel mutate bench bench-ci bench-scale bench-startup bench-pack bench-fleet bench-trace bench-orchestration vm-e2e vm-qemu fuzz fuzz-ci clean vfio-user-e2e
 
 all: main
 
 # Debian's graphviz (the `dot` program, for diagrams), linux-source-6.12
 # (the kernel C that kernel-walk and driver-arcs are tested on), chromium
-# (the report's browser test), spin and gcc (the Promela cross-check); then
+# (the report's browser test), spin and gcc (the Promela cross-check), meson,
+# ninja-build, libjson-c-dev, libcmocka-dev and pkg-config (libvfio-user for
+# vfio-user-e2e; cmocka because its meson.build requires it); then
 # the Python package with its test extras (playwright drives the system
 # chromium, jsonschema validates SARIF); then the SARIF 2.1.0 schema from
 # npm (Microsoft's @microsoft/jest-sarif ships it). Idempotent.
-APT_PACKAGES := graphviz linux-source-6.12 chromium spin gcc
+APT_PACKAGES := graphviz linux-source-6.12 chromium spin gcc meson ninja-build libjson-c-dev libcmocka-dev pkg-config
 SARIF_SCHEMA := .tools/sarif-2.1.0-rtm.5.json
 .setup.stamp: pyproject.toml constraints.txt
 	@if ! command -v dot >/dev/null 2>&1 || ! command -v chromium >/dev/null 2>&1 || \
-	   ! command -v spin >/dev/null 2>&1 || [ ! -f /usr/src/linux-source-6.12.tar.xz ]; then \
+	   ! command -v spin >/dev/null 2>&1 || [ ! -f /usr/src/linux-source-6.12.tar.xz ] || \
+	   ! command -v meson >/dev/null 2>&1 || ! pkg-config --exists json-c cmocka 2>/dev/null; then \
 	  echo "setup: installing Debian's $(APT_PACKAGES)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
 	fi
@@ -122,10 +125,13 @@ vm-e2e: setup
 	$(PYTHON) vm/e2e.py
 
 # Real QEMU 10.0.2 (Debian bookworm-backports, unpacked under build/vm/qemu10)
-# migrations in the same VM of a q35 guest with two mtty devices per side:
-# file:, live unix:, and the default-options run that must fail. The traces
-# and QMP event logs come back to build/vm/results/qemu and are checked there
-# with `fsmcheck check-trace`; fails when a guest did not arrive or a check fails.
+# migrations in one boot of the project's VM, every scenario of
+# vm/qemu_guest.py (file:, live unix:, default options, four devices, multifd,
+# cancel in pre-copy, paused source, cancel of a paused VM, destination load
+# failure with and without return-path, and the fault-injected mtty of
+# vm/mtty-fault-injection.patch). Each scenario states how it must end and
+# which check-trace findings each of its logs must get; fails otherwise.
+# Results, verdicts.md and check-trace.json in build/vm/results/qemu.
 vm-qemu: setup
 	$(PYTHON) vm/qemu.py
 
@@ -180,24 +186,36 @@ bench-orchestration: setup
 
 # The verifier core under fuzzing (fuzz/, hypothesis-driven): >= 10^4 random
 # valid models through both engines (0 disagreements, 0 engine errors, 0
-# hangs) and >= 10^5 mutated shipped models through the loader (only
-# ModelError). Seeded (FUZZ_SEED=N replays a run; default random, printed),
+# hangs), >= 10^5 mutated shipped models through the loader (only
+# ModelError), and 2 x 10^4 mutated real traces through check-trace (exit
+# 0/1/2 only, lines inside the file, a pipe's verdict the file's). Seeded (FUZZ_SEED=N replays a run; default random, printed),
 # bounded by FUZZ_SECONDS per campaign; failing inputs go to fuzz-failures/.
 FUZZ_SEED ?=
 FUZZ_SECONDS ?= 7200
 FUZZ_JOBS ?= 2
 fuzz: setup
-	$(PYTHON) -m fuzz all $(if $(FUZZ_SEED),--seed $(FUZZ_SEED)) --models 10000 --inputs 100000 \
+	$(PYTHON) -m fuzz all $(if $(FUZZ_SEED),--seed $(FUZZ_SEED)) --models 10000 --inputs 100000 --traces 20000 \
 	  --seconds $(FUZZ_SECONDS) --jobs $(FUZZ_JOBS) --progress
 	$(PYTHON) -m fuzz.orchestration all $(if $(FUZZ_SEED),--seed $(FUZZ_SEED)) --inputs 12000 \
 	  --seconds $(FUZZ_SECONDS)
 
-# The bounded form CI runs: fixed seed, 80 models and 3,000 loader inputs (about 2 minutes).
+# The bounded form CI runs: fixed seed, 80 models, 3,000 loader inputs and 300
+# mutated traces, every 4th also through a pipe (about 2 minutes: 93 s measured).
 fuzz-ci: setup
-	$(PYTHON) -m fuzz all --seed 13 --models 80 --inputs 3000 --seconds 300 --batch 40
+	$(PYTHON) -m fuzz all --seed 13 --models 80 --inputs 3000 --traces 300 --seconds 300 --batch 40
 	$(PYTHON) -m fuzz.orchestration loader --seed 13 --inputs 1000 --seconds 120
 	$(PYTHON) -m fuzz.orchestration engines --seed 13 --inputs 2 --seconds 180 --slow 60
 
 clean:
 	rm -rf fuzz-failures .venv .setup.stamp .pytest_cache .hypothesis *.egg-info .kernel-src .tools artifacts diagrams build \
 	  report.html verify.sarif pack-junit.xml
+
+# The v2 pack against vfio-user devices (issue 20): builds libvfio-user at
+# efd091b and 4d9f663 from ../shared/third_party/libvfio-user (unmodified
+# tarballs; meson + ninja, under build/vfio-user), fsmcheck's C test device
+# against each and the patched samples/server; runs `fsmcheck run-pack
+# --vfio-user-server` on the three at once and prints the revision x rule x
+# verdict table. Fails on any failure or crash that vfio-user/errata/*.toml
+# does not explain, on a hang, or past 3 minutes.
+vfio-user-e2e: setup
+	$(PYTHON) vfio-user/e2e.py

@@ -185,7 +185,15 @@ def _loader(args, stats, batch):
     return body, mutated_models(), lambda: shutil.rmtree(tmp, ignore_errors=True)
 
 
-_CAMPAIGNS = {"engines": _engines, "loader": _loader}
+def _traces(args, stats, batch):
+    """(body, strategy, cleanup) of the check-trace campaign (fuzz/tracecheck.py)."""
+    from . import tracecheck
+
+    return tracecheck.campaign(args, stats, batch,
+                               lambda kind, files, info: _save(Path(args.out), kind, files, info, batch, stats))
+
+
+_CAMPAIGNS = {"engines": _engines, "loader": _loader, "traces": _traces}
 
 
 def _campaign(name: str, args) -> dict:
@@ -200,10 +208,12 @@ def _campaign(name: str, args) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fuzz", description=__doc__.split("\n\n")[0])
-    parser.add_argument("campaign", choices=["engines", "loader", "all"])
+    parser.add_argument("campaign", choices=["engines", "loader", "traces", "all"])
     parser.add_argument("--seed", type=int, default=None, help="Seed (default: random, printed).")
     parser.add_argument("--models", type=int, default=10_000, help="Random valid models (engines).")
     parser.add_argument("--inputs", type=int, default=100_000, help="Mutated model files (loader).")
+    parser.add_argument("--traces", type=int, default=20_000, help="Mutated traces (check-trace).")
+    parser.add_argument("--pipe-every", type=int, default=4, help="Every Nth trace also through a pipe.")
     parser.add_argument("--seconds", type=float, default=3600, help="Time budget per campaign.")
     parser.add_argument("--deadline", type=float, default=60, help="verify deadline per model (s).")
     parser.add_argument("--batch", type=int, default=200, help="Inputs per hypothesis seed.")
@@ -231,6 +241,13 @@ def main(argv=None) -> int:
         print(f"loader: {f['inputs']} mutated model files in {f['seconds']} s: {f.get('model_error', 0)} "
               f"ModelError, {f.get('loaded', 0)} loaded, {f.get('other_exception', 0)} other exceptions, "
               f"{f.get('bad_line', 0)} diagnostics outside the file", flush=True)
+    if args.campaign in ("traces", "all"):
+        from . import tracecheck
+
+        args.count = args.traces
+        figures["traces"] = f = _campaign("traces", args)
+        bad += tracecheck.failures(f)
+        print(tracecheck.summary(f), flush=True)
     print(json.dumps({"seed": args.seed, **figures}, sort_keys=True))
     if bad:
         print(f"fuzz: {bad} failing input(s) written to {args.out}/", flush=True)

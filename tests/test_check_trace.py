@@ -98,13 +98,21 @@ def test_real_traces_pass_with_no_violation(trace):
 VM_QEMU_RUNS = sorted(p for p in TRACES.glob("*/*") if p.suffix == ".trace" or p.name.endswith(".qmp.jsonl"))
 
 
+def _expected(trace: Path) -> set[str]:
+    """The findings the scenario of a `make vm-qemu` log states it must get (its result.json)."""
+    return set(json.loads((trace.parent / "result.json").read_text()).get("findings", {}).get(trace.name, ()))
+
+
 @pytest.mark.parametrize("trace", VM_QEMU_RUNS, ids=lambda p: f"{p.parent.name}/{p.name}")
-def test_vm_qemu_runs_pass_with_no_violation(trace):
-    """Every trace and QMP log that ``make vm-qemu`` brought back (file:, live unix:, and the
-    default-options run whose migration fails) passes the checker with no finding."""
-    assert len(VM_QEMU_RUNS) >= 10
+def test_vm_qemu_runs_get_their_scenarios_findings(trace):
+    """Every trace and QMP log that ``make vm-qemu`` brought back (vm/qemu_guest.py's
+    scenarios: arrivals, cancels, a paused source, load failures, multifd, the
+    fault-injected mtty) gets exactly the findings its scenario states: none, but
+    for a cancelled migration of a paused VM and the fault-injected run."""
+    assert len(VM_QEMU_RUNS) >= 30
     code, _doc, found = _check(trace)
-    assert (code, found) == (0, [])
+    want = _expected(trace)
+    assert {r for r, _ in found} == want and code == (1 if want else 0)
 
 
 def test_real_sequences_and_derived_kernel_paths():
@@ -327,7 +335,7 @@ def test_no_format_is_bad_input_naming_file_and_line(tmp_path):
     path.write_text("\n\nhello world, this is not a trace\n")
     result = CliRunner().invoke(main, ["check-trace", str(path), str(SOURCE)])
     assert result.exit_code == 2
-    assert f"{path}:3: fits no trace format" in result.output
+    assert f"{path}:3: <trace>: fits no trace format" in result.output
     assert "1 trace(s) checked" in result.output  # the good trace is still checked
 
 
@@ -360,8 +368,8 @@ def test_json_shape():
     assert set(doc["rules"]) == set(RULES)
     t = doc["traces"][0]
     assert set(t) == {"file", "format", "lines", "events", "other", "p2p", "devices", "violations",
-                      "violations_total", "timeline", "timeline_total"}
-    assert set(t["devices"][0]) == {"name", "first_line", "flags", "flags_from", "states", "states_total",
+                      "violations_total", "timeline", "timeline_total", "vm", "unclassified"}
+    assert set(t["devices"][0]) == {"name", "first_line", "flags", "flags_from", "p2p", "states", "states_total",
                                     "requests", "requests_total"}
     assert set(t["devices"][0]["requests"][0]) == {"line", "current", "requested", "recover", "outcome",
                                                    "recorded", "accepted", "path"}
@@ -494,17 +502,39 @@ def test_log_without_the_timestamp_prefix(tmp_path):
     assert with_prefix == without == [("p2p-quiesce", with_prefix[0][1])]
 
 
-def test_a_device_without_p2p_beside_another_is_a_finding(tmp_path):
-    """mtty1's QMP events without its P2P states: --flags auto judges it a
-    device without P2P, which cannot be quiesced beside mtty0."""
-    events = [e for e in _qmp_from(_lines(SOURCE))
-              if not ('"mtty1"' in e and '-p2p"' in e)]
-    first = next(i for i, e in enumerate(events, 1) if '"mtty1"' in e)
+def test_a_device_shown_without_p2p_beside_another_is_a_finding(tmp_path):
+    """mtty1 stopped with the VM without its P2P prepare handler (its
+    RUNNING_P2P / PRE_COPY_P2P requests and vfio_vmstate_change_prepare lines
+    removed): the trace shows it lacks P2P, so --flags auto finds p2p-flag,
+    once, at its first line."""
+    lines = _lines(SOURCE)
+    d1, d2 = _devices(lines)
+    kept = [l for l in lines if not (f"({d2})" in l and ("_P2P" in l or ":vfio_vmstate_change_prepare " in l))]
+    # Without P2P, QEMU's start-up request of RUNNING is a no-op: no record follows it.
+    del kept[_find(kept, "vfio_migration_set_device_state", d2, "state RUNNING$")]
+    first = _find(kept, "vfio_migration_set_state", d2) + 1
+    code, doc, found = _check(_write(tmp_path, "nop2p.trace", kept))
+    devices = {d["name"]: d for d in doc["traces"][0]["devices"]}
+    assert devices[d2]["p2p"] == "lacks" and devices[d1]["p2p"] == "has"
+    assert code == 1 and found.count(("p2p-flag", first)) == 1
+    assert all(r != "p2p-flag" or l == first for r, l in found)
+
+
+def test_absence_of_p2p_states_is_not_evidence(tmp_path):
+    """Issue 22: a device never seen in a P2P state (a destination that stayed
+    in RESUMING; QMP events, which carry no handler events) has P2P support
+    'not determined': no p2p-flag finding."""
+    events = [e for e in _qmp_from(_lines(SOURCE)) if not ('"mtty1"' in e and '-p2p"' in e)]
     code, doc, found = _check(_write(tmp_path, "nop2p.qmp", events))
     devices = {d["name"]: d for d in doc["traces"][0]["devices"]}
-    assert devices["mtty1"]["flags"] == ["STOP_COPY", "PRE_COPY"]
-    assert code == 1 and ("p2p-flag", first) in found
-    assert found.count(("p2p-flag", first)) == 1 and all(r != "p2p-flag" or l == first for r, l in found)
+    assert devices["mtty1"]["flags"] == ["STOP_COPY", "PRE_COPY"] and devices["mtty1"]["p2p"] == "not determined"
+    assert "p2p-flag" not in {r for r, _ in found}
+    # A destination cut right after RESUMING (a cancelled or failed migration).
+    lines = _lines(DESTINATION)
+    cut = max(i for i, l in enumerate(lines) if "state RESUMING" in l) + 1
+    code, doc, found = _check(_write(tmp_path, "resuming.trace", lines[:cut]))
+    assert (code, found) == (0, [])
+    assert {d["p2p"] for d in doc["traces"][0]["devices"]} == {"not determined"}
 
 
 def test_qemu_9_set_state_format(tmp_path):
@@ -520,3 +550,393 @@ def test_qemu_9_set_state_format(tmp_path):
     assert (code, found) == (0, [])
     assert doc["traces"][0]["devices"][0]["states"] == \
         ["RUNNING_P2P", "RUNNING", "PRE_COPY", "PRE_COPY_P2P", "STOP_COPY", "STOP"]
+
+
+# -- issue 23: one read of the input, bounded memory, no traceback on hostile input -------------
+
+FSMCHECK = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "fsmcheck"
+
+
+def _cli() -> list[str]:
+    import shutil
+    import sys
+    exe = FSMCHECK if FSMCHECK.exists() else shutil.which("fsmcheck")
+    return [str(exe)] if exe else [sys.executable, "-c", "from fsmcheck.cli import main; main()"]
+
+
+def _seeded_source(tmp_path: Path) -> Path:
+    lines = _lines(SOURCE)
+    d1, d2 = _devices(lines)
+    return _write(tmp_path, "seeded.trace", _move_after(lines, _request_block(lines, d1, "PRE_COPY_P2P"),
+                                                          _request_block(lines, d2, "STOP_COPY")))
+
+
+def _verdict(stdout: str) -> tuple[int, list[tuple[str, int]]]:
+    doc = json.loads(stdout)
+    return doc["summary"]["violations"], [(v["rule"], v["line"]) for t in doc["traces"] for v in t["violations"]]
+
+
+@pytest.mark.parametrize("how", ["pipe", "process-substitution"])
+def test_a_pipe_gets_the_files_verdict(tmp_path, how):
+    """`cat T | fsmcheck check-trace /dev/stdin` and `fsmcheck check-trace <(cat T)`
+    read the trace once and give the file's verdict (they gave "0 lines, 0
+    violations", exit 0, when every pass reopened the file). Real pipes, through bash."""
+    import shlex
+    import subprocess
+    trace = _seeded_source(tmp_path)
+    cli = " ".join(shlex.quote(c) for c in _cli())
+    as_file = subprocess.run([*_cli(), "check-trace", str(trace), "--json"], capture_output=True, text=True)
+    assert as_file.returncode == 1
+    script = (f"cat {shlex.quote(str(trace))} | {cli} check-trace /dev/stdin --json" if how == "pipe"
+              else f"{cli} check-trace <(cat {shlex.quote(str(trace))}) --json")
+    piped = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=120)
+    assert piped.returncode == 1, piped.stderr
+    assert _verdict(piped.stdout) == _verdict(as_file.stdout) and _verdict(piped.stdout)[0] == 1
+    doc = json.loads(piped.stdout)
+    assert doc["traces"][0]["lines"] == len(_lines(trace)) and doc["traces"][0]["format"] == "qemu-log"
+    assert not list(tmp_path.glob("tmp*"))  # the spool is an unlinked temporary file
+
+
+@pytest.mark.parametrize("flags", ["auto", "STOP_COPY,P2P,PRE_COPY"])
+def test_pipe_and_file_agree_in_process(tmp_path, flags):
+    """The same through a FIFO inside the test process (no shell): one read, both --flags forms."""
+    import os
+    import threading
+    trace = _seeded_source(tmp_path)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_bytes(trace.read_bytes()))
+    writer.start()
+    try:
+        code, _doc, found = _check(fifo, "--flags", flags)
+    finally:
+        writer.join(30)
+    assert (code, found) == _check(trace, "--flags", flags)[::2] and found
+
+
+def _bad(tmp_path: Path, name: str, text: str, *args: str):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    result = CliRunner().invoke(main, ["check-trace", str(path), *args])
+    assert "Traceback" not in result.output and result.exception is None or isinstance(result.exception,
+                                                                                      SystemExit)
+    return result.exit_code, result.output
+
+
+QMP_OK = _qmp_from(_lines(SOURCE))
+
+
+@pytest.mark.parametrize("depth", [10_000, 200_000])
+def test_deeply_nested_json_is_a_finding_or_bad_input(tmp_path, depth):
+    deep = "[" * depth + "]" * depth
+    # A QMP log whose second event nests deeply: that line is an event-format finding.
+    code, out = _bad(tmp_path, "deep.qmp", "\n".join([QMP_OK[0], '{"event": "X", "data": ' + deep + "}",
+                                                       *QMP_OK[1:]]) + "\n")
+    assert code == 1 and "deep.qmp:2: event-format: arrays or tables nested more than 100 levels deep" in out
+    # A document that nests deeply is not an ITF trace: bad input at its first line.
+    code, out = _bad(tmp_path, "deep.itf.json", '{"#meta": ' + deep + "}\n")
+    assert code == 2 and "deep.itf.json:1: <json>: arrays or tables nested more than 100 levels deep" in out
+
+
+def test_integers_over_the_digit_limit(tmp_path):
+    huge = "9" * 5000
+    code, out = _bad(tmp_path, "huge.qmp", "\n".join([QMP_OK[0], '{"event": "X", "n": ' + huge + "}",
+                                                      *QMP_OK[1:]]) + "\n")
+    assert code == 1 and "huge.qmp:2: event-format" in out
+    code, out = _bad(tmp_path, "huge.itf.json", '{"#meta": {"format": "ITF"}, "n": ' + huge + ', "states": []}\n')
+    assert code == 2 and "huge.itf.json:1:" in out
+    doc = json.dumps({"#meta": {"format": "ITF", "model": "vfio_v2"},
+                      "states": [{"index": 0, "state": "RUNNING", "via": "open"}]}, indent=2)
+    code, out = _bad(tmp_path, "index.itf.json", doc.replace('"index": 0', '"index": 0' + "0" * 5000))
+    assert code in (0, 2) and "Traceback" not in out
+
+
+@pytest.mark.parametrize("device_id", [5, None, ["mtty0"], {"a": 1}, "", True])
+def test_qmp_device_id_not_a_string(tmp_path, device_id):
+    events = list(QMP_OK)
+    doc = json.loads(events[2])
+    doc["data"]["device-id"] = device_id
+    doc["data"].pop("qom-path")
+    events[2] = json.dumps(doc)
+    code, out = _bad(tmp_path, "id.qmp", "\n".join(events) + "\n")
+    assert code == 1 and "id.qmp:3: event-format" in out
+
+
+def _itf(meta: dict, states=None) -> str:
+    states = states or [{"index": 0, "state": "RUNNING", "via": "open"},
+                        {"index": 1, "state": "STOP", "via": "request"}]
+    return json.dumps({"#meta": {"format": "ITF", "model": "vfio_v2", **meta}, "states": states}, indent=2,
+                      ensure_ascii=False) + "\n"
+
+
+@pytest.mark.parametrize("flags", [[1, 2], [None], ["STOP_COPY", ["P2P"]], "STOP_COPY", {"a": 1}])
+def test_itf_flags_not_strings_are_bad_input(tmp_path, flags):
+    text = _itf({"flags": flags})
+    code, out = _bad(tmp_path, "f.itf.json", text)
+    line = next(n for n, l in enumerate(text.splitlines(), 1) if '"flags"' in l)
+    assert code == 2 and f"f.itf.json:{line}: #meta.flags: #meta.flags must be a list" in out
+
+
+def test_itf_undefined_flag_set_is_bad_input_like_the_option(tmp_path):
+    code, out = _bad(tmp_path, "u.itf.json", _itf({"flags": ["P2P"]}))
+    assert code == 2 and "is not a defined flag set" in out
+    assert _bad(tmp_path, "x.trace", SOURCE.read_text(), "--flags", "P2P")[0] == 2  # the same set, as --flags
+
+
+def test_u2028_in_an_itf_string_keeps_line_numbers(tmp_path):
+    states = [{"index": 0, "state": "RUNNING", "via": "open"}, {"index": 1, "state": "RUNNING_P2P", "via": "request"}]
+    plain = _bad(tmp_path, "a.itf.json", _itf({"flags": ["STOP_COPY"], "property": "p"}, states))
+    odd = _bad(tmp_path, "a.itf.json", _itf({"flags": ["STOP_COPY"], "property": "p\u2028q\u2029r\x85s"}, states))
+    text = _itf({"flags": ["STOP_COPY"], "property": "p"}, states)
+    line = next(n for n, l in enumerate(text.split("\n"), 1) if '"index": 1' in l)
+    assert "\u2028" in (tmp_path / "a.itf.json").read_text(encoding="utf-8")
+    assert plain[0] == odd[0] == 1
+    assert f"a.itf.json:{line}: request-accepted" in plain[1] and f"a.itf.json:{line}: request-accepted" in odd[1]
+
+
+def _many_devices(n: int) -> list[str]:
+    """The real source migration's requests and records, phase by phase
+    (QEMU's order: every device takes a step before the next step), for ``n`` devices."""
+    lines = _lines(SOURCE)
+    d1 = _devices(lines)[0]
+    own = [l for l in lines if f"({d1})" in l and ("set_state " in l or "set_device_state " in l)]
+    out = []
+    for k in range(0, len(own), 2):
+        for i in range(n):
+            out += [l.replace(d1, f"dev{i}") for l in own[k:k + 2]]
+    return out
+
+
+def test_time_is_at_most_quadratic_in_devices(tmp_path):
+    """1,000 devices took 224 s (cubic: the P2P rule re-evaluated over every
+    pair at every record); now each record costs O(devices)."""
+    import time
+    times = {}
+    for n in (250, 1000):
+        path = _write(tmp_path, f"n{n}.trace", _many_devices(n))
+        start = time.perf_counter()
+        with open_trace(path) as source:
+            report = check_trace(V2, source, None)
+        times[n] = time.perf_counter() - start
+        assert report.violations_total == 0 and len(report.devices) == n
+    assert times[1000] < 60
+    assert times[1000] / max(times[250], 0.05) < 4 ** 2 * 2.5  # quadratic with slack; cubic is 64
+
+
+def _peak_rss_mb(args: list[str]) -> tuple[int, str, float]:
+    import subprocess
+    import sys
+    probe = ("import resource, subprocess, sys, json; r = subprocess.run(sys.argv[1:], capture_output=True, "
+             "text=True); print(json.dumps([r.returncode, r.stdout + r.stderr, "
+             "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024]))")
+    done = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, timeout=300)
+    code, out, rss = json.loads(done.stdout)
+    return code, out, rss
+
+
+def test_a_300_mb_line_is_refused_in_bounded_memory(tmp_path):
+    path = tmp_path / "long.trace"
+    with open(path, "wb") as f:
+        f.write(b"vfio_migration_set_state  (d) new state STOP, recover state ERROR ")
+        f.truncate(300 << 20)  # one 300 MB line (sparse: the rest reads as NUL bytes)
+    code, out, rss = _peak_rss_mb([*_cli(), "check-trace", str(path)])
+    assert code == 2 and f"{path}:1: <line>: line longer than" in out and "Traceback" not in out
+    assert rss < 250, f"peak RSS {rss:.0f} MB"
+
+
+def test_a_500_mb_file_starting_with_a_brace_is_not_read_whole(tmp_path):
+    path = tmp_path / "big.json"
+    with open(path, "wb") as f:
+        f.write(b'{"#meta": {"format": "ITF"},\n')
+        f.truncate(500 << 20)
+    code, out, rss = _peak_rss_mb([*_cli(), "check-trace", str(path)])
+    # Refused at its second line (500 MB without a line end), or whole as over the document bound.
+    assert code == 2 and (f"{path}:2: <line>: line longer than" in out or "larger than" in out)
+    assert "Traceback" not in out
+    assert rss < 250, f"peak RSS {rss:.0f} MB"
+
+
+# -- issue 22: every QEMU 10.0 vfio event checked or deliberately ignored -----------------------
+
+QEMU10 = Path(__file__).resolve().parent.parent / "build" / "vm" / "qemu10" / "root" / "usr" / "bin" / \
+    "qemu-system-x86_64"
+TRACE_EVENTS_10 = TRACES / "qemu-10.0.2-vfio-trace-events.txt"
+
+
+def test_every_qemu_10_vfio_event_is_checked_or_ignored():
+    """The list (QEMU 10.0.2's `-trace help`, copied in tests/qemu_traces/) is the
+    module's, and each event is checked or ignored, never both; every migration
+    event (hw/vfio/migration*.c) is classified by name, with a reason."""
+    from fsmcheck.tracecheck.qemu_events import MIGRATION_PREFIXES, VFIO_EVENTS
+    from fsmcheck.tracecheck.qemu_log import _MIGRATION_IGNORED, CHECKED, IGNORED
+    listed = set(TRACE_EVENTS_10.read_text().split())
+    assert VFIO_EVENTS == listed and len(listed) == 183
+    assert CHECKED | set(IGNORED) == listed and not CHECKED & set(IGNORED)
+    migration = {e for e in listed if e.startswith(MIGRATION_PREFIXES)}
+    assert migration == CHECKED | set(_MIGRATION_IGNORED) and all(_MIGRATION_IGNORED.values())
+    assert {"vfio_load_state_device_buffer_load_start", "vfio_save_complete_precopy_thread_end"} <= CHECKED
+
+
+def test_the_list_is_qemu_10s_own():
+    """Against the QEMU 10.0.2 binary `make vm-qemu` runs, when it is here."""
+    import subprocess
+    if not QEMU10.exists():
+        pytest.skip(f"{QEMU10} is fetched by make vm-qemu")
+    out = subprocess.run([str(QEMU10), "-trace", "help"], capture_output=True, text=True, timeout=60).stdout
+    names = {n for n in out.split() if re.match(r"(vfio|iommufd)_", n)}
+    assert names == set(TRACE_EVENTS_10.read_text().split())
+
+
+@pytest.mark.parametrize("trace", VM_QEMU_RUNS + [SOURCE, DESTINATION], ids=lambda p: p.name if p.parent == TRACES
+                         else f"{p.parent.name}/{p.name}")
+def test_real_traces_have_no_event_of_neither_kind(trace):
+    """Every vfio event of every real trace is checked or ignored: a trace with an
+    event of neither kind fails here (and check-trace counts it, `unclassified`)."""
+    from fsmcheck.tracecheck.qemu_log import CHECKED, IGNORED
+    names = set(re.findall(r"^(?:\d+@[\d.]+:)?(vfio_\w+)", trace.read_text(), re.M))
+    assert names <= CHECKED | set(IGNORED), sorted(names - CHECKED - set(IGNORED))
+    _code, doc, _found = _check(trace)
+    assert doc["traces"][0]["unclassified"] == {}
+
+
+def test_an_event_of_neither_kind_is_counted(tmp_path):
+    lines = _lines(SOURCE)
+    d1 = _devices(lines)[0]
+    seeded = lines[:3] + [f"1@1.0:vfio_migration_new_thing  ({d1}) x 1"] * 2 + lines[3:]
+    code, doc, found = _check(_write(tmp_path, "new.trace", seeded))
+    assert (code, found) == (0, []) and doc["traces"][0]["unclassified"] == {"vfio_migration_new_thing": 2}
+    result = CliRunner().invoke(main, ["check-trace", str(tmp_path / "new.trace"), "-q"])
+    assert "vfio_migration_new_thing (2)" in result.output
+
+
+# -- issue 22: the new real traces, and defects seeded into them --------------------------------
+
+def _dev_lines(lines: list[str], event: str, device: str, args: str = "") -> list[int]:
+    """0-based indices of every ``event`` line of ``device`` whose arguments contain ``args``."""
+    return [i for i, l in enumerate(lines) if f":{event} " in l and f"({device})" in l and args in l]
+
+
+def test_multifd_buffer_loaded_after_running_is_caught(tmp_path):
+    """QEMU 10's multifd load thread writes device-state buffers
+    (vfio_load_state_device_buffer_load_start/_end); one written after the
+    device is RUNNING (outside RESUMING) is a data-session finding at its line
+    (it passed when those events were 'other')."""
+    trace = TRACES / "multifd" / "destination.trace"
+    lines = _lines(trace)
+    code, _, found = _check(trace)
+    assert (code, found) == (0, [])
+    dev = _devices(lines)[0]
+    loads = _dev_lines(lines, "vfio_load_state_device_buffer_load_start", dev)
+    loads += _dev_lines(lines, "vfio_load_state_device_buffer_load_end", dev)
+    assert loads
+    running = _find(lines, "vfio_migration_set_device_state", dev, "state RUNNING$")
+    moved = [l for i, l in enumerate(lines) if i not in loads]
+    at = moved.index(lines[running]) + 1
+    moved[at:at] = [lines[i] for i in sorted(loads)]
+    code, _, found = _check(_write(tmp_path, "late.trace", moved))
+    assert code == 1 and found == [("data-session", at + 1 + k) for k in range(len(loads))]
+
+
+def test_paused_source_then_a_device_running_is_caught(tmp_path):
+    """The paused source's real trace passes; a device moved to RUNNING after
+    `stop` (a request and its record seeded after the VM stopped) is a
+    vm-stopped finding at the record."""
+    trace = TRACES / "paused" / "source.trace"
+    lines = _lines(trace)
+    assert _check(trace)[::2] == (0, [])
+    stop = next(i for i, l in enumerate(lines) if ":vm_state_notify running 0" in l)
+    dev = _devices(lines)[0]
+    after = _find(lines, "vfio_migration_set_device_state", dev, "state STOP$", stop)
+    prefix = lines[after].split(":", 1)[0]
+    seeded = lines[:after + 1] + [f"{prefix}:vfio_migration_set_state  ({dev}) new state RUNNING, recover state ERROR",
+                                  f"{prefix}:vfio_migration_set_device_state  ({dev}) state RUNNING"] + lines[after + 1:]
+    code, _, found = _check(_write(tmp_path, "run.trace", seeded))
+    assert code == 1 and ("vm-stopped", after + 3) in found
+
+
+def test_fault_injected_run_is_flagged_where_the_model_says():
+    """The orchestration model's counterexample (models/qemu_orchestration.toml,
+    --failures 1, migrate-source): dev1's PRE_COPY -> PRE_COPY_P2P prepare fails,
+    QEMU resets it to RUNNING, then vfio_vmstate_change(dev0) takes dev0 to
+    STOP_COPY while dev1 is RUNNING. In the real trace of the fault-injected mtty
+    check-trace flags p2p-quiesce at that STOP_COPY record (and vm-stopped at the reset)."""
+    trace = TRACES / "fault-p2p" / "source.trace"
+    lines = _lines(trace)
+    failed = next(d for d in _devices(lines)
+                  if _dev_lines(lines, "vfio_migration_set_state", d, "new state PRE_COPY_P2P, recover state ERROR")
+                  and not _dev_lines(lines, "vfio_migration_set_device_state", d, "state PRE_COPY_P2P"))
+    peer = next(d for d in _devices(lines) if d != failed)
+    request = _dev_lines(lines, "vfio_migration_set_state", failed, "new state PRE_COPY_P2P")[0]
+    reset = _find(lines, "vfio_migration_set_device_state", failed, "state RUNNING$", request)
+    step4 = _find(lines, "vfio_migration_set_device_state", peer, "state STOP_COPY$", reset)
+    code, doc, found = _check(trace)
+    assert code == 1 and sorted(found) == sorted([("p2p-quiesce", step4 + 1), ("vm-stopped", reset + 1)])
+    quiesce = next(v for v in doc["traces"][0]["violations"] if v["rule"] == "p2p-quiesce")
+    assert f"{failed} is RUNNING" in quiesce["message"] and f"{peer} is STOP_COPY" in quiesce["message"]
+
+
+def test_cancelled_migration_of_a_paused_vm_runs_devices_while_it_is_stopped():
+    """Issue 22's real finding: `stop`, `migrate`, `migrate_cancel`: QEMU's migration
+    notifier (MIG_EVENT_PRECOPY_FAILED, `vfio_migration_state_notifier ... state 2`)
+    moves each device to RUNNING, one at a time, while the VM stays paused:
+    p2p-quiesce at the first (its peer is STOP) and vm-stopped at both, with the
+    QEMU source that causes it. The QMP log shows the same from the STOP event."""
+    trace = TRACES / "cancel-paused" / "source.trace"
+    lines = _lines(trace)
+    stop = next(i for i, l in enumerate(lines) if ":vm_state_notify running 0" in l)
+    runs = [i for i, l in enumerate(lines) if i > stop and ":vfio_migration_set_device_state " in l
+            and l.endswith("state RUNNING")]
+    assert len(runs) == 2 and all(":vfio_migration_state_notifier " in lines[i - 2] and
+                                  lines[i - 2].endswith("state 2") for i in runs)
+    code, doc, found = _check(trace)
+    assert code == 1 and sorted(found) == sorted([("vm-stopped", runs[0] + 1), ("p2p-quiesce", runs[0] + 1),
+                                                  ("vm-stopped", runs[1] + 1)])
+    stopped = [v for v in doc["traces"][0]["violations"] if v["rule"] == "vm-stopped"]
+    assert all("vfio_migration_state_notifier()" in v["message"] and f"since line {stop + 1}" in v["message"]
+               for v in stopped)
+    qmp = TRACES / "cancel-paused" / "source.qmp.jsonl"
+    events = _lines(qmp)
+    stop_event = next(i for i, e in enumerate(events) if json.loads(e).get("event") == "STOP")
+    running = [i for i, e in enumerate(events) if i > stop_event and '"device-state": "running"' in e]
+    code, _, found = _check(qmp)
+    assert code == 1 and {("vm-stopped", i + 1) for i in running} <= set(found)
+    assert ("p2p-quiesce", running[0] + 1) in found
+
+
+@pytest.mark.parametrize("scenario", ["cancel-precopy", "cancel-paused", "load-failure", "load-failure-return-path"])
+def test_destinations_left_in_resuming_are_not_judged_without_p2p(scenario):
+    """Issue 22's false alarm, on the real destinations that never reached RUNNING_P2P
+    (cancelled or failed): P2P support 'not determined', no p2p-flag finding."""
+    trace = TRACES / scenario / "destination.trace"
+    code, doc, found = _check(trace)
+    devices = doc["traces"][0]["devices"]
+    assert (code, found) == (0, []) and len(devices) == 2
+    assert all(d["p2p"] == "not determined" and "RUNNING_P2P" not in d["states"] for d in devices)
+
+
+def test_the_vm_rule_runs_only_when_the_trace_shows_the_run_state():
+    assert _check(SOURCE)[1]["traces"][0]["vm"].startswith("not run: the trace shows no VM run state")
+    assert _check(TRACES / "unix" / "source.trace")[1]["traces"][0]["vm"] == "checked"
+    assert _check(TRACES / "unix" / "source.qmp.jsonl")[1]["traces"][0]["vm"] == "checked"
+
+
+def test_the_traces_fuzz_campaign_runs_bounded(tmp_path, capsys):
+    """`python -m fuzz traces` (make fuzz / fuzz-ci): a few seeded inputs, every
+    2nd through a pipe; none fails, and the figures are printed."""
+    from fuzz.__main__ import main as fuzz_main
+    code = fuzz_main(["traces", "--seed", "5", "--traces", "24", "--batch", "12", "--seconds", "120",
+                      "--pipe-every", "2", "--out", str(tmp_path / "failures")])
+    out = capsys.readouterr().out
+    figures = json.loads(out.strip().splitlines()[-1])["traces"]
+    assert code == 0 and figures["inputs"] == 24 and figures["piped"] == 12 and "pipe_differs" not in figures
+    assert sum(figures.get(f"exit_{c}", 0) for c in (0, 1, 2)) == 24 and not (tmp_path / "failures").exists()
+
+
+def test_no_prepare_event_logged_at_all_is_not_evidence(tmp_path):
+    """With `vfio_vmstate_change_prepare` not enabled (no device logs it), a stop
+    without it shows nothing about P2P: not determined, no p2p-flag."""
+    lines = [l for l in _lines(SOURCE) if ":vfio_vmstate_change_prepare " not in l
+             and not (f"({_devices(_lines(SOURCE))[1]})" in l and "_P2P" in l)]
+    code, doc, found = _check(_write(tmp_path, "noprep.trace", lines))
+    assert "p2p-flag" not in {r for r, _ in found}
+    assert {d["p2p"] for d in doc["traces"][0]["devices"]} == {"has", "not determined"}

@@ -196,3 +196,12 @@ def test_long_strings_scan_in_bounded_memory(tmp_path):
     grown_mb = int(out.stdout.strip())
     # tomllib itself keeps a copy of each string (50 MB); the scan must add little.
     assert grown_mb < 400, f"parse of a 50 MB document grew the peak by {grown_mb} MB"
+
+
+def test_json_error_at_the_end_is_on_the_last_line(tmp_path):
+    f = tmp_path / "cut.json"
+    f.write_text('{"a": 1,\n "b": [1, 2\n')
+    with pytest.raises(InputError) as exc:
+        parse_json(read_text(f))
+    d = _only(exc.value)
+    assert d.line == 2 and d.message.endswith("(at end of file)")

@@ -42,10 +42,9 @@ def console(files: dict[str, bytes], code: int = 0) -> list[str]:
 
 
 def result(name: str, ok: bool, **extra) -> bytes:
-    doc = {"scenario": name, "expected": "fail" if name == "defaults" else "arrive", "ok": ok, "arrived": ok,
-           "seconds": 1.0, "source": {"query-migrate": {"status": "completed" if ok else "failed"},
-                                      "query-status": {"status": "postmigrate"}},
-           "destination": {"query-status": {"status": "running" if ok else "inmigrate"}}, **extra}
+    expected = {"migrate": "completed", "destination": "running"}
+    doc = {"scenario": name, "what": "a run", "expected": expected, "ok": ok, "seconds": 1.0,
+           "got": expected if ok else {"migrate": "failed", "destination": "inmigrate"}, **extra}
     return json.dumps(doc).encode()
 
 
@@ -59,8 +58,8 @@ def test_results_come_back_and_are_judged(tmp_path):
     assert (out / "file/source.trace").read_bytes() == b"1@1.0:x\n"
     assert qemu.traces(out) == [out / "file/source.trace", out / "unix/source.qmp.jsonl"]
     problems = qemu.verdicts(results)
-    assert len(problems) == 1 and problems[0].startswith("unix: expected the guest to arrive")
-    assert "destination query-status inmigrate" in problems[0] and "QMP closed" in problems[0]
+    assert len(problems) == 1 and problems[0].startswith("unix: expected {'migrate': 'completed'")
+    assert "'destination': 'inmigrate'" in problems[0] and "QMP closed" in problems[0]
 
 
 def test_a_vm_that_gives_nothing_back_fails(tmp_path):
@@ -77,23 +76,52 @@ def test_an_archive_escaping_the_results_folder_is_refused(tmp_path):
     assert (code, results) == (1, []) and not (tmp_path / "escape.json").exists()
 
 
-def test_check_trace_runs_on_every_file_and_failures_count(tmp_path):
-    good, bad = tmp_path / "good.trace", tmp_path / "bad.trace"
+def test_check_trace_runs_on_every_file_and_findings_are_judged(tmp_path):
+    """check_traces gives each file's rule ids (an empty log: none, not run);
+    judge compares them with the scenario's stated findings, both ways."""
+    (tmp_path / "cancel-paused").mkdir()
+    good, bad, empty = (tmp_path / "cancel-paused" / n for n in ("destination.trace", "source.trace", "x.qmp.jsonl"))
     good.write_text("fine\n")
     bad.write_text("violation\n")
+    empty.write_text("")
     fake = [sys.executable, "-c",
             "import sys, json; files = [a for a in sys.argv[1:] if a != '--json'];"
-            "bad = [f for f in files if 'violation' in open(f).read()];"
-            "print(json.dumps({'traces': len(files), 'violations': len(bad)}) if '--json' in sys.argv else 'table');"
-            "sys.exit(1 if bad else 0)"]
-    assert qemu.check_traces([good], tmp_path, command=fake) == []
-    assert json.loads((tmp_path / "check-trace.json").read_text()) == {"traces": 1, "violations": 0}
-    failed = qemu.check_traces([good, bad], tmp_path, command=fake)
-    assert len(failed) == 1 and "on 2 traces: exit 1" in failed[0]
-    assert json.loads((tmp_path / "check-trace.json").read_text()) == {"traces": 2, "violations": 1}
+            "t = [{'file': f, 'violations': [{'rule': 'p2p-quiesce'}, {'rule': 'vm-stopped'}] if 'violation' in "
+            "open(f).read() else []} for f in files];"
+            "print(json.dumps({'traces': t}) if '--json' in sys.argv else 'table');"
+            "sys.exit(1 if any(x['violations'] for x in t) else 0)"]
+    found, problems = qemu.check_traces([good, bad, empty], tmp_path, command=fake)
+    assert problems == [] and found == {str(good): set(), str(bad): {"p2p-quiesce", "vm-stopped"}, str(empty): set()}
+    rows, wrong = qemu.judge([good, bad, empty], found)
+    assert wrong == [] and all(r["ok"] for r in rows)  # cancel-paused states exactly these
+    found[str(bad)] = {"p2p-quiesce"}
+    found[str(good)] = {"data-session"}
+    rows, wrong = qemu.judge([good, bad, empty], found)
+    assert len(wrong) == 2 and "expected findings none, got ['data-session']" in wrong[0]
     missing = [sys.executable, "-c", "import sys; print('No such command', file=sys.stderr); sys.exit(2)"]
-    failed = qemu.check_traces([good], tmp_path, command=missing)
-    assert failed and "exit 2" in failed[0] and not (tmp_path / "check-trace.json").exists()
+    found, problems = qemu.check_traces([good], tmp_path, command=missing)
+    assert problems and not (tmp_path / "check-trace.json").exists()
+
+
+def test_the_scenario_table_is_complete():
+    """Every scenario states how it ends; findings name logs it writes; the
+    fault-injected and the cancelled-paused runs expect the P2P and VM findings."""
+    names = [s.name for s in guest.SCENARIOS]
+    assert len(names) == len(set(names)) >= 11
+    for s in guest.SCENARIOS:
+        assert s.expect.get("migrate") in ("completed", "failed", "cancelled") and s.what
+        assert set(s.findings) <= {"source.trace", "source.qmp.jsonl", "destination.trace", "destination.qmp.jsonl"}
+        assert all(i < len(guest.MDEVS) for i in (*s.source, *s.destination))
+    by = {s.name: s for s in guest.SCENARIOS}
+    assert by["fault-p2p"].findings["source.trace"] == {"p2p-quiesce", "vm-stopped"}
+    assert by["cancel-paused"].findings["source.trace"] == {"p2p-quiesce", "vm-stopped"}
+    assert by["cancel-paused"].pause and by["cancel-paused"].cancel and by["fault-p2p"].fault is not None
+
+
+def test_the_boot_sector_loops_and_boots():
+    code = guest.boot_sector()
+    assert len(code) == 512 and code[-2:] == b"\x55\xaa"
+    assert code[26:28] == bytes([0x72, (7 - 28) & 0xFF]) and code[28:30] == bytes([0xEB, (3 - 30) & 0xFF])
 
 
 def test_the_step_calls_fsmcheck_check_trace_of_the_venv():
@@ -175,12 +203,13 @@ def test_the_command_lines_carry_the_options_migration_needs():
     assert tuned[tuned.index("-msg") + 1] == "timestamp=on" and "migrate_set_state" in tuned
 
 
-def test_the_init_script_creates_four_mdevs_and_sends_results_back():
-    script = qemu._init_script()
-    assert script.startswith("#!/bin/busybox sh") and script.count("e6bfe0fa100") == 8
+def test_the_init_script_creates_the_mdevs_and_sends_results_back():
+    script = qemu._init_script([])
+    assert script.startswith("#!/bin/busybox sh") and all(u in script for u in guest.MDEVS)
+    assert "mtty-2/create" in script
     assert "python3 /opt/qemu_guest.py /out" in script and "fsmcheck-vm: qemu-results begin" in script
     assert script.rstrip().endswith("poweroff -f")
 
 
-def test_the_readme_table_is_the_one_the_committed_traces_give():
-    assert qemu.sequence_table(OURS) in (ROOT / "README.md").read_text()
+def test_the_docs_table_is_the_one_the_committed_traces_give():
+    assert qemu.sequence_table(OURS) in (ROOT / "docs" / "check-trace.md").read_text()

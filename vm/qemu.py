@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
-"""``make vm-qemu``: real QEMU 10 migrations of a guest with two mtty devices
-inside the project's VM, their traces checked with ``fsmcheck check-trace``.
+"""``make vm-qemu``: real QEMU 10 migrations of a guest with mtty devices
+inside the project's VM, one boot for every scenario of vm/qemu_guest.py,
+each trace judged with ``fsmcheck check-trace`` against what its scenario
+states it must get.
 
 On a fresh Debian bookworm machine (as root) this:
 
@@ -11,25 +13,29 @@ On a fresh Debian bookworm machine (as root) this:
    ``seabios``), unpacked with ``dpkg-deb -x`` under build/vm/qemu10: the
    host's QEMU 7.2 that boots the VM stays as it is;
 2. builds the VM of ``make vm-e2e`` (vm/vmimage.py: Linux 6.12, the VFIO
-   modules, ``mtty.ko``, the virtual environment's python3) with QEMU 10, its
-   firmware and the shared-library closure of every ELF file packed, and the
-   scenario driver vm/qemu_guest.py;
-3. boots it (TCG unless KVM is usable); inside, four mtty mdevs are created
-   and the scenarios ``file``, ``unix`` (live) and ``defaults`` (the failure
-   run) of vm/qemu_guest.py run, two mdevs per side; the results come back
-   over the serial console (tar + gzip + base64 between markers);
+   modules, the virtual environment's python3) with QEMU 10, its firmware and
+   the shared-library closure of every ELF file packed, the scenario driver
+   vm/qemu_guest.py and ``mtty.ko`` built with vm/mtty-fault-injection.patch
+   (module parameters ``fail_mdev``, ``fail_from``, ``fail_to``: one arc of
+   one mdev fails with -EIO; unarmed it is mtty as shipped);
+3. boots it (TCG unless KVM is usable); inside, the mdevs of
+   ``qemu_guest.MDEVS`` are created and every scenario of
+   ``qemu_guest.SCENARIOS`` runs; the results come back over the serial
+   console (tar + gzip + base64 between markers);
 4. writes ``build/vm/results/qemu/SCENARIO/`` (``source.trace``,
    ``destination.trace``, ``*.qmp.jsonl``, ``*.log``, ``result.json``) and
    ``console.log``, runs ``fsmcheck check-trace`` on every trace and QMP
-   event log (text shown, ``--json`` into ``check-trace.json``), and writes the
-   per-device state sequences to ``sequences.md``.
+   event log (text shown, ``--json`` into ``check-trace.json``), compares
+   each file's findings (rule ids) with the scenario's ``findings``, and
+   writes the per-device state sequences to ``sequences.md`` and the
+   verdicts to ``verdicts.md``.
 
-Exit status: 0 when every scenario did what it must (``file`` and ``unix``:
-``query-migrate`` completed on the source and ``query-status`` running on the
-destination; ``defaults``: the migration failed and the source runs on) and
-every check-trace passed; 1 otherwise (also when the VM gave nothing back).
+Exit status: 0 when every scenario ended as it states (``expect``) and every
+log got exactly the findings its scenario expects (none for most); 1
+otherwise (also when the VM gave nothing back).
 
-Options: ``--timeout S`` (the whole VM run), ``--accel {auto,kvm,tcg}``.
+Options: ``--timeout S`` (the whole VM run), ``--accel {auto,kvm,tcg}``,
+``--scenario NAME`` (repeatable; default all).
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import qemu_guest  # noqa: E402
 import vmimage  # noqa: E402
 from vmimage import BUILD, RESULTS, ROOT, step  # noqa: E402
 
@@ -63,8 +70,8 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 # Firmware QEMU 10 loads for a q35 SeaBIOS guest (its built-in search path:
 # /usr/share/qemu, then /usr/share/seabios).
 FIRMWARE = ["usr/share/seabios", "usr/share/qemu/kvmvapic.bin", "usr/share/qemu/linuxboot_dma.bin"]
-UUIDS = [f"83b8f4f2-509f-382f-3c1e-e6bfe0fa100{i}" for i in range(1, 5)]
 GUEST = ROOT / "vm" / "qemu_guest.py"
+FAULT_PATCH = ROOT / "vm" / "mtty-fault-injection.patch"
 CHECK_TRACE = [str(ROOT / ".venv" / "bin" / "fsmcheck"), "check-trace"]
 _RECORD = re.compile(r"^(?:\d+@(\d+\.\d+):)?vfio_migration_set_device_state +\((\S+)\) state (\S+)$")
 _STAMP = re.compile(r"^\d+@(\d+\.\d+):")
@@ -99,11 +106,16 @@ def fetch_qemu10() -> Path:
 
 
 # -- 2. the initramfs -------------------------------------------------------------------------
-def _init_script() -> str:
-    return vmimage.init_preamble(UUIDS, "qemu") + f"""echo "fsmcheck-vm: four mtty mdevs ($type); $(qemu-system-x86_64 --version | head -n1)"
+def _init_script(names: list[str]) -> str:
+    one = qemu_guest.MDEVS[:qemu_guest.ONE]
+    two = qemu_guest.MDEVS[qemu_guest.ONE:]
+    return vmimage.init_preamble(one, "qemu") + f"""for uuid in {' '.join(two)}; do
+  echo $uuid > $types/mtty-2/create || fail "creating two-port mdev $uuid"
+done
+echo "fsmcheck-vm: {len(one)} mtty mdevs ($type), {len(two)} mtty-2; $(qemu-system-x86_64 --version | head -n1)"
 mkdir -p /out
 start=$(cut -d' ' -f1 /proc/uptime)
-python3 /opt/qemu_guest.py /out {' '.join(UUIDS)}
+python3 /opt/qemu_guest.py /out {' '.join(names)}
 rc=$?
 echo "fsmcheck-vm: scenarios ran from $start s to $(cut -d' ' -f1 /proc/uptime) s"
 echo "fsmcheck-vm: qemu-results begin"
@@ -114,7 +126,7 @@ poweroff -f
 """
 
 
-def build_initramfs(release: str, mtty: Path, qemu_root: Path) -> Path:
+def build_initramfs(release: str, mtty: Path, qemu_root: Path, names: list[str]) -> Path:
     stage = BUILD / "initramfs-qemu"
     vmimage.base_stage(stage, release, mtty)
     info = vmimage.probe_environment([])
@@ -133,7 +145,7 @@ def build_initramfs(release: str, mtty: Path, qemu_root: Path) -> Path:
     if gaps:
         sys.exit("vm-qemu: libraries missing from the initramfs: "
                  + "; ".join(f"{e.relative_to(stage)} needs {', '.join(map(str, libs))}" for e, libs in gaps.items()))
-    return vmimage.write_initramfs(stage, _init_script(), BUILD / "initramfs-qemu.cpio.gz")
+    return vmimage.write_initramfs(stage, _init_script(names), BUILD / "initramfs-qemu.cpio.gz")
 
 
 # -- 4. results -------------------------------------------------------------------------------
@@ -160,18 +172,14 @@ def collect(lines: list[str], out: Path) -> tuple[int, list[dict]]:
 
 
 def verdicts(results: list[dict]) -> list[str]:
-    """What went wrong, one line per scenario that did not do what it must
+    """What went wrong, one line per scenario that did not end as it states
     (empty when all did)."""
     problems = []
     for r in results:
         if r.get("ok"):
             continue
-        src = r.get("source", {})
-        dst = r.get("destination", {})
-        problems.append(f"{r['scenario']}: expected the guest to {r['expected']}; source query-migrate "
-                        f"{src.get('query-migrate', {}).get('status')}, query-status "
-                        f"{src.get('query-status', {}).get('status')}; destination query-status "
-                        f"{dst.get('query-status', {}).get('status')}" + (f"; {r['error']}" if "error" in r else ""))
+        problems.append(f"{r['scenario']}: expected {r['expected']}, got {r.get('got')}"
+                        + (f"; {r['error']}" if "error" in r else ""))
     return problems
 
 
@@ -180,24 +188,67 @@ def traces(out: Path) -> list[Path]:
     return sorted([*out.glob("*/*.trace"), *out.glob("*/*.qmp.jsonl")])
 
 
-def check_traces(files: list[Path], out: Path, command: list[str] = CHECK_TRACE) -> list[str]:
+def check_traces(files: list[Path], out: Path, command: list[str] = CHECK_TRACE) -> tuple[dict[str, set[str]], list[str]]:
     """Run ``COMMAND FILE...`` (``fsmcheck check-trace``; each file is its own
-    trace) showing its text, then with ``--json`` into ``out/check-trace.json``;
-    returns a problem line when either exits non-zero (empty otherwise)."""
-    names = [str(path) for path in files]
+    trace) showing its text, then with ``--json`` into ``out/check-trace.json``.
+
+    Returns:
+        (file path as given -> the rule ids of its findings; problem lines:
+        an exit status other than 0 and 1, or no JSON).
+    """
+    found: dict[str, set[str]] = {str(p): set() for p in files if p.stat().st_size == 0}  # no events: nothing
+    names = [str(path) for path in files if str(path) not in found]                    # to judge
     shown = subprocess.run([*command, *names], capture_output=True, text=True, cwd=ROOT)
     for line in (shown.stdout + shown.stderr).splitlines():
         print(f"  check-trace| {line}", flush=True)
     machine = subprocess.run([*command, *names, "--json"], capture_output=True, text=True, cwd=ROOT)
     report = out / "check-trace.json"
-    if machine.stdout.strip():
+    problems = []
+    try:
+        doc = json.loads(machine.stdout)
         report.write_text(machine.stdout)
-    else:  # no JSON came (the command itself failed): none is left to mislead
+        for t in doc["traces"]:
+            found[t["file"]] = {v["rule"] for v in t["violations"]}
+    except (ValueError, KeyError, TypeError):  # no JSON came: none is left to mislead
         report.unlink(missing_ok=True)
-    if shown.returncode or machine.returncode:
-        return [f"fsmcheck check-trace on {len(files)} traces: exit {shown.returncode or machine.returncode}"
-                + (f" (see {report})" if report.exists() else " (no JSON report; its output is above)")]
-    return []
+        problems.append("fsmcheck check-trace --json gave no JSON report (its output is above)")
+    for code in {shown.returncode, machine.returncode} - {0, 1}:
+        problems.append(f"fsmcheck check-trace on {len(files)} traces: exit {code}")
+    return found, problems
+
+
+def judge(files: list[Path], found: dict[str, set[str]], scenarios=qemu_guest.SCENARIOS) -> tuple[list[dict], list[str]]:
+    """Each log's findings against its scenario's ``findings`` (none unless
+    stated). Returns (one row per log: scenario, file, expected, got, ok;
+    the problem lines)."""
+    expected = {s.name: s.findings for s in scenarios}
+    rows, problems = [], []
+    for path in files:
+        scenario = path.parent.name
+        want = set(expected.get(scenario, {}).get(path.name, ()))
+        got = found.get(str(path))
+        ok = got is not None and got == want
+        rows.append({"scenario": scenario, "file": path.name, "expected": sorted(want),
+                     "got": None if got is None else sorted(got), "ok": ok})
+        if not ok:
+            problems.append(f"{scenario}/{path.name}: expected findings {sorted(want) or 'none'}, got "
+                            + ("no verdict (unreadable)" if got is None else str(sorted(got) or "none")))
+    return rows, problems
+
+
+def verdict_table(results: list[dict], rows: list[dict]) -> str:
+    """Markdown: per scenario its statement, expected and actual end, and
+    per log the expected and actual check-trace findings."""
+    lines = ["| scenario | what | expected end | got | ok |", "|---|---|---|---|---|"]
+    for r in results:
+        lines.append(f"| {r['scenario']} | {r['what']} | {r['expected']} | {r.get('got')} | "
+                     f"{'yes' if r.get('ok') else 'NO'} |")
+    lines += ["", "| scenario | log | expected findings | check-trace found | ok |", "|---|---|---|---|---|"]
+    for row in rows:
+        lines.append(f"| {row['scenario']} | {row['file']} | {', '.join(row['expected']) or 'none'} | "
+                     f"{'unreadable' if row['got'] is None else ', '.join(row['got']) or 'none'} | "
+                     f"{'yes' if row['ok'] else 'NO'} |")
+    return "\n".join(lines) + "\n"
 
 
 def sequences(trace: Path, origin: float | None = None) -> dict[str, list[tuple[float | None, str]]]:
@@ -249,13 +300,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--timeout", type=float, default=900, help="seconds the VM may run (default 900)")
     parser.add_argument("--accel", choices=["auto", "kvm", "tcg"], default="auto")
+    parser.add_argument("--scenario", action="append", default=[],
+                        choices=[s.name for s in qemu_guest.SCENARIOS], help="run only these (repeatable)")
+    parser.add_argument("--judge-only", action="store_true",
+                        help="no VM: judge the results of the last run in build/vm/results/qemu again")
     args = parser.parse_args()
     vmimage.set_tag("vm-qemu")
+    if args.judge_only:
+        return judge_results()
     started = time.monotonic()
     vmimage.ensure_packages()
     qemu_root = fetch_qemu10()
     release = vmimage.kernel_release()
-    initrd = build_initramfs(release, vmimage.build_mtty(release), qemu_root)
+    initrd = build_initramfs(release, vmimage.build_mtty(release, FAULT_PATCH), qemu_root, args.scenario)
     built = time.monotonic() - started
     lines, accel, booted = vmimage.boot(release, initrd, args.accel, args.timeout)
     code, results = collect(lines, OUT)
@@ -267,20 +324,39 @@ def main() -> int:
     if not results:
         step(f"no scenario results came back from the VM: see {OUT.relative_to(ROOT)}/console.log")
         return 1
+    return judge_results(results) or code
+
+
+def judge_results(results: list[dict] | None = None) -> int:
+    """Judge the scenario results and every log under OUT (check-trace against
+    each scenario's stated findings); print and write the tables. 0 when all
+    is as stated, 1 otherwise."""
+    if results is None:
+        results = [json.loads(p.read_text()) for p in sorted(OUT.glob("*/result.json"))]
+        if not results:
+            step(f"no results under {OUT.relative_to(ROOT)}: run make vm-qemu first")
+            return 1
     problems = verdicts(results)
     for r in results:
-        step(f"{r['scenario']}: expected the guest to {r['expected']}, arrived {r['arrived']}, "
+        step(f"{r['scenario']}: expected {r['expected']}, got {r.get('got')}, "
              f"{'as expected' if r['ok'] else 'NOT as expected'} ({r['seconds']:.1f} s in the VM)")
     files = traces(OUT)
     step(f"fsmcheck check-trace on {len(files)} traces")
-    problems += check_traces(files, OUT)
+    found, failed = check_traces(files, OUT)
+    rows, wrong = judge(files, found)
+    problems += failed + wrong
+    step(f"{sum(r['ok'] for r in rows)} of {len(rows)} logs judged as their scenario expects; "
+         f"{sum(r['ok'] for r in results)} of {len(results)} scenarios ended as stated")
     table = sequence_table(OUT)
     (OUT / "sequences.md").write_text(table)
+    (OUT / "verdicts.md").write_text(verdict_table(results, rows))
     print(table, end="")
-    step(f"wrote {OUT.relative_to(ROOT)}/ (traces, QMP event logs, result.json, check-trace.json, sequences.md)")
+    print(verdict_table(results, rows), end="")
+    step(f"wrote {OUT.relative_to(ROOT)}/ (traces, QMP event logs, result.json, check-trace.json, sequences.md, "
+         "verdicts.md)")
     for problem in problems:
         step(f"FAILED: {problem}")
-    return 1 if problems or code else 0
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build" / "vm"
 RESULTS = BUILD / "results"
 VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
-APT = ["qemu-system-x86", "linux-image-6.12-amd64", "linux-headers-6.12-amd64", "busybox-static",
+APT = ["qemu-system-x86", "patch", "linux-image-6.12-amd64", "linux-headers-6.12-amd64", "busybox-static",
        "linux-source-6.12", "cpio", "gcc", "make"]
 MODULES = ["irqbypass", "vfio", "vfio_iommu_type1", "mdev"]  # then mtty, built here
 SOURCE = Path("/usr/src/linux-source-6.12.tar.xz")
@@ -79,14 +79,18 @@ def kernel_release() -> str:
     return sorted(found, key=lambda r: [int(x) if x.isdigit() else x for x in re.split(r"[.+-]", r)])[-1]
 
 
-def build_mtty(release: str) -> Path:
+def build_mtty(release: str, patch: Path | None = None) -> Path:
     """``mtty.ko`` built out of tree from linux-source-6.12's samples/vfio-mdev/mtty.c
-    against ``release``'s headers; reused while the release and the source
-    tarball (size, mtime) are the same (``make vm-e2e`` and ``make vm-qemu``
-    share it)."""
-    work = BUILD / "mtty"
+    against ``release``'s headers, with ``patch`` (a unified diff of mtty.c,
+    applied with ``patch -p1``) when given; reused while the release, the
+    source tarball (size, mtime) and the patch are the same (``make vm-e2e``
+    and ``make vm-qemu`` share the unpatched one, in build/vm/mtty; a patched
+    one is built in build/vm/mtty-PATCHNAME)."""
+    work = BUILD / ("mtty" if patch is None else f"mtty-{patch.stem}")
     stat = SOURCE.stat()
     key = f"{release} {SOURCE} {stat.st_size} {stat.st_mtime_ns}\n"
+    if patch is not None:
+        key += patch.read_text()
     stamp = work / "built-for"
     if (work / "mtty.ko").exists() and stamp.exists() and stamp.read_text() == key:
         step(f"reusing {(work / 'mtty.ko').relative_to(ROOT)} ({release})")
@@ -96,6 +100,9 @@ def build_mtty(release: str) -> Path:
     with tarfile.open(SOURCE) as tar:
         member = tar.getmember("linux-source-6.12/samples/vfio-mdev/mtty.c")
         (work / "mtty.c").write_bytes(tar.extractfile(member).read())
+    if patch is not None:
+        step(f"applying {patch.relative_to(ROOT)} to mtty.c")
+        run(["patch", "-p1", "--quiet", "--no-backup-if-mismatch", "-i", str(patch)], cwd=work)
     (work / "Kbuild").write_text("obj-m := mtty.o\n")
     step(f"building mtty.ko against /lib/modules/{release}/build")
     run(["make", "-s", "-C", f"/lib/modules/{release}/build", f"M={work}", "modules"], stdout=subprocess.DEVNULL)
@@ -349,13 +356,15 @@ def boot(release: str, initrd: Path, accel: str, timeout: float, append: str = "
     seconds, then QEMU is killed); returns (console lines, accelerator used,
     seconds to the init script). ``smp`` vCPUs; KVM is tried first when
     usable and falls back to TCG, multi-threaded (``thread=multi``: one host
-    thread per vCPU, so at most the host's cores run in parallel)."""
+    thread per vCPU, so at most the host's cores run in parallel). The kernel
+    gets ``no_timer_check``: under TCG on a loaded host its IO-APIC timer check
+    can fail and panic the boot ("IO-APIC + timer doesn't work!")."""
     order = {"auto": ["kvm", "tcg"] if _kvm_usable() else ["tcg"], "kvm": ["kvm"], "tcg": ["tcg"]}[accel]
     for i, kind in enumerate(order):
         cpu = ["-accel", "kvm", "-cpu", "host"] if kind == "kvm" else ["-accel", "tcg,thread=multi", "-cpu", "max"]
         cmd = ["qemu-system-x86_64", *cpu, "-m", str(memory), "-smp", str(smp), "-nographic", "-no-reboot",
                "-kernel", f"/boot/vmlinuz-{release}", "-initrd", str(initrd),
-               "-append", f"console=ttyS0 panic=-1 quiet loglevel=3 {append}".strip()]
+               "-append", f"console=ttyS0 panic=-1 quiet loglevel=3 no_timer_check {append}".strip()]
         step(f"booting Linux {release} with QEMU ({kind})")
         lines, booted_at, reason = [], None, None
         start = time.monotonic()

@@ -77,9 +77,11 @@ pre-copy suite; without it that suite is skipped. A complete, working example is
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Optional, Protocol, runtime_checkable
 
-__all__ = ["AdapterFactory", "DriverError", "V1Adapter", "V1Device", "V2Adapter", "V2Device"]
+__all__ = ["AdapterFactory", "DriverError", "TransportLimit", "V1Adapter", "V1Device", "V2Adapter", "V2Device",
+           "transport_limits"]
 
 
 class DriverError(Exception):
@@ -138,3 +140,26 @@ class V1Adapter(Protocol):
 
 #: ``factory(protocol) -> adapter or None``.
 AdapterFactory = Callable[[str], object]
+
+
+# -- What a transport cannot show (issue 20) ------------------------------------
+# An adapter whose transport has no counterpart of something a rule observes
+# (vfio-user: no data_fd, no VFIO_MIG_GET_PRECOPY_INFO) declares it, so the
+# pack skips or adapts exactly the checks of that rule and the coverage
+# summary says so, instead of judging what the adapter made up.
+
+
+@dataclass(frozen=True)
+class TransportLimit:
+    """A v2 rule (a key of :data:`fsmcheck.pack.v2_spec.RULES`) the adapter's
+    transport cannot show, with why and what stands in for it (``reason``,
+    one sentence, quoted in skips and in the coverage summary)."""
+
+    rule: str
+    reason: str
+
+
+def transport_limits(adapter: object) -> dict[str, str]:
+    """``rule -> reason`` from the adapter's optional ``transport_limits``
+    attribute (a sequence of :class:`TransportLimit`); empty without one."""
+    return {limit.rule: limit.reason for limit in getattr(adapter, "transport_limits", ()) or ()}

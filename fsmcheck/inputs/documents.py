@@ -104,7 +104,9 @@ def _json_loads(doc: Text, key: str):
     try:
         return json.loads(doc.text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
-        raise doc.error(exc.lineno, key, f"JSON syntax error: {exc.msg} (column {exc.colno})") from None
+        last = doc.text.removesuffix("\n").count("\n") + 1  # an error at the end is on the last line
+        line, where = (exc.lineno, f"column {exc.colno}") if exc.lineno <= last else (last, "at end of file")
+        raise doc.error(line, key, f"JSON syntax error: {exc.msg} ({where})") from None
     except ValueError as exc:
         if "is not JSON" in str(exc):
             match = re.search(r"-?\b(?:NaN|Infinity)\b", doc.text)

@@ -30,8 +30,9 @@ class Coverage:
     resets: set = field(default_factory=set)
     expected: dict = field(default_factory=dict)   # label -> {"states": n, "arcs": n, "pairs": n}
     advisories: dict = field(default_factory=dict)  # (label, text) -> times seen
+    limits: set = field(default_factory=set)        # (rule, reason): what the transport cannot show (contract.py)
 
-    _SETS = ("flag_sets", "flags_seen", "states", "arcs", "pairs", "rejections", "resets")
+    _SETS = ("flag_sets", "flags_seen", "states", "arcs", "pairs", "rejections", "resets", "limits")
 
     def to_dict(self) -> dict:
         """A plain-data copy (lists, dicts, str/int), for xdist's ``workeroutput``;
@@ -49,7 +50,7 @@ class Coverage:
         Raises:
             KeyError, TypeError, ValueError: ``data`` is not of that shape.
         """
-        made = cls(**{name: {tuple(i) if isinstance(i, list) else i for i in data[name]} for name in cls._SETS})
+        made = cls(**{name: {tuple(i) if isinstance(i, list) else i for i in data.get(name, ())} for name in cls._SETS})
         made.expected = {label: dict(counts) for label, counts in data["expected"].items()}
         made.advisories = {(label, text): times for label, text, times in data["advisories"]}
         return made
@@ -83,6 +84,8 @@ class Coverage:
             parts.append(f"resets {count(self.resets)}")
             run = "" if label in self.flag_sets else "  (not run)"
             lines.append(f"{label}: " + ", ".join(parts) + run)
+        for rule, reason in sorted(self.limits):
+            lines.append(f"not observable over the transport [{rule}]: {reason} (skipped or adapted)")
         for (label, text), times in sorted(self.advisories.items()):
             lines.append(f"advisory [{label}]: {text}" + (f" ({times} tests)" if times > 1 else ""))
         return lines

@@ -85,7 +85,11 @@ def load_errata(path: str | Path) -> list[Erratum]:
 
 
 def matching(errata: list[Erratum], exc: BaseException) -> Erratum | None:
-    """The erratum that explains ``exc``, or None."""
+    """The erratum that explains ``exc``, or None. A group of failures (hypothesis:
+    "found N distinct failures") is explained when each of them is; the first's erratum."""
+    if isinstance(exc, BaseExceptionGroup):
+        found = [matching(errata, sub) for sub in exc.exceptions]
+        return found[0] if found and all(found) else None
     if not isinstance(exc, ProtocolViolation):
         return None
     text = str(exc)

@@ -310,6 +310,7 @@ class Harness:
     adapter: object = None
     label: str = ""
     handles: list[int] = field(default_factory=list)
+    reset_rule: str = ""
     _worker: _Worker | None = None
     _lost: str | None = None
     _inline: bool = False      # calls on the test's thread, watched by _WATCHDOG
@@ -418,8 +419,9 @@ class Harness:
     def reset(self) -> None:
         out = self._call("RESET", self.device.reset)
         self.log.append("RESET -> " + (out.error or "ok"))
-        if not out.ok:
-            raise ProtocolViolation(self.report(f"reset failed with {out.error}"))
+        if not out.ok:  # cites the protocol's reset rule when the suite set one (reset_rule), so errata can name it
+            raise ProtocolViolation(self.report(f"reset failed with {out.error}", rule=self.reset_rule),
+                                    self.reset_rule)
 
     def read(self, handle: int, size: int = 4096) -> Outcome:
         out = self._call(f"read({handle})", self.device.read, handle, size)

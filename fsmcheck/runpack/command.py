@@ -15,6 +15,7 @@ from ..console import make_console
 __all__ = ["run_pack_command", "coverage_lines"]
 
 LINUX_ADAPTER = "fsmcheck.adapters.linux:factory"
+VFIO_USER_ADAPTER = "fsmcheck.adapters.vfio_user:factory"
 # pytest -q's last line: "2804 passed in 13.32s", "3 failed, 2801 passed in ...", "no tests ran in ...".
 _PYTEST_SUMMARY = re.compile(r"^(\d+ (passed|failed|errors?|skipped|xfailed|xpassed|deselected|warnings?)\b|no tests ran)")
 
@@ -74,6 +75,45 @@ def fleet_devices(path: str) -> list[str]:
     return devices
 
 
+def _vfio_user_probe(template: str, err) -> str:
+    """Check a ``--vfio-user-server`` template before any test runs: it
+    parses, has ``{socket}``, its program exists, and one server started from
+    it creates its socket, answers VERSION and its migration flags (then it
+    is stopped). The adapter factory to run the pack with.
+
+    Raises:
+        SystemExit(2): the template is unusable or the server did not start
+            (one line on stderr, with the server's stderr tail).
+    """
+    from ..adapters.vfio_user import probe
+    from ..adapters.vfio_user_server import ServerError, TemplateError
+
+    try:
+        flags = probe(template)
+    except (TemplateError, ServerError) as exc:
+        err.print(f"error: --vfio-user-server: {exc}; nothing was run", markup=False, highlight=False)
+        sys.exit(2)
+    err.print(f"run-pack: vfio-user server started and answered (migration flags {flags:#x})",
+              markup=False, highlight=False)
+    return flags
+
+
+def _suite_for_flags(pack: Path, flags: int) -> Path:
+    """The pack's module for the flag set whose value is ``flags`` (the
+    other suites would only skip, one server start each); the whole pack when
+    no flag set has that value (its flags-defined test then fails)."""
+    from ..generate.render import module_name
+    from ..model import load_model
+    from ..model.shipped import shipped_model_path
+
+    model = load_model(shipped_model_path("vfio_v2"))
+    for config in model.configs():
+        names = [f for f in model.flag_order if f in config.flags]
+        if sum(1 << model.flag_bits[f] for f in names) == flags and (pack / module_name(model.name, names)).is_file():
+            return pack / module_name(model.name, names)
+    return pack
+
+
 def _write_pack(directory: Path) -> list[Path]:
     """The v2 pack of the shipped model, written into ``directory`` (other
     ``test_*.py`` there are removed: the run is of this pack alone)."""
@@ -97,6 +137,9 @@ def _write_pack(directory: Path) -> list[Path]:
 @click.option("--devices", "devices_file", type=click.Path(dir_okay=False, exists=True),
               help="A fleet: a file of devices, one a line (GROUP:NAME such as /dev/vfio/12:0000:01:00.0, or a "
                    "cdev path; '#' comments). The pack runs with pytest-xdist, one worker per device.")
+@click.option("--vfio-user-server", "vfio_user_server", metavar="'CMD ARGS {socket}'",
+              help="A vfio-user device instead: the command that starts its server, {socket} standing for the "
+                   "socket path; one fresh server per device the pack opens (fsmcheck.adapters.vfio_user).")
 @click.option("--errata", type=click.Path(dir_okay=False, exists=True),
               help="Known deviations of the driver, reported as xfailed (fsmcheck.pack.errata).")
 @click.option("-o", "--output", default="fsmcheck-results", show_default=True, type=click.Path(file_okay=False),
@@ -104,7 +147,7 @@ def _write_pack(directory: Path) -> list[Path]:
 @click.option("--seed", type=int, default=None, help="State-machine seed (default: random, printed).")
 @click.option("--adapter", default=LINUX_ADAPTER, hidden=True,
               help="Adapter factory (tests: run the same command against the reference drivers).")
-def run_pack_command(vfio_group, device, vfio_cdev, devices_file, errata, output, seed, adapter):
+def run_pack_command(vfio_group, device, vfio_cdev, devices_file, vfio_user_server, errata, output, seed, adapter):
     """Run the shipped v2 conformance pack against one real VFIO device, or a fleet.
 
     Name the device by its group and name (--vfio-group /dev/vfio/N
@@ -128,16 +171,25 @@ def run_pack_command(vfio_group, device, vfio_cdev, devices_file, errata, output
     from .results import junit_cases, rule_outcomes
 
     err = make_console(False, stderr=True)
-    if devices_file and (vfio_cdev or vfio_group or device):
+    if vfio_user_server is not None:
+        if devices_file or vfio_cdev or vfio_group or device:
+            raise click.UsageError("name one target: --vfio-user-server, or a VFIO device (--vfio-cdev, "
+                                   "--vfio-group with --device, --devices)")
+        adapter, server_flags = VFIO_USER_ADAPTER, _vfio_user_probe(vfio_user_server, err)
+    elif devices_file and (vfio_cdev or vfio_group or device):
         raise click.UsageError("name the devices once: --devices FILE, or --vfio-cdev / --vfio-group with --device")
-    if vfio_cdev and (vfio_group or device):
+    elif vfio_cdev and (vfio_group or device):
         raise click.UsageError("name one device: --vfio-cdev, or --vfio-group with --device, not both")
-    if not devices_file and not vfio_cdev and not (vfio_group and device):
+    elif not devices_file and not vfio_cdev and not (vfio_group and device):
         raise click.UsageError("name the device: --vfio-group /dev/vfio/N --device NAME, or --vfio-cdev PATH "
                                "(or a fleet: --devices FILE)")
     env = {k: v for k, v in os.environ.items() if not k.startswith("FSMCHECK_VFIO_")}
     fleet: list[str] = []
-    if devices_file:
+    if vfio_user_server is not None:
+        from ..adapters.vfio_user import ENV
+
+        env[ENV], named = vfio_user_server, f"vfio-user server {vfio_user_server}"
+    elif devices_file:
         from ..adapters.linux import target_from_spec
 
         fleet = fleet_devices(devices_file)
@@ -159,8 +211,9 @@ def run_pack_command(vfio_group, device, vfio_cdev, devices_file, errata, output
     pack = out / "pack"
     _write_pack(pack)
     junit = out / "junit.xml"
+    target = _suite_for_flags(pack, server_flags) if vfio_user_server is not None else pack
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(pack),
-           f"--junitxml={junit}", f"--fsmcheck-adapter={adapter}", str(pack)]
+           f"--junitxml={junit}", f"--fsmcheck-adapter={adapter}", str(target)]
     if fleet:
         cmd += [f"--fsmcheck-devices={Path(devices_file).resolve()}"] + (["-n", str(len(fleet))] if len(fleet) > 1 else [])
     if errata:

@@ -1,12 +1,17 @@
 """Checking one trace against a model, streaming, in constant memory.
 
 :func:`check_trace` reads the events of an opened trace
-(:func:`.detect.open_trace`) once (twice with ``--flags auto``: a first
-pass collects the states each device was recorded in or asked for), replays QEMU's
+(:func:`.detect.open_trace`) once (with ``--flags auto`` a first pass
+collects the states each device was recorded in or asked for and the
+evidence of its P2P support, :mod:`.flags`, spooling what it reads; the check
+replays the spool, so a pipe is read once), replays QEMU's
 semantics per device (:mod:`.semantics`), judges each request, record and
 data event against the model (:mod:`.device`), and after every recorded
 state change evaluates the P2P quiesce rule across the devices
-(:func:`fsmcheck.semantics.p2p.quiesce_violations`).
+(:func:`fsmcheck.semantics.p2p.initiates` / ``accepts``, kept incrementally:
+O(devices) per record) and, when the trace shows the VM's run state
+(``vm_state_notify``, QMP ``STOP``/``RESUME``), that no device enters a
+running state while the VM is stopped (rule ``vm-stopped``).
 
 Memory: per device its state, its session and at most ``max_rows``
 requests and recorded states for the report (the totals are counted); a
@@ -26,12 +31,13 @@ from dataclasses import dataclass, field
 
 from ..model.schema import Config, Model
 from ..semantics.combination import NOOP, PATH
-from ..semantics.p2p import lacks_p2p, quiesce_violations
+from ..semantics.p2p import QuiesceViolation, accepts, initiates, lacks_p2p
 from .detect import TraceSource
 from .device import DeviceModel, Tables
 from .events import (IMPLIED, LOAD_DATA, LOAD_END, MALFORMED, OTHER, RECORD, REQUEST, SAVE_DATA, SAVE_END, STEP,
-                     Event)
-from .flags import auto_flags, flags_label
+                     VM, VMSTATE, Event)
+from .flags import HAS, LACKS, UNKNOWN, P2PEvidence, auto_flags, flags_label
+from .qemu_log import CHECKED, IGNORED
 from .rules import source_of
 from .semantics import OK, RECOVERED, RESET, UNEXPECTED, QemuDevice, Request
 
@@ -81,6 +87,7 @@ class DeviceReport:
     flags: frozenset[str]
     flags_label: str
     flags_from: str
+    p2p: str = UNKNOWN
     states: list[str] = field(default_factory=list)
     states_total: int = 0
     requests: list[dict] = field(default_factory=list)
@@ -103,6 +110,9 @@ class TraceReport:
         timeline: ``(line, device, state)`` for each recorded state change
             across the devices, in trace order (the first ``max_rows``);
             timeline_total: how many there were.
+        vm: ``checked`` or why the VM run-state rule was not run.
+        unclassified: ``vfio_*`` event name -> lines of it that are neither
+            checked nor deliberately ignored (an event of another QEMU).
     """
 
     path: str
@@ -117,6 +127,8 @@ class TraceReport:
     p2p: str = "checked"
     timeline: list[tuple[int, str, str]] = field(default_factory=list)
     timeline_total: int = 0
+    vm: str = "checked"
+    unclassified: dict[str, int] = field(default_factory=dict)
 
 
 class _Dev:
@@ -131,8 +143,9 @@ class _Dev:
 
 class _Checker:
     def __init__(self, model: Model, source: TraceSource, flags: frozenset[str] | None,
-                 seen: dict[str, set[str]], max_rows: int, max_violations: int, context: int):
-        self.model, self.source, self.flags, self.seen = model, source, flags, seen
+                 seen: dict[str, set[str]], evidence: P2PEvidence | None, max_rows: int, max_violations: int,
+                 context: int):
+        self.model, self.source, self.flags, self.seen, self.evidence = model, source, flags, seen, evidence
         self.max_rows, self.max_violations, self.context = max_rows, max_violations, context
         self.tables = Tables(model)
         self.names = frozenset(model.state_names)
@@ -141,11 +154,21 @@ class _Checker:
         self.report = TraceReport(str(source.path), source.format, model.name)
         self.devices: dict[str, _Dev] = {}
         self.recorded: dict[str, str] = {}
-        self.quiesce_pairs: set[tuple[str, str]] = set()
+        # The P2P quiesce rule, kept incrementally (each recorded change costs
+        # O(devices), not O(devices^2)): the devices that may initiate P2P DMA
+        # and those that cannot take it, in order of first record.
+        self.initiating: dict[str, None] = {}
+        self.blocked: dict[str, None] = {}
+        # The VM's run state: None until the trace says (vm_state_notify, STOP, RESUME).
+        self.vm: str | None = None
+        self.vm_line = 0
+        self.notified: dict[str, int] = {}
         self.window: deque[tuple[int, str]] = deque(maxlen=context + 1)
         self.awaiting: list[list] = []
         if model.p2p is None:
             self.report.p2p = f"not run: model {model.name} declares no [p2p] rule"
+            self.report.vm = f"not run: model {model.name} declares no [p2p] rule (its initiating group " \
+                             "names the running states)"
 
     # -- findings ----------------------------------------------------------
     def violation(self, rule: str, line: int, device: str, message: str,
@@ -170,7 +193,15 @@ class _Checker:
                 flags, how = self.source.flags[name], "trace"
             else:
                 flags, how = auto_flags(model, self.seen.get(name, ())), "auto"
-            report = DeviceReport(name, line, flags, flags_label(model, flags), how)
+            if model.p2p is None or model.p2p.flag is None:
+                p2p = UNKNOWN
+            elif how == "auto" and self.evidence is not None:
+                p2p = self.evidence.of(name)
+            else:
+                p2p = HAS if model.p2p.flag in flags else LACKS
+            label = flags_label(model, flags) + (" (P2P not determined)" if p2p == UNKNOWN and how == "auto"
+                                                 and model.p2p is not None else "")
+            report = DeviceReport(name, line, flags, label, how, p2p)
             dm = DeviceModel(name, Config(flags, self.profile, model.flag_order), self.tables, model.initial)
             dev = self.devices[name] = _Dev(QemuDevice(model.initial, model.reset, model.error), dm, report)
             self.report.devices.append(report)
@@ -194,15 +225,62 @@ class _Checker:
             self.report.timeline_total += 1
             if len(self.report.timeline) < self.max_rows:
                 self.report.timeline.append((line, rep.name, state))
+        changed = self.recorded.get(rep.name)
         self.recorded[rep.name] = state
-        if self.model.p2p is None or len(self.recorded) < 2:
+        if self.model.p2p is None or changed == state:
             return
-        found = quiesce_violations(self.model, self.recorded)
-        pairs = {(v.initiator, v.blocked) for v in found}
-        for v in found:
-            if (v.initiator, v.blocked) not in self.quiesce_pairs:
+        if self.vm == "stopped" and initiates(self.model, state):
+            self.vm_stopped(dev, line, state)
+        before = set(self._pairs(rep.name, changed)) if changed is not None else set()
+        for key in (self.initiating, self.blocked):
+            key.pop(rep.name, None)
+        if initiates(self.model, state):
+            self.initiating[rep.name] = None
+        if not accepts(self.model, state):
+            self.blocked[rep.name] = None
+        for v in self._pairs(rep.name, state):
+            if (v.initiator, v.blocked) not in before:
                 self.violation("p2p-quiesce", line, rep.name, str(v))
-        self.quiesce_pairs = pairs
+
+    def _pairs(self, name: str, state: str) -> list[QuiesceViolation]:
+        """The quiesce violations that involve device ``name`` in ``state``
+        with the other devices' recorded states
+        (:func:`fsmcheck.semantics.p2p.quiesce_violations`, restricted to one device)."""
+        model, rec = self.model, self.recorded
+        out = []
+        if initiates(model, state):
+            out += [QuiesceViolation(name, state, b, rec[b]) for b in self.blocked if b != name]
+        if not accepts(model, state):
+            out += [QuiesceViolation(a, rec[a], name, state) for a in self.initiating if a != name]
+        return out
+
+    def vm_stopped(self, dev: _Dev, line: int, state: str) -> None:
+        """A device entered ``state`` (it runs) while the VM is stopped."""
+        name = dev.report.name
+        req = dev.qemu.last
+        if req is not None and req.outcome == RESET:
+            cause = (f"QEMU reset it after its request {req.current} -> {req.requested} (line {req.line}) failed: "
+                     "hw/vfio/migration.c vfio_migration_set_state() calls vfio_migration_set_device_state("
+                     "RUNNING) after VFIO_DEVICE_RESET, whatever the VM's run state")
+        elif name in self.notified:
+            cause = (f"QEMU's migration notifier (line {self.notified[name]}) moved it: hw/vfio/migration.c "
+                     "vfio_migration_state_notifier() on MIG_EVENT_PRECOPY_FAILED (a cancelled or failed "
+                     "migration, migration/migration.c migrate_fd_cleanup()) calls "
+                     "vfio_migration_set_state_or_reset(vbasedev, VFIO_DEVICE_STATE_RUNNING) whatever the "
+                     "VM's run state")
+        else:
+            cause = ("QEMU moves a device to RUNNING outside vm_state_notify() in hw/vfio/migration.c "
+                     "vfio_migration_state_notifier() (MIG_EVENT_PRECOPY_FAILED: a cancelled or failed "
+                     "migration) and after VFIO_DEVICE_RESET in vfio_migration_set_state(), whatever the "
+                     "VM's run state")
+        self.violation("vm-stopped", line, name, f"{name} entered {state} while the VM is stopped (since line "
+                       f"{self.vm_line}); {cause}")
+
+    def on_vm(self, ev: Event) -> None:
+        self.vm, self.vm_line = ev.a, ev.line
+
+    def on_vmstate(self, ev: Event) -> None:
+        self.device(ev.device, ev.line)
 
     # -- judging -----------------------------------------------------------
     def judge_request(self, dev: _Dev, line: int, current: str, requested: str, what: str = "request"):
@@ -333,7 +411,9 @@ class _Checker:
             SAVE_END: lambda ev: self.device(ev.device, ev.line).dm.close(ev.line, "read"),
             LOAD_END: lambda ev: self.device(ev.device, ev.line).dm.close(ev.line, "write"),
             MALFORMED: lambda ev: self.violation("event-format", ev.line, ev.device, ev.a),
+            VM: self.on_vm, VMSTATE: self.on_vmstate,
         }
+        unclassified = rep.unclassified
         window, awaiting = self.window, self.awaiting
         lines = other = 0
         for ev in self.source.events():
@@ -347,23 +427,34 @@ class _Checker:
             window.append(item)
             if ev.kind == OTHER:
                 other += 1
+                name = ev.name
+                if name == "vfio_migration_state_notifier" and ev.a == "2":  # MIG_EVENT_PRECOPY_FAILED
+                    self.notified[ev.device] = ev.line
+                elif name.startswith("vfio_") and name not in IGNORED and name not in CHECKED:
+                    unclassified[name] = unclassified.get(name, 0) + 1
                 continue
             handlers[ev.kind](ev)
         for dev in self.devices.values():
             left = dev.qemu.flush()
             if left is not None:
                 self.unresolved(dev, left)
-        if self.model.p2p is not None:
+        if self.model.p2p is not None and self.model.p2p.flag is not None:
             # Devices whose state the trace records (a device seen only in data
-            # events has no flag set to judge).
-            flags = {name: dev.report.flags for name, dev in self.devices.items() if name in self.recorded}
+            # events has no flag set to judge); a device whose P2P support the
+            # trace does not determine is not judged (absence of evidence).
+            flag = self.model.p2p.flag
+            flags = {name: dev.report.flags | ({flag} if dev.report.p2p != LACKS else set())
+                     for name, dev in self.devices.items() if name in self.recorded}
             for name in lacks_p2p(self.model, flags):
                 d = self.devices[name].report
                 others = ", ".join(n for n in flags if n != name)
+                why = "shown by the trace: QEMU stopped it with the VM without its P2P prepare handler" \
+                    if d.flags_from == "auto" else d.flags_from
                 self.violation("p2p-flag", d.first_line, name,
-                               f"{name} runs with flags {d.flags_label} ({d.flags_from}), without "
-                               f"{self.model.p2p.flag}, beside {others}: it cannot be quiesced while they stop",
-                               [])
+                               f"{name} runs with flags {d.flags_label} ({why}), without "
+                               f"{flag}, beside {others}: it cannot be quiesced while they stop", [])
+        if self.vm is None and self.model.p2p is not None:
+            rep.vm = "not run: the trace shows no VM run state (trace event vm_state_notify, QMP STOP/RESUME)"
         rep.lines, rep.other = lines, other
         rep.events = lines - other
         return rep
@@ -389,9 +480,15 @@ def check_trace(model: Model, source: TraceSource, flags: frozenset[str] | None 
         OSError: the file became unreadable while streaming.
     """
     seen: dict[str, set[str]] = {}
+    evidence = None
     if flags is None:
-        for ev in source.events():
+        p2p = model.p2p.flag if model.p2p is not None else None
+        evidence = P2PEvidence(frozenset(s for s in model.state_names if p2p in model.state(s).needs)
+                               if p2p else frozenset())
+        for ev in source.events(keep=True):  # the second pass (the check) replays this one's spool
             if ev.kind in (RECORD, STEP, REQUEST):
                 seen.setdefault(ev.device, set()).add(ev.a)
-    return _Checker(model, source, flags, seen, max_rows, max_violations, context).run()
-
+                evidence.state(ev.device, ev.a)
+            elif ev.kind == VMSTATE:
+                evidence.handler(ev.device, ev.a, ev.b)
+    return _Checker(model, source, flags, seen, evidence, max_rows, max_violations, context).run()

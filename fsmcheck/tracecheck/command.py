@@ -53,6 +53,7 @@ def check_trace_command(traces, model_path, flags_text, as_json, sarif_path, qui
     """
     from ..model.shipped import shipped_model_path
     from .check import check_trace
+    from ..inputs import InputError
     from .detect import TraceInputError, open_trace
     from .output import print_report, report_json
 
@@ -77,18 +78,22 @@ def check_trace_command(traces, model_path, flags_text, as_json, sarif_path, qui
     show_progress = not as_json and not quiet and err.is_terminal
     for path in traces:
         try:
-            source = open_trace(path)
-            if source.model and source.model != model.name:
-                raise TraceInputError(path, 1, f"an ITF trace of model {source.model}, not {model.name}: "
-                                      f"check it with --model models/{source.model}.toml")
-            if show_progress:
-                with err.status(f"checking {path}"):
-                    report = check_trace(model, source, flags, max_rows=max_rows,
-                                         max_violations=max_violations, context=context)
-            else:
-                report = check_trace(model, source, flags, max_rows=max_rows, max_violations=max_violations,
-                                     context=context)
-        except TraceInputError as exc:
+            with open_trace(path) as source:
+                if source.model and source.model != model.name:
+                    raise TraceInputError(path, 1, f"an ITF trace of model {source.model}, not {model.name}: "
+                                          f"check it with --model models/{source.model}.toml", "#meta.model")
+                for declared in source.flags.values():
+                    if declared not in model.flag_sets:
+                        raise TraceInputError(path, source.flags_line, "#meta.flags: {" + ", ".join(sorted(declared))
+                                              + f"}} is not a defined flag set of {model.name}", "#meta.flags")
+                if show_progress:
+                    with err.status(f"checking {path}"):
+                        report = check_trace(model, source, flags, max_rows=max_rows,
+                                             max_violations=max_violations, context=context)
+                else:
+                    report = check_trace(model, source, flags, max_rows=max_rows, max_violations=max_violations,
+                                         context=context)
+        except InputError as exc:
             err.print(str(exc), markup=False, highlight=False)
             errors.append(str(exc))
             codes.append(EXIT_INPUT)

@@ -15,17 +15,17 @@ with the line that did not fit.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from itertools import islice
 from pathlib import Path
 
 from .events import Event
-from .itf import load_itf, looks_like_itf
+from ..inputs import DEFAULT_MAX_BYTES
+from .itf import load_itf, looks_like_itf, parse_document
 from .qemu_log import KNOWN_EVENTS, read_qemu_log
 from .qmp import looks_like_qmp, read_qmp
+from .reader import MAX_LINE_BYTES, TraceInputError, TraceLines, open_trace_lines
 
 __all__ = ["TraceInputError", "TraceSource", "open_trace", "FORMATS"]
 
@@ -34,35 +34,43 @@ _SCAN_LINES = 200
 _EVENT_LINE = re.compile(r"(?:\d+@\d+\.\d+:(?P<any>[A-Za-z_]\w*)|(?P<name>[a-z][a-z0-9]*_[a-z0-9_]+))(?: |\Z)")
 
 
-class TraceInputError(Exception):
-    """A trace that cannot be read: ``path:line: message`` (exit 2)."""
-
-    def __init__(self, path: Path | str, line: int, message: str):
-        super().__init__(f"{path}:{line}: {message}")
-        self.path, self.line, self.message = str(path), line, message
-
-
 @dataclass(frozen=True)
 class TraceSource:
-    """An opened trace.
+    """An opened trace (close it, or use it as a context manager).
 
     Attributes:
         path: the file.
         format: one of :data:`FORMATS`.
-        events: a callable giving a fresh iterator over the file's events
-            (so the checker may read it twice, in constant memory).
+        events: ``events(keep=False)`` gives an iterator over the trace's
+            events; the first call reads the input once (``keep``: into a
+            spool), each later call replays that spool (:mod:`.reader`), in
+            memory bounded per line.
         flags: device -> the flag set the trace itself declares (ITF
             configurations); empty for QEMU logs and QMP.
         model: the model name the trace declares (ITF), else ``""``.
         profile: the profile the trace declares (ITF), else ``""``.
+        text: the open input (None for a source built from events).
+        flags_line: the line declaring ``flags`` (ITF), for diagnostics.
     """
 
     path: Path
     format: str
-    events: Callable[[], Iterator[Event]]
+    events: Callable[..., Iterator[Event]]
     flags: dict[str, frozenset[str]] = field(default_factory=dict)
     model: str = ""
     profile: str = ""
+    text: TraceLines | None = None
+    flags_line: int = 1
+
+    def close(self) -> None:
+        if self.text is not None:
+            self.text.close()
+
+    def __enter__(self) -> TraceSource:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def _is_event_line(text: str) -> bool:
@@ -73,45 +81,46 @@ def _is_event_line(text: str) -> bool:
         ("vfio_", "migrat"))
 
 
-def open_trace(path: Path | str) -> TraceSource:
-    """Detect the format of the trace at ``path`` from its content and open it.
+def open_trace(path: Path | str, *, max_line_bytes: int = MAX_LINE_BYTES,
+               max_document_bytes: int = DEFAULT_MAX_BYTES) -> TraceSource:
+    """Open the trace at ``path`` (a file, a pipe, ``-``) and detect its
+    format from its head, reading it once (:mod:`.reader`).
 
     Raises:
-        TraceInputError: the file cannot be read, is empty, or fits no format
-            (the error names the first line that did not fit).
+        fsmcheck.inputs.InputError: the input cannot be read, has a line over
+            ``max_line_bytes`` or bytes that are not UTF-8 (at that line), or an
+            ITF document over ``max_document_bytes``;
+        TraceInputError: it is empty, fits no format, or is a bad ITF trace
+            (the error names the line).
     """
-    path = Path(path)
+    text = open_trace_lines(path, max_line_bytes)
     try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            head = [(n, raw.rstrip("\r\n")) for n, raw in islice(enumerate(handle, 1), _SCAN_LINES)]
-    except OSError as exc:
-        raise TraceInputError(path, 1, f"cannot read: {exc.strerror or exc}") from exc
-    lines = [(n, t) for n, t in head if t.strip()]
+        return _detect(text, max_document_bytes)
+    except BaseException:
+        text.close()
+        raise
+
+
+def _detect(text: TraceLines, max_document_bytes: int) -> TraceSource:
+    path = text.path
+    lines = [(n, t) for n, t in text.source.head(_SCAN_LINES) if t.strip()]
     if not lines:
         raise TraceInputError(path, 1, "empty trace")
     first_no, first = lines[0]
     if first.lstrip().startswith("{"):
         if looks_like_qmp(first):
-            return TraceSource(path, "qmp", lambda: read_qmp(path))
-        text = path.read_text(encoding="utf-8", errors="replace")
-        try:
-            doc = json.loads(text)
-        except ValueError as exc:
-            line = getattr(exc, "lineno", first_no)
-            raise TraceInputError(path, line, "starts like JSON but is neither a QMP event line nor an ITF "
-                                  f"trace ({getattr(exc, 'msg', exc)})") from exc
+            return TraceSource(path, "qmp", lambda keep=False: read_qmp(text.passes(keep)), text=text)
+        whole = text.source.read_rest(max_bytes=max_document_bytes)
+        doc = parse_document(whole, first_no)
         if not looks_like_itf(doc):
             raise TraceInputError(path, first_no, "a JSON document but not an ITF trace "
                                   "(#meta.format \"ITF\" and states are required)")
-        try:
-            trace = load_itf(path, text, doc)
-        except ValueError as exc:
-            line, _, message = str(exc).partition(": ")
-            raise TraceInputError(path, int(line), message) from exc
+        trace = load_itf(path, whole.text, doc)
         flags = {trace.device: trace.flags} if trace.flags is not None else {}
-        return TraceSource(path, "itf", lambda: iter(trace.events), flags, trace.model, trace.profile)
+        return TraceSource(path, "itf", lambda keep=False: iter(trace.events), flags, trace.model, trace.profile,
+                           text, trace.flags_line)
     if any(_is_event_line(t) for _, t in lines):
-        return TraceSource(path, "qemu-log", lambda: read_qemu_log(path))
+        return TraceSource(path, "qemu-log", lambda keep=False: read_qemu_log(text.passes(keep)), text=text)
     raise TraceInputError(path, first_no, "fits no trace format: not a QEMU trace-event line "
                           "([PID@SEC.USEC:]event_name ARGS), a QMP JSON object, nor an ITF trace: "
                           f"{first[:80]!r}")

@@ -20,10 +20,21 @@ checker does with it:
   ``vfio_load_state`` with the DEV_DATA_STATE tag).
 * ``save-end`` / ``load-end`` -- QEMU closed the data_fd
   (``vfio_save_cleanup``, ``vfio_load_cleanup``).
+* ``vm``       -- the VM's run state changed (``a`` = ``running`` or
+  ``stopped``, ``b`` = the reason): QEMU's ``vm_state_notify`` trace event
+  (system/runstate.c, logged before any state-change handler runs), the QMP
+  events ``RESUME`` and ``STOP``.
+* ``vmstate``  -- QEMU's VM state-change handler ran for a device (``a`` =
+  ``prepare`` or ``change``, ``b`` = ``1`` running / ``0`` stopping):
+  ``vfio_vmstate_change_prepare`` / ``vfio_vmstate_change`` (logged after the
+  handler's request); the evidence ``--flags auto`` takes P2P support from.
 * ``malformed`` -- a line of a known event whose arguments do not fit its
   format, or a truncated line (``a`` = what is wrong).
-* ``other``    -- anything else (unknown events, other QEMU log output,
+* ``other``    -- anything else (events deliberately ignored, see
+  :data:`fsmcheck.tracecheck.qemu_log.IGNORED`; other QEMU log output;
   ``migrate_set_state``): kept for context and counted, never an error.
+  ``name`` is the event name, so a ``vfio_*`` event that is neither checked
+  nor ignored is counted apart (:attr:`TraceReport.unclassified`).
 """
 
 from __future__ import annotations
@@ -31,10 +42,11 @@ from __future__ import annotations
 from typing import NamedTuple
 
 __all__ = ["Event", "IMPLIED", "REQUEST", "RECORD", "STEP", "SAVE_DATA", "LOAD_DATA", "SAVE_END", "LOAD_END",
-           "MALFORMED", "OTHER"]
+           "VM", "VMSTATE", "MALFORMED", "OTHER"]
 
 REQUEST, RECORD, STEP = "request", "record", "step"
 SAVE_DATA, LOAD_DATA, SAVE_END, LOAD_END = "save-data", "load-data", "save-end", "load-end"
+VM, VMSTATE = "vm", "vmstate"
 MALFORMED, OTHER = "malformed", "other"
 #: ``b`` of a record whose request is implied (see the module docstring).
 IMPLIED = "implied"

@@ -14,6 +14,7 @@ JSON (``--json``), a fixed shape::
                  "lines": int, "events": int, "other": int, "p2p": "checked" | "not run: ...",
                  "devices": [{"name": str, "first_line": int, "flags": [FLAG...],
                               "flags_from": "auto" | "given" | "trace",
+                              "p2p": "has" | "lacks" | "not determined",
                               "states": [STATE...], "states_total": int,
                               "requests": [{"line": int, "current": STATE, "requested": STATE,
                                             "recover": STATE | "", "outcome": "ok" | "noop" |
@@ -25,7 +26,8 @@ JSON (``--json``), a fixed shape::
                                  "message": str, "source": str,
                                  "context": [{"line": int, "text": str}]}],
                  "violations_total": int,
-                 "timeline": [{"line": int, "device": str, "state": STATE}], "timeline_total": int}],
+                 "timeline": [{"line": int, "device": str, "state": STATE}], "timeline_total": int,
+                 "vm": "checked" | "not run: ...", "unclassified": {EVENT: int}}],
      "errors": ["FILE:LINE: message"],
      "summary": {"traces": int, "violations": int}, "exit_code": 0 | 1 | 2 | 3}
 
@@ -39,6 +41,7 @@ from collections.abc import Sequence
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from .. import __version__
 from ..model.schema import Model
@@ -55,7 +58,7 @@ def _sequence_table(trace: TraceReport) -> Table:
     t = Table(title="recorded states, in trace order (* = changed)", title_justify="left", header_style="bold")
     t.add_column("line")
     for n in names:
-        t.add_column(n)
+        t.add_column(Text(n))
     now = {n: "-" for n in names}
     for line, name, state in trace.timeline:
         now[name] = state
@@ -66,7 +69,7 @@ def _sequence_table(trace: TraceReport) -> Table:
 
 
 def _device_table(model: Model, trace: TraceReport, dev) -> Table:
-    title = f"{dev.name}: requests, recorded states, kernel paths"
+    title = Text(f"{dev.name}: requests, recorded states, kernel paths")
     t = Table(title=title, title_justify="left", header_style="bold")
     for col in ("line", "request", "recover", "outcome", "recorded", "kernel path"):
         t.add_column(col)
@@ -88,7 +91,12 @@ def print_report(out: Console, model: Model, traces: Sequence[TraceReport], quie
     """Print each trace's device tables (unless ``quiet``) and findings."""
     for trace in traces:
         out.print(f"{trace.path}: {trace.format}, {trace.lines} lines, {trace.events} events, "
-                  f"{len(trace.devices)} device(s); P2P quiesce rule: {trace.p2p}", markup=False, soft_wrap=True)
+                  f"{len(trace.devices)} device(s); P2P quiesce rule: {trace.p2p}; VM run-state rule: {trace.vm}",
+                  markup=False, soft_wrap=True)
+        if trace.unclassified:
+            out.print(f"  note: vfio events this checker neither checks nor ignores (another QEMU?): "
+                      + ", ".join(f"{n} ({c})" for n, c in sorted(trace.unclassified.items())),
+                      markup=False, highlight=False, soft_wrap=True)
         for dev in trace.devices:
             more = f" (+{dev.states_total - len(dev.states)} more)" if dev.states_total > len(dev.states) else ""
             out.print(f"  {dev.name} [flags {dev.flags_label}, {dev.flags_from}]: "
@@ -106,7 +114,8 @@ def print_report(out: Console, model: Model, traces: Sequence[TraceReport], quie
             out.print(f"    source: {v.source}", markup=False, highlight=False, soft_wrap=True)
             for line, text in v.context:
                 mark = ">" if line == v.line else " "
-                out.print(f"  {mark} {line:>6} | {text}", markup=False, highlight=False, soft_wrap=True)
+                shown = text if len(text) <= 400 else f"{text[:400]}... ({len(text)} characters)"
+                out.print(f"  {mark} {line:>6} | {shown}", markup=False, highlight=False, soft_wrap=True)
         if trace.violations_total > len(trace.violations):
             out.print(f"... and {trace.violations_total - len(trace.violations)} more violation(s) not shown",
                       markup=False)
@@ -123,6 +132,7 @@ def report_json(model: Model, flags: str, traces: Sequence[TraceReport], errors:
             "p2p": t.p2p,
             "devices": [{"name": d.name, "first_line": d.first_line,
                          "flags": [f for f in model.flag_order if f in d.flags], "flags_from": d.flags_from,
+                         "p2p": d.p2p,
                          "states": d.states, "states_total": d.states_total,
                          "requests": d.requests, "requests_total": d.requests_total} for d in t.devices],
             "violations": [{"rule": v.rule, "file": v.path, "line": v.line, "device": v.device,
@@ -131,6 +141,8 @@ def report_json(model: Model, flags: str, traces: Sequence[TraceReport], errors:
             "violations_total": t.violations_total,
             "timeline": [{"line": n, "device": d, "state": s} for n, d, s in t.timeline],
             "timeline_total": t.timeline_total,
+            "vm": t.vm,
+            "unclassified": dict(sorted(t.unclassified.items())),
         })
     return {
         "fsmcheck": __version__, "model": model.name, "model_path": str(model.path), "flags": flags,

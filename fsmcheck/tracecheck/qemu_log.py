@@ -20,6 +20,12 @@ The formats read (QEMU 10 ``hw/vfio/trace-events``)::
     vfio_save_setup " (%s) data buffer size %" PRIu64
     vfio_vmstate_change(_prepare) " (%s) running %d reason %s device state %s"
     vfio_migration_state_notifier " (%s) state %d"
+    vfio_load_state_device_buffer_load_start/_end " (%s) idx %" PRIu32   (multifd)
+    vfio_save_complete_precopy_thread_end " (%s) ret %d"                 (multifd)
+    vm_state_notify "running %d reason %d (%s)"               (system/trace-events)
+
+(as QEMU 10.0.2's log backend prints them; the list of every vfio event and
+which are checked or ignored is in :data:`CHECKED` and :data:`IGNORED`).
 
 QEMU 8.0 to 9.0 logged ``vfio_migration_set_state " (%s) state %s"`` only
 after a successful ioctl; such a line is read as a record whose request is
@@ -29,14 +35,17 @@ output) is an ``other`` event.
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Iterable, Iterator
 
-from .events import (IMPLIED, LOAD_DATA, LOAD_END, MALFORMED, OTHER, RECORD, REQUEST, SAVE_DATA, SAVE_END,
-                     Event)
+from ..inputs import open_lines
+from .events import (IMPLIED, LOAD_DATA, LOAD_END, MALFORMED, OTHER, RECORD, REQUEST, SAVE_DATA, SAVE_END, VM,
+                     VMSTATE, Event)
+from .qemu_events import MIGRATION_PREFIXES, VFIO_EVENTS
 
-__all__ = ["read_qemu_log", "looks_like_qemu_log", "KNOWN_EVENTS", "DEV_DATA_STATE"]
+__all__ = ["read_qemu_log", "parse_line", "looks_like_qemu_log", "KNOWN_EVENTS", "CHECKED", "IGNORED",
+           "DEV_DATA_STATE", "unclassified"]
 
 #: vfio_load_state's tag for device data (VFIO_MIG_FLAG_DEV_DATA_STATE in
 #: hw/vfio/migration.c); the other tags (setup, config, end) carry no data_fd data.
@@ -48,26 +57,86 @@ _DEVICE = re.compile(r" ?\(([^()]*)\)(.*)\Z")
 # QEMU 8.0 to 9.0: vfio_migration_set_state " (%s) state %s", logged after the
 # ioctl succeeded (no recover state, no record event): a record whose request is implied.
 _OLD_SET_STATE = re.compile(r" state (\S+)\Z")
+_VMSTATE = re.compile(r" running (\d) reason (\S+) device state (\S+)\Z")
+_IDX = re.compile(r" idx (\d+)\Z")
+# system/runstate.c: vm_state_notify(int running, int reason, const char *reason_str)
+# "running %d reason %d (%s)"; not a vfio event: no device.
+_VM_STATE_NOTIFY = re.compile(r"running (\d) reason (-?\d+) \(([^()]*)\)\Z")
 
-# name -> (kind, argument pattern after "(DEVICE)", which groups give a and b)
+# name -> (kind, argument pattern after "(DEVICE)"; its groups give a and b).
+# hw/vfio/trace-events and hw/vfio/migration*.c of QEMU 10.0.
 _EVENTS: dict[str, tuple[str, re.Pattern]] = {
+    # vfio_migration_set_state(): logged first, before the ioctl.
     "vfio_migration_set_state": (REQUEST, re.compile(r" new state (\S+), recover state (\S+)\Z")),
+    # vfio_migration_set_device_state(): the state QEMU records.
     "vfio_migration_set_device_state": (RECORD, re.compile(r" state (\S+)\Z")),
+    # vfio_save_block(): a read() of the data_fd.
     "vfio_save_block": (SAVE_DATA, re.compile(r" data_size (-?\d+)\Z")),
     "vfio_save_iterate": (SAVE_DATA, re.compile(r" precopy initial size (\d+) precopy dirty size (\d+)\Z")),
     "vfio_save_complete_precopy": (SAVE_DATA, re.compile(r" ret (-?\d+)\Z")),
+    # migration-multifd.c vfio_multifd_save_complete_precopy_thread(): the
+    # thread asks for STOP_COPY, read()s the data_fd to its end, then logs its
+    # end (ret 1: it read the whole stream; 0: it failed, perhaps before reading).
+    "vfio_save_complete_precopy_thread_end": (SAVE_DATA, re.compile(r" ret (-?\d+)\Z")),
     "vfio_save_cleanup": (SAVE_END, re.compile(r"\Z")),
     "vfio_load_state": (LOAD_DATA, re.compile(r" data (0x[0-9a-fA-F]+)\Z")),
     "vfio_load_state_device_data": (LOAD_DATA, re.compile(r" size (\d+) ret (-?\d+)\Z")),
+    # migration-multifd.c vfio_load_state_buffer_write(): write()s of one
+    # buffer to the data_fd happen between these two.
+    "vfio_load_state_device_buffer_load_start": (LOAD_DATA, _IDX),
+    "vfio_load_state_device_buffer_load_end": (LOAD_DATA, _IDX),
     "vfio_load_cleanup": (LOAD_END, re.compile(r"\Z")),
+    "vfio_vmstate_change": (VMSTATE, _VMSTATE),
+    "vfio_vmstate_change_prepare": (VMSTATE, _VMSTATE),
     "vfio_save_setup": (OTHER, re.compile(r" data buffer size (\d+)\Z")),
-    "vfio_vmstate_change": (OTHER, re.compile(r" running (\d) reason (\S+) device state (\S+)\Z")),
-    "vfio_vmstate_change_prepare": (OTHER, re.compile(r" running (\d) reason (\S+) device state (\S+)\Z")),
     "vfio_migration_state_notifier": (OTHER, re.compile(r" state (\S+)\Z")),
 }
 
-#: The events whose format this reader checks.
-KNOWN_EVENTS = frozenset(_EVENTS) | {"migrate_set_state"}
+#: The vfio events whose lines this reader checks (kinds above).
+CHECKED = frozenset(_EVENTS)
+
+_MIGRATION_IGNORED = {
+    "vfio_migration_realize": "device realize, before any migration",
+    "vfio_load_device_config_state_start": "PCI config space from the stream, not the data_fd",
+    "vfio_load_device_config_state_end": "PCI config space from the stream, not the data_fd",
+    "vfio_save_device_config_state": "PCI config space to the stream, not the data_fd",
+    "vfio_state_pending_estimate": "QEMU's estimate of the data left, no data_fd transfer",
+    "vfio_state_pending_exact": "VFIO_DEVICE_FEATURE_MIG_DATA_SIZE, a size query valid in any state",
+    "vfio_save_block_precopy_empty_hit": "a pre-copy read found no new data (ENOMSG); reads are judged at "
+                                         "vfio_save_block and vfio_save_iterate",
+    "vfio_save_complete_precopy_start": "logged before its own STOP_COPY request; its reads are vfio_save_block "
+                                        "and vfio_save_complete_precopy",
+    "vfio_save_iterate_start": "an iteration starts; its reads are vfio_save_block, its end vfio_save_iterate",
+    "vfio_save_complete_precopy_thread_start": "logged before the thread's own STOP_COPY request; its "
+                                               "reads are judged at vfio_save_complete_precopy_thread_end",
+    "vfio_load_bufs_thread_start": "the multifd load thread starts; its writes are the *_buffer_load_* events",
+    "vfio_load_bufs_thread_end": "the multifd load thread ends (also when cancelled before any write)",
+    "vfio_load_state_device_buffer_incoming": "a buffer received into QEMU's queue, not written to the device",
+    "vfio_load_state_device_buffer_start": "the first buffer is due; the write is its *_buffer_load_start",
+    "vfio_load_state_device_buffer_starved": "the load thread waits for a buffer",
+    "vfio_load_state_device_buffer_end": "the last buffer was written (after its *_buffer_load_end)",
+}
+
+#: Every vfio trace event of QEMU 10.0 that is deliberately not checked, with
+#: why: the migration events above (each named), and every event whose name
+#: is not a migration one (:data:`.qemu_events.MIGRATION_PREFIXES`: device
+#: emulation, DMA mapping, dirty tracking, IOMMU back ends), which says
+#: nothing about the migration state machine.
+IGNORED: dict[str, str] = {
+    **{name: "not a migration event (device emulation, DMA mapping, dirty tracking or an IOMMU back end)"
+       for name in VFIO_EVENTS if not name.startswith(MIGRATION_PREFIXES)},
+    **_MIGRATION_IGNORED,
+}
+
+#: The events whose format this reader knows (checked vfio events, and the
+#: non-vfio events it reads).
+KNOWN_EVENTS = CHECKED | {"migrate_set_state", "vm_state_notify"}
+
+
+def unclassified(names: Iterable[str]) -> list[str]:
+    """The ``vfio_*`` event names among ``names`` that are neither checked nor
+    ignored (an event of a QEMU this reader was not written for), sorted."""
+    return sorted({n for n in names if n.startswith("vfio_") and n not in CHECKED and n not in IGNORED})
 
 
 def looks_like_qemu_log(text: str) -> bool:
@@ -85,9 +154,16 @@ def parse_line(number: int, text: str) -> Event:
             return Event(number, MALFORMED, "", "truncated line: only the timestamp prefix", "", "", text)
         return Event(number, OTHER, "", "", "", "", text)
     name, args = m.group(3), m.group(4)
+    if name == "vm_state_notify":
+        found = _VM_STATE_NOTIFY.match(args or "")
+        if found is None:
+            return Event(number, MALFORMED, "", "vm_state_notify: the arguments do not fit its format in "
+                         "trace-events (truncated?)", "", name, text)
+        return Event(number, VM, "", "running" if found.group(1) == "1" else "stopped", found.group(3), name, text)
     spec = _EVENTS.get(name)
     if spec is None:
-        if args is None and name not in KNOWN_EVENTS and any(k.startswith(name) for k in _EVENTS):
+        if args is None and name not in KNOWN_EVENTS and name not in IGNORED and \
+                any(k.startswith(name) for k in _EVENTS):
             return Event(number, MALFORMED, "", f"truncated line: {name!r} is the start of a known event name",
                          "", name, text)
         return Event(number, OTHER, "", "", "", name, text)
@@ -105,18 +181,27 @@ def parse_line(number: int, text: str) -> Event:
     device, groups = d.group(1), found.groups()
     if name == "vfio_load_state" and int(groups[0], 16) != DEV_DATA_STATE:
         kind = OTHER  # setup, config and end-of-state tags carry no data_fd data
+    if name == "vfio_save_complete_precopy_thread_end" and groups[0] != "1":
+        kind = OTHER  # the thread failed, perhaps before its STOP_COPY request: nothing to judge
+    if kind == VMSTATE:
+        return Event(number, kind, device, "prepare" if name.endswith("_prepare") else "change", groups[0],
+                     name, text)
     a = groups[0] if groups else ""
     b = groups[1] if len(groups) > 1 else ""
     return Event(number, kind, device, a, b, name, text)
 
 
-def read_qemu_log(path: Path) -> Iterator[Event]:
-    """Yield one :class:`Event` per line of the log at ``path``, streaming
-    (one line in memory at a time).
+def read_qemu_log(lines: Iterable[tuple[int, str]] | str | os.PathLike) -> Iterator[Event]:
+    """Yield one :class:`Event` per ``(line number, text)`` of a trace-event
+    log (streaming: one line at a time); given a path, its lines are read
+    once with :func:`fsmcheck.inputs.open_lines`.
 
     Raises:
-        OSError: the file cannot be read.
+        fsmcheck.inputs.InputError: (a path) unreadable, a line over the bound or not UTF-8.
     """
-    with open(path, encoding="utf-8", errors="replace", newline=None) as handle:
-        for number, raw in enumerate(handle, 1):
-            yield parse_line(number, raw.rstrip("\r\n"))
+    if isinstance(lines, (str, os.PathLike)):
+        with open_lines(lines) as source:
+            yield from read_qemu_log(source)
+        return
+    for number, text in lines:
+        yield parse_line(number, text)

@@ -13,18 +13,26 @@ QEMU 9.1 onward)::
 ``device-state`` is one of ``VfioMigrationState``: stop, running, stop-copy,
 resuming, running-p2p, pre-copy, pre-copy-p2p (QEMU never sends ERROR), read
 as the kernel's names (``pre-copy-p2p`` -> ``PRE_COPY_P2P``). Other QMP
-lines (the greeting, command replies, other events) are ``other`` events.
+lines (the greeting, command replies, other events) are ``other`` events,
+except ``STOP`` and ``RESUME`` (qapi/run-state.json): the VM's run state,
+read as ``vm`` events. QEMU sends ``STOP`` after the VM state-change handlers
+ran (system/cpus.c do_vm_stop()) and ``RESUME`` before them
+(vm_prepare_start()), so the devices' moves to STOP come before ``STOP`` and
+their moves back to RUNNING after ``RESUME``.
+
+A line that is not JSON, nests too deeply, or holds an integer over Python's
+digit limit is ``malformed`` (a finding at its line), never an exception.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
-from pathlib import Path
+import os
+from collections.abc import Iterable, Iterator
 
-from .events import IMPLIED, MALFORMED, OTHER, RECORD, Event
+from ..inputs import InputError, open_lines, parse_json_line
+from .events import IMPLIED, MALFORMED, OTHER, RECORD, VM, Event
 
-__all__ = ["read_qmp", "looks_like_qmp", "state_name"]
+__all__ = ["read_qmp", "parse_line", "looks_like_qmp", "state_name"]
 
 _QMP_KEYS = ("event", "return", "QMP", "error", "execute")
 
@@ -34,12 +42,18 @@ def state_name(qapi: str) -> str:
     return qapi.upper().replace("-", "_")
 
 
+def _load(text: str, number: int = 1) -> tuple[object, str]:
+    """(the parsed line, "") or (None, why it is not usable JSON), by
+    :func:`fsmcheck.inputs.parse_json_line` (nesting and digit guards)."""
+    try:
+        return parse_json_line("<qmp>", number, text), ""
+    except InputError as exc:
+        return None, exc.diagnostics[0].message
+
+
 def looks_like_qmp(text: str) -> bool:
     """True when ``text`` (one line) is a QMP JSON object."""
-    try:
-        doc = json.loads(text)
-    except ValueError:
-        return False
+    doc, _ = _load(text)
     return isinstance(doc, dict) and any(k in doc for k in _QMP_KEYS)
 
 
@@ -47,30 +61,36 @@ def parse_line(number: int, text: str) -> Event:
     """The :class:`Event` of one line of a QMP event log."""
     if not text.strip():
         return Event(number, OTHER, "", "", "", "", text)
-    try:
-        doc = json.loads(text)
-    except ValueError as exc:
-        return Event(number, MALFORMED, "", f"not a JSON object ({exc.msg}; truncated?)", "", "", text)
+    doc, why = _load(text, number)
+    if why:
+        return Event(number, MALFORMED, "", why, "", "", text)
     if not isinstance(doc, dict):
         return Event(number, MALFORMED, "", "not a JSON object", "", "", text)
     name = doc.get("event", "")
+    if not isinstance(name, str):
+        return Event(number, MALFORMED, "", "'event' is not a string", "", "", text)
+    if name in ("STOP", "RESUME"):
+        return Event(number, VM, "", "stopped" if name == "STOP" else "running", name, name, text)
     if name != "VFIO_MIGRATION":
-        return Event(number, OTHER, "", "", "", str(name), text)
+        return Event(number, OTHER, "", "", "", name, text)
     data = doc.get("data")
+    device = None
+    if isinstance(data, dict):
+        device = data.get("device-id") or data.get("qom-path")
     if not isinstance(data, dict) or not isinstance(data.get("device-state"), str) or \
-            not (data.get("device-id") or data.get("qom-path")):
-        return Event(number, MALFORMED, "", "VFIO_MIGRATION without data.device-state and a device-id "
-                     "or qom-path", "", name, text)
-    device = data.get("device-id") or data["qom-path"]
+            not isinstance(device, str) or not device:
+        return Event(number, MALFORMED, "", "VFIO_MIGRATION without a string data.device-state and a string "
+                     "device-id or qom-path", "", name, text)
     return Event(number, RECORD, device, state_name(data["device-state"]), IMPLIED, name, text)
 
 
-def read_qmp(path: Path) -> Iterator[Event]:
-    """Yield one :class:`Event` per line of the QMP log at ``path``, streaming.
-
-    Raises:
-        OSError: the file cannot be read.
-    """
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        for number, raw in enumerate(handle, 1):
-            yield parse_line(number, raw.rstrip("\r\n"))
+def read_qmp(lines: Iterable[tuple[int, str]] | str | os.PathLike) -> Iterator[Event]:
+    """Yield one :class:`Event` per ``(line number, text)`` of a QMP event
+    log (streaming); given a path, its lines are read once with
+    :func:`fsmcheck.inputs.open_lines`."""
+    if isinstance(lines, (str, os.PathLike)):
+        with open_lines(lines) as source:
+            yield from read_qmp(source)
+        return
+    for number, text in lines:
+        yield parse_line(number, text)

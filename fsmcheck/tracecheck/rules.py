@@ -60,6 +60,13 @@ RULES: dict[str, Rule] = {r.id: r for r in (
          "With several devices in one trace, every device supports the P2P states.",
          "vfio.h: \"For the purpose of specification the states behave as though the device was fully "
          "running if not supported.\""),
+    Rule("vm-stopped",
+         "No device enters a running state (RUNNING, PRE_COPY: the model's P2P initiating group) while the VM "
+         "is stopped.",
+         "QEMU system/runstate.c vm_state_notify() runs the VM state-change handlers, and hw/vfio/migration.c "
+         "vfio_vmstate_change() asks for RUNNING only when the VM runs (STOP or STOP_COPY when it stops); "
+         "vfio.h: \"While in RUNNING the device is fully operational, the device may generate interrupts, DMA, "
+         "respond to MMIO\" (and PRE_COPY \"is running normally\")"),
     Rule("event-format",
          "Each line of a known event has the arguments of its format; no line is truncated.",
          "QEMU hw/vfio/trace-events (QEMU 10); QAPI event VFIO_MIGRATION (qapi/vfio.json)"),

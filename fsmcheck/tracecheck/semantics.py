@@ -77,6 +77,8 @@ class QemuDevice:
         self.state = initial
         self.reset, self.error = reset, error
         self.pending: Request | None = None
+        #: The last request resolved by a record (None before the first).
+        self.last: Request | None = None
 
     def request(self, line: int, requested: str, recover: str) -> tuple[Request | None, Request | None]:
         """A ``set_state`` event.
@@ -101,6 +103,7 @@ class QemuDevice:
         self.state = state
         if req is None:
             return None
+        self.last = req
         req.recorded, req.record_line = state, line
         if state == req.requested:
             req.outcome = OK
