@@ -29,7 +29,7 @@ POLICIES = [
 
 
 def row(title: str, name: str, devices: int, failures: int) -> str:
-    cmd = ["fsmcheck", "verify", name, "--devices", str(devices), "--failures", str(failures)]
+    cmd = ["fsmcheck", "verify", name, "--devices", str(devices), "--failures", str(failures), "--timeout-ms", "60000"]
     done = subprocess.run([sys.executable, "-m", "fsmcheck.cli", *cmd[1:], "--json"], capture_output=True,
                           text=True, cwd=ROOT, check=False)
     results = json.loads(done.stdout)["models"][0]["results"]
