@@ -220,7 +220,7 @@ def test_promela_export_has_one_option_per_device(orch):
     from fsmcheck.export.orchestration_promela import orchestration_promela
 
     text = orchestration_promela(System(orch, orch.run("migrate-source"), (orch.default_flags,) * 3, 1))
-    assert "#define N 3" in text and text.count("-> call(") == 3 and "P2P_BAD" in text
+    assert "#define N 3" in text and text.count("; call()") == 3 and "P2P_BAD" in text
 
 
 @pytest.mark.skipif(shutil.which("spin") is None and not os.environ.get("FSMCHECK_REQUIRE_TOOLS"),

@@ -63,7 +63,8 @@ def orchestration_promela(system: System) -> str:
     out += [f"#define {s} {k}" for s, k in sid.items()]
     out += [f"#define END_OK {sysm.end_ok}", f"#define END_ABORT {sysm.end_abort}",
             f"byte st[N]; bool called[N]; bool fd[N]; byte pc; bool err; byte f;",
-            f"hidden byte cls[N];  /* flag-set class per device: constant */"]
+            f"hidden byte cls[N];  /* flag-set class per device: constant */",
+            "hidden byte i;  /* the device being called (not part of the state) */"]
     for c, k in cid.items():
         out.append(f"/* class {k}: {','.join(x for x in dev.flag_order if x in c)} */")
     out.append(f"#define INIT(s) {in_set('s', initiating)}")
@@ -107,7 +108,7 @@ def orchestration_promela(system: System) -> str:
                     body.append(f"  fd[{i}] = false;")
             out.append(f"inline enter_{dest}_{int(close)}() {{\n" + "\n".join(body) + "\n}")
     # one device's callback
-    out.append("inline call(i) {\n  if")
+    out.append("inline call() {\n  if")
     for pc in range(sysm.end_ok):
         phase = sysm.phases[pc]
         abort_now = phase.on_error == "abort-now" and not sysm.in_abort[pc]
@@ -145,7 +146,7 @@ def orchestration_promela(system: System) -> str:
     init = sysm.initial()
     setup = [f"  cls[{i}] = {cid[fl]}; st[{i}] = {init.devices[i].state};" for i, fl in enumerate(sysm.flags)]
     allcalled = " && ".join(f"called[{i}]" for i in range(n))
-    options = [f"  :: atomic {{ pc < END_OK && !called[{i}] -> call({i}) }}" for i in range(n)]
+    options = [f"  :: atomic {{ pc < END_OK && !called[{i}] -> i = {i}; call() }}" for i in range(n)]
     out.append("active proctype vmm() {\n  atomic {\n" + "\n".join(setup) + "\n  pc = 0; enter_0_0() }\n  do\n"
                + "\n".join(options)
                + f"\n  :: atomic {{ pc < END_OK && {allcalled} -> move() }}\n  :: pc >= END_OK -> break\n  od;\n"
