@@ -9,7 +9,7 @@ DEVICE_MODELS := models/vfio_v1.toml models/vfio_v2.toml
 # verify and report also take the orchestration model (N = 2 devices by default)
 MODELS := $(DEVICE_MODELS) models/qemu_orchestration.toml
 
-.PHONY: all main setup lock verify report pack check-pack wheel-check test table kernel mutate bench bench-ci bench-scale bench-startup bench-pack bench-fleet bench-trace bench-orchestration vm-e2e vm-qemu fuzz fuzz-ci clean vfio-user-e2e
+.PHONY: all main setup lock verify report pack check-pack wheel-check test test-fast docs table kernel mutate bench bench-ci bench-scale bench-startup bench-pack bench-fleet bench-trace bench-orchestration vm-e2e vm-qemu fuzz fuzz-ci clean vfio-user-e2e
 
 all: main
 
@@ -70,8 +70,9 @@ mutate: setup
 # into a fresh virtual environment outside the checkout, and from a temporary
 # directory run `fsmcheck models`, `fsmcheck verify vfio_v1 vfio_v2`, check
 # that the installed tool generates the committed pack byte for byte, and run
-# that pack against the reference drivers, and `fsmcheck run-pack` with its
-# hidden --adapter override on the reference drivers (no VFIO device in CI);
+# that pack against the reference drivers, `fsmcheck rules` (the shipped
+# pack's rules, no checkout) and `fsmcheck run-pack --reference` (the
+# built-in reference device: no VFIO device in CI);
 # then `pipx install` of the same wheel. Nothing is left behind (the
 # temporary directory is removed). About 1 minute.
 wheel-check: setup
@@ -87,8 +88,8 @@ wheel-check: setup
 	venv/bin/fsmcheck verify -q vfio_v1 vfio_v2; \
 	venv/bin/fsmcheck generate --check -o pack; \
 	venv/bin/python -m pytest -q -p no:cacheprovider --fsmcheck-seed=0 pack; \
-	venv/bin/fsmcheck run-pack --vfio-cdev /dev/null --adapter fsmcheck.drivers.reference:factory \
-	  --seed 0 -o run-pack >/dev/null; test -s run-pack/results.html; \
+	venv/bin/fsmcheck rules >/dev/null; \
+	venv/bin/fsmcheck run-pack --reference -q --seed 0 -o run-pack; test -s run-pack/results.html; \
 	PIPX_HOME="$$tmp/pipx" PIPX_BIN_DIR="$$tmp/pipx-bin" PIPX_MAN_DIR="$$tmp/pipx-man" \
 	  $(CURDIR)/$(VENV)/bin/pipx install --quiet "$$wheel"; \
 	"$$tmp/pipx-bin/fsmcheck" verify -q vfio_v1; \
@@ -98,9 +99,21 @@ wheel-check: setup
 lock: setup
 	$(PYTHON) -m pip freeze --exclude-editable > constraints.txt
 
-# The tests (pytest), after set-up.
+# The tests (pytest), after set-up: the full gate.
 test: setup
 	$(PYTHON) -m pytest -q
+
+# The edit loop (under 90 s): the tests not marked slow, vm, kernel or browser
+# (markers in pyproject.toml), on two pytest-xdist workers.
+test-fast: setup
+	$(PYTHON) -m pytest -q -p no:cacheprovider -n 2 -m "not slow and not vm and not kernel and not browser"
+
+# The manual (docs/, MkDocs) into build/site, strict: a warning fails. The
+# CLI reference comes from the click commands (mkdocs-click), the model-format
+# keys from the loader, the measured figures from build/bench/ (make bench).
+docs: setup
+	$(PYTHON) -m mkdocs build --strict --quiet
+	@echo "docs: built build/site/index.html"
 
 # The derived combination tables of every flag set.
 table: setup
@@ -143,46 +156,50 @@ vm-qemu: setup
 # adapter's opens, the pack through the harness and fsmcheck mutate (baselines:
 # deriving per open, a bare pass-through, one plain pack run); the VM pack on
 # 1, 2 and 4 mtty workers (baseline: 1 worker).
+# Each script's output is also written to build/bench/NAME.txt (with the
+# command and the date), which `make docs` shows as the measured figures.
+BENCH_OUT := build/bench
+RECORD := $(PYTHON) bench/record.py $(BENCH_OUT)
 bench: setup
-	$(PYTHON) bench/bench_verify.py
-	$(PYTHON) bench/bench_scale.py
-	$(PYTHON) bench/bench_startup.py
-	$(PYTHON) bench/bench_pack.py
-	$(PYTHON) bench/bench_fleet.py --seed 1234
+	$(RECORD) bench/bench_verify.py
+	$(RECORD) bench/bench_scale.py
+	$(RECORD) bench/bench_startup.py
+	$(RECORD) bench/bench_pack.py
+	$(RECORD) bench/bench_fleet.py --seed 1234
 	$(MAKE) --no-print-directory bench-orchestration
 
 # The bounded form CI runs (about 2 minutes): the same measurements, small.
 bench-ci: setup
-	$(PYTHON) bench/bench_verify.py --repeat 1
-	$(PYTHON) bench/bench_scale.py --states 8 16 32 --repeat 1 --generate 32
-	$(PYTHON) bench/bench_startup.py --repeat 2
-	$(PYTHON) bench/bench_pack.py --rounds 1 --no-mutate --seconds 1
+	$(RECORD) bench/bench_verify.py --repeat 1
+	$(RECORD) bench/bench_scale.py --states 8 16 32 --repeat 1 --generate 32
+	$(RECORD) bench/bench_startup.py --repeat 2
+	$(RECORD) bench/bench_pack.py --rounds 1 --no-mutate --seconds 1
 
 bench-scale: setup
-	$(PYTHON) bench/bench_scale.py
+	$(RECORD) bench/bench_scale.py
 
 bench-startup: setup
-	$(PYTHON) bench/bench_startup.py
+	$(RECORD) bench/bench_startup.py
 
 bench-pack: setup
-	$(PYTHON) bench/bench_pack.py
+	$(RECORD) bench/bench_pack.py
 
 # A fleet in the VM: the v2 pack on 1, 2 and 4 mtty mdevs, one pytest-xdist worker
 # (and vCPU) each, same seed; speed-ups against the 1-worker run of the same invocation.
 bench-fleet: setup
-	$(PYTHON) bench/bench_fleet.py
+	$(RECORD) bench/bench_fleet.py
 
 # check-trace throughput (lines/s) on a synthetic 10^6-line QEMU log built from
 # the real trace, with ratios against raw line reading measured in the same run.
 bench-trace: setup
-	$(PYTHON) bench/bench_trace.py
+	$(RECORD) bench/bench_trace.py
 
 # N = 2..32 devices (F = 0) and 2..16 (F = 1): the explicit engine (counted
 # product, partial-order reduction) and z3, beside SPIN's pan on the Promela
 # export for N <= 8 (pan's C compile dominates: about 10-25 minutes on a loaded machine)
 bench-orchestration: setup
-	$(PYTHON) bench/bench_orchestration.py --devices 2,4,8,16,32 --failures 0
-	$(PYTHON) bench/bench_orchestration.py --devices 2,4,8,12,16 --failures 1
+	$(RECORD) bench/bench_orchestration.py --devices 2,4,8,16,32 --failures 0
+	$(RECORD) bench/bench_orchestration.py --devices 2,4,8,12,16 --failures 1
 
 # The verifier core under fuzzing (fuzz/, hypothesis-driven): >= 10^4 random
 # valid models through both engines (0 disagreements, 0 engine errors, 0

@@ -7,7 +7,7 @@ measured in the same run (the machine is shared: compare ratios, not times).
     the same for the v1 driver's arc graph.
 (b) the whole pack (``generated_tests``, ``--fsmcheck-seed=0``) through the
     harness vs a bare pass-through (this file loaded as a pytest plugin sets
-    the harness's private ``_DIRECT`` switch: every adapter call made on the
+    the private ``_DIRECT`` switch of ``fsmcheck.pack.calls``: every adapter call made on the
     test's thread, no worker, no time limit -- for measuring only), and
     through the harness with its worker as it was before issue 14 (a queue
     and an event per call); plus the cost of one call each way.
@@ -86,22 +86,22 @@ def pytest_configure(config):
     bare pass-through of (b), counting the adapter calls; ``worker`` every
     call through the harness's worker thread (none inline); ``before`` the
     same with the worker as it was before issue 14."""
-    from fsmcheck.pack import harness
+    from fsmcheck.pack import calls
 
     mode = os.environ.get("BENCH_PACK_MODE")
     if mode in ("worker", "before"):  # every call through a worker thread, none inline
-        harness._SET_ASYNC_EXC = None
+        calls._SET_ASYNC_EXC = None
         if mode == "before":
-            harness._Worker = _QueueWorker
+            calls._Worker = _QueueWorker
         return
-    harness._DIRECT = True
-    direct = harness._direct
+    calls._DIRECT = True
+    direct = calls._direct
 
     def counted(fn, args):
         _CALLS[0] += 1
         return direct(fn, args)
 
-    harness._direct = counted
+    calls._direct = counted
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -163,7 +163,7 @@ def bench_call(calls: int) -> dict[str, float]:
     adapter, watched), through its worker thread, through the bare
     pass-through, and the device alone."""
     from fsmcheck.drivers.reference import ReferenceV2Adapter
-    from fsmcheck.pack import harness
+    from fsmcheck.pack import calls as pack_calls, harness
 
     adapter = ReferenceV2Adapter()
     device = adapter.open(1)
@@ -174,7 +174,7 @@ def bench_call(calls: int) -> dict[str, float]:
     device.close()
     for mode, owner, bare in (("inline", adapter, False), ("worker", None, False), ("bare", None, True)):
         h = harness.Harness(adapter.open(1), {}, label="bench", adapter=owner)
-        harness._DIRECT = bare
+        pack_calls._DIRECT = bare
         try:
             h.get()
             start = time.perf_counter()
@@ -183,7 +183,7 @@ def bench_call(calls: int) -> dict[str, float]:
                 h.log.clear()
             out[mode] = (time.perf_counter() - start) / calls * 1e6
         finally:
-            harness._DIRECT = False
+            pack_calls._DIRECT = False
             h.close()
     return out
 

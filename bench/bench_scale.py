@@ -52,8 +52,8 @@ z3.Fixedpoint.query = _counting(z3.Fixedpoint.query)
 def _engine(check, model) -> tuple[float, int, set]:
     """Seconds, z3 queries and verdict statuses of ``check`` over every
     applicable property and configuration (caches cleared first)."""
-    symbolic._TABLE_CACHE.clear()
-    explicit._TABLES.clear()
+    symbolic._relations_of.cache_clear()
+    explicit._table.cache_clear()
     _QUERIES["n"] = 0
     start = time.perf_counter()
     statuses = set()
@@ -98,8 +98,8 @@ def main() -> None:
             path.write_text(scale_model(n))
             model = load_model(path)
             base = baselines.get(n) or _engine(explicit.check, model)[0]
-            symbolic._TABLE_CACHE.clear()
-            explicit._TABLES.clear()
+            symbolic._relations_of.cache_clear()
+            explicit._table.cache_clear()
             start = time.perf_counter()
             results = verify_model(model)
             files = pack_files(model)

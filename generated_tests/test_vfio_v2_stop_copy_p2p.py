@@ -238,6 +238,10 @@ def test_fresh_handles(fsmcheck_v2):
     check.check_fresh_handles(fsmcheck_v2, SPEC)
 
 
+def test_stream_current(fsmcheck_v2):
+    check.check_stream_current(fsmcheck_v2, SPEC)
+
+
 # (current, requested, index of the failing step on the path, into ERROR)
 FAILURES = [('STOP', 'RUNNING', 0, False),
  ('STOP', 'RUNNING', 0, True),

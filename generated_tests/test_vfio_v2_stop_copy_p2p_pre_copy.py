@@ -304,6 +304,10 @@ def test_fresh_handles(fsmcheck_v2):
     check.check_fresh_handles(fsmcheck_v2, SPEC)
 
 
+def test_stream_current(fsmcheck_v2):
+    check.check_stream_current(fsmcheck_v2, SPEC)
+
+
 PRECOPY_STATES = ['PRE_COPY', 'PRE_COPY_P2P']
 
 

@@ -1,8 +1,14 @@
-"""Shared fixtures: paths of the shipped models and seeded-defect variants."""
+"""Shared fixtures and helpers: paths of the shipped models, seeded-defect
+variants, the CLI through click's runner (:func:`cli`), a pytest subprocess
+(:func:`run_pytest`), and what to do when a tool or ``../shared`` is
+missing (:func:`require_tool`, :func:`require_shared`)."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,6 +16,19 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "models"
 TOY = Path(__file__).resolve().parent / "models" / "door.toml"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Markers that follow from what a test uses (``make test-fast`` leaves
+    them out; pyproject.toml declares them): ``kernel`` for a test that
+    takes the unpacked linux-source-6.12 (the ``kernel_tree`` fixture),
+    ``vm`` for the QEMU guest's tests (``tests/test_vm_*.py``). ``slow`` and
+    ``browser`` are marked at the test."""
+    for item in items:
+        if "kernel_tree" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.kernel)
+        if item.path.name.startswith("test_vm_"):
+            item.add_marker(pytest.mark.vm)
 
 
 @pytest.fixture
@@ -40,16 +59,51 @@ def kernel_tree(tmp_path_factory):
     return unpack(tmp_path_factory.mktemp("linux"))
 
 
-SEED_NVME = ROOT.parent / "shared" / "seeds"
+#: The project's shared folder, beside the checkout (seeds, SPEC.md, QEMU traces).
+SHARED = ROOT.parent / "shared"
+SEED_NVME = SHARED / "seeds"
 
 
 @pytest.fixture
 def nvme_seed():
     """../shared/seeds/004_*.txt: the NVMe RFC thread (beside the checkout in CI)."""
     found = sorted(SEED_NVME.glob("004_*.txt"))
-    if not found:
-        pytest.fail(f"seed 004 not found in {SEED_NVME}: ../shared must sit beside the checkout")
+    require_shared(bool(found), "seeds/004_*.txt (the NVMe RFC thread)")
     return found[0]
+
+
+def require_shared(available: bool, what: str) -> None:
+    """Skip, with the reason, a test that needs the project's ``../shared``
+    folder when it is not beside the checkout (a fresh clone); fail instead
+    when FSMCHECK_REQUIRE_TOOLS=1 (CI, which has it)."""
+    if available:
+        return
+    message = f"../shared/{what} is missing: the project's shared folder must sit beside the checkout " \
+              f"(as {SHARED}) for this test; CI has it"
+    if os.environ.get("FSMCHECK_REQUIRE_TOOLS") == "1":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def cli(*args, catch_exceptions: bool = True, **kwargs):
+    """``fsmcheck ARGS...`` through click's runner (paths may be Path
+    objects); returns click's ``Result``."""
+    from click.testing import CliRunner
+
+    from fsmcheck.cli import main
+
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=catch_exceptions, **kwargs)
+
+
+def run_pytest(*args, timeout: float = 600, env: dict | None = None, cwd: Path = ROOT):
+    """``python -m pytest -q -p no:cacheprovider ARGS...`` in a subprocess
+    (from the checkout, outside any pytest-xdist worker of this run);
+    returns the ``CompletedProcess`` with text output."""
+    environment = {**os.environ, **(env or {})}
+    environment.pop("PYTEST_XDIST_WORKER", None)
+    environment.pop("PYTEST_XDIST_WORKER_COUNT", None)
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout, cwd=cwd, env=environment)
 
 
 #: Where tests keep artifacts worth looking at (the report's screenshot).
@@ -63,8 +117,6 @@ TOOLS = ROOT / ".tools"
 def require_tool(available: bool, what: str, install: str) -> None:
     """Skip when a system tool is missing -- or fail, when
     FSMCHECK_REQUIRE_TOOLS=1 (CI), so a missing install step cannot hide."""
-    import os
-
     if available:
         return
     message = f"{what} is not installed ({install})"

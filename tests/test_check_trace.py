@@ -301,6 +301,7 @@ def itf_traces(variant, tmp_path):
     return model, sorted((tmp_path / "itf").glob("vfio_v2.walk-agrees.*.networkx.itf.json"))
 
 
+@pytest.mark.slow
 def test_itf_input(itf_traces, tmp_path):
     model, traces = itf_traces
     assert len(traces) == 4

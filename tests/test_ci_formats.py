@@ -30,6 +30,7 @@ def _validator():
     return cls(schema, format_checker=cls.FORMAT_CHECKER)
 
 
+@pytest.mark.slow
 def test_sarif_validates_and_points_at_the_model_line(variant, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     path = variant(*V2_WITHOUT_STOP_TO_RESUMING)
@@ -112,6 +113,7 @@ def test_quiet_and_no_color():
     assert "\x1b[" in colored.output  # the flag above is what removed the colour
 
 
+@pytest.mark.slow
 def test_pack_junitxml_has_one_testcase_per_generated_test(tmp_path):
     module = ROOT / "generated_tests" / "test_vfio_v1.py"
     env = dict(os.environ, PYTHONHASHSEED="0")

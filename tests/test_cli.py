@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import json
 
-from click.testing import CliRunner
+import pytest
 
-from fsmcheck.cli import main
-
-from .conftest import MODELS, TOY
+from .conftest import MODELS, TOY, cli
 
 V1, V2 = str(MODELS / "vfio_v1.toml"), str(MODELS / "vfio_v2.toml")
 
 
-def run(*args):
-    return CliRunner().invoke(main, list(args))
+run = cli
 
 
+@pytest.mark.slow
 def test_verify_all_hold_exits_0():
     result = run("verify", "--no-color", V1, V2)
     assert result.exit_code == 0, result.output
@@ -37,6 +35,7 @@ def test_verify_json_shape():
     assert set(first["engines"]) == {"networkx", "z3"}
 
 
+@pytest.mark.slow
 def test_verify_failing_property_exits_1_and_prints_counterexample(variant):
     path = variant("vfio_v2.toml", [('exits = ["ERROR"]    #', 'exits = []    #')])
     result = run("verify", "--no-color", str(path))

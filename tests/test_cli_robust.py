@@ -53,6 +53,7 @@ def _run(args, env=None, **kw):
                           env={**os.environ, **(env or {})}, **kw)
 
 
+@pytest.mark.slow
 def test_state_names_are_not_rich_markup(tmp_path):
     path = tmp_path / "markup.toml"
     path.write_text(MARKUP)
@@ -92,6 +93,7 @@ def test_flags_number_of_a_defined_set_still_works():
     assert result.exit_code == 0 and json.loads(result.output)["flags"] == ["STOP_COPY", "P2P", "PRE_COPY"]
 
 
+@pytest.mark.slow
 def test_call_timeout_zero_is_rejected():
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--co",
                              "generated_tests/test_vfio_v1.py", "--fsmcheck-call-timeout=0"],
@@ -110,6 +112,7 @@ def test_written_files_respect_the_umask(tmp_path, umask, mode):
     assert path.stat().st_mode & 0o777 == mode
 
 
+@pytest.mark.slow
 def test_report_is_reproducible_byte_for_byte(tmp_path):
     outputs = []
     for i in range(2):
@@ -122,6 +125,7 @@ def test_report_is_reproducible_byte_for_byte(tmp_path):
     assert outputs[0].count(b"verified in") == 0
 
 
+@pytest.mark.slow
 def test_report_reproducible_flag_without_epoch(tmp_path):
     out = tmp_path / "r.html"
     env = {k: v for k, v in os.environ.items() if k != "SOURCE_DATE_EPOCH"}
@@ -131,6 +135,7 @@ def test_report_reproducible_flag_without_epoch(tmp_path):
     assert b" ms</span>" not in out.read_bytes()
 
 
+@pytest.mark.slow
 def test_verify_deadline_ends_a_30000_state_run(tmp_path):
     # (10,000 states verify in about 2 s since issue 14: the chain is longer
     # and the deadline shorter than the run)
@@ -144,12 +149,17 @@ def test_verify_deadline_ends_a_30000_state_run(tmp_path):
     assert any("deadline" in v.get("note", "") for r in doc["models"][0]["results"] for v in r["engines"].values())
 
 
-def test_verify_prints_progress_on_long_runs_without_a_terminal(tmp_path):
+@pytest.mark.slow
+def test_verify_prints_progress_without_a_terminal_only_when_asked(tmp_path):
+    """Off a terminal, progress lines only with --progress (then a long run
+    prints them; issue 24: one grammar)."""
     path = tmp_path / "chain.toml"
     path.write_text(chain_model(30_000))
-    result = _run(["verify", "--no-color", "--deadline", "4", str(path)])
+    result = _run(["verify", "--no-color", "--progress", "--deadline", "4", str(path)])
     assert result.returncode == 1
     assert "verifying chain: " in result.stderr
+    silent = _run(["verify", "--no-color", "--deadline", "4", str(path)])
+    assert silent.returncode == 1 and "verifying" not in silent.stderr
 
 
 def test_model_lookups_are_indexed():

@@ -3,6 +3,8 @@ the expected minimal counterexample, on both engines."""
 
 from __future__ import annotations
 
+import pytest
+
 from fsmcheck.model import load_model
 from fsmcheck.verifier.verify import verify_model
 
@@ -52,6 +54,7 @@ def test_v1_reset_to_000(variant):
         assert cex.line == reset_line  # the [device] reset line of the model file
 
 
+@pytest.mark.slow
 def test_v2_missing_required_arc(variant):
     path = variant("vfio_v2.toml", [('''[[arcs]]
 from = "STOP"
@@ -72,6 +75,7 @@ source = "vfio.h: STOP -> RESUMING returns a new data_fd"
     assert all(r.status in ("holds", "fails") for r in results.values())
 
 
+@pytest.mark.slow
 def test_v2_extra_arc_makes_a_path_ambiguous(variant):
     extra = '''[[arcs]]
 from = "RUNNING"
@@ -91,6 +95,7 @@ source = "seeded defect"
     assert results[("combination-table", "STOP_COPY")].status == "holds"
 
 
+@pytest.mark.slow
 def test_v2_walk_whose_skip_loop_never_exits_on_error(variant):
     path = variant("vfio_v2.toml", [('exits = ["ERROR"]    #', 'exits = []    #')])
     results = _results(path)
@@ -110,6 +115,7 @@ def test_v2_walk_whose_skip_loop_never_exits_on_error(variant):
                                           "its skip loop cycles ERROR -> ERROR")
 
 
+@pytest.mark.slow
 def test_v2_walk_table_entry_changed(variant):
     # RUNNING -> STOP through RUNNING_P2P changed to go straight to STOP: with
     # P2P the driver would be asked for an arc it does not have.
@@ -122,6 +128,7 @@ def test_v2_walk_table_entry_changed(variant):
                                "the derived table gives RUNNING -> RUNNING_P2P -> STOP"), engine
 
 
+@pytest.mark.slow
 def test_v2_session_effect_wrong(variant):
     path = variant("vfio_v2.toml", [('''to = "PRE_COPY_P2P"
 needs = ["P2P", "PRE_COPY"]
@@ -135,6 +142,7 @@ session = "starts"''')])
         assert cex.summary.startswith("arc PRE_COPY -> PRE_COPY_P2P declares session effect 'starts'; its groups say 'keeps'"), engine
 
 
+@pytest.mark.slow
 def test_v2_arc_out_of_error(variant):
     extra = '''[[arcs]]
 from = "ERROR"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 
 from fsmcheck.model import load_model
@@ -21,6 +22,7 @@ from fsmcheck.verifier.verify import verify_model
 from fuzz.strategies import model_files
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(model_files())
 def test_engines_agree_on_random_models(files):

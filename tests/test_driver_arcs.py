@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from fsmcheck.cli import main
 
-from .conftest import MODELS
+from .conftest import MODELS, cli
 
 V2 = str(MODELS / "vfio_v2.toml")
 
@@ -24,9 +24,10 @@ DRIVERS = [
 
 
 def run(*args):
-    return CliRunner().invoke(main, ["driver-arcs", "--model", V2, "--json", *args])
+    return cli("driver-arcs", "--model", V2, "--json", *args)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rel, function, flags, count", DRIVERS, ids=[d[1] for d in DRIVERS])
 def test_in_tree_driver_is_clean(kernel_tree, rel, function, flags, count):
     result = run(str(kernel_tree / rel))

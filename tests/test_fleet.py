@@ -11,8 +11,6 @@ into ``$FLEET_RECORD/<worker>`` (``main`` without xdist).
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,7 +20,7 @@ from fsmcheck.pack.coverage import Coverage
 from fsmcheck.pack.plugin import read_devices
 from fsmcheck.runpack.command import coverage_lines
 
-from .conftest import ROOT
+from .conftest import ROOT, run_pytest
 
 PACK = ROOT / "generated_tests"
 ONE = str(PACK / "test_vfio_v2_stop_copy.py")  # the smallest v2 module (515 tests)
@@ -47,11 +45,7 @@ def deviceless(protocol):
 
 
 def _pytest(*args, record: Path | None = None, timeout=300):
-    env = dict(os.environ, **({"FLEET_RECORD": str(record)} if record else {}))
-    env.pop("PYTEST_XDIST_WORKER", None)
-    env.pop("PYTEST_XDIST_WORKER_COUNT", None)
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
-                          capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env)
+    return run_pytest(*args, timeout=timeout, env={"FLEET_RECORD": str(record)} if record else None)
 
 
 def _recorded(record: Path) -> dict[str, tuple[str, str]]:
@@ -63,6 +57,7 @@ def _passed(out: str) -> str:
 
 
 # -- one device per worker -------------------------------------------------------------
+@pytest.mark.slow
 def test_each_worker_drives_its_own_device_with_the_controllers_seed(tmp_path):
     record = tmp_path / "record"
     record.mkdir()
@@ -105,6 +100,7 @@ def test_a_replacement_worker_takes_the_device_its_crashed_predecessor_left(tmp_
     assert plugin.STATE["held"] == {"gw1": "b", "gw2": "a"}
 
 
+@pytest.mark.slow
 def test_more_workers_than_devices_is_refused_before_anything_opens(tmp_path):
     record = tmp_path / "record"
     record.mkdir()
@@ -120,12 +116,14 @@ def test_more_workers_than_devices_is_refused_before_anything_opens(tmp_path):
     (["--fsmcheck-devices=/nonexistent/fleet.txt"], "--fsmcheck-devices /nonexistent/fleet.txt: cannot read it"),
     (["--fsmcheck-device=vf-a", "--fsmcheck-adapter=tests.test_fleet:deviceless"], "takes no device= keyword"),
 ])
+@pytest.mark.slow
 def test_bad_device_lists_are_usage_errors(args, message):
     proc = _pytest(ONE, *args)
     assert proc.returncode == 4, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert message in proc.stderr
 
 
+@pytest.mark.slow
 def test_without_xdist_only_the_first_device_is_tested_and_the_run_says_so(tmp_path):
     record = tmp_path / "record"
     record.mkdir()
@@ -182,6 +180,7 @@ def test_coverage_survives_the_trip_to_the_controller_and_merges_as_a_union():
     assert back.advisories == {("v1", "odd"): 3} and back.expected == {"v1": {"states": 6}}
 
 
+@pytest.mark.slow
 def test_merged_coverage_equals_the_sequential_runs():
     """Reference drivers, v2 and v1: the same tests, the same coverage summary
     (advisory counts included), with and without -n 2."""
@@ -195,12 +194,14 @@ def test_merged_coverage_equals_the_sequential_runs():
     assert "state-machine seed 11" in merged[-1]
 
 
+@pytest.mark.slow
 def test_nothing_matched_fails_the_fleet_run():
     proc = _pytest(ONE, str(PACK / "test_vfio_v1.py"), "-n", "2", "--fsmcheck-adapter=tests.conforming_drivers:nothing")
     assert proc.returncode == 1, proc.stdout[-2000:]
     assert "has no driver for the pack's protocols" in proc.stdout
 
 
+@pytest.mark.slow
 def test_undefined_flags_fail_the_fleet_run():
     proc = _pytest(ONE, "-n", "2", "--fsmcheck-examples=2", "-k", "flags or test_pair",
                    "--fsmcheck-adapter=fsmcheck.drivers.mutants_v2:factory_UndefinedFlags")
@@ -208,6 +209,7 @@ def test_undefined_flags_fail_the_fleet_run():
     assert "no suite of this run matched the device: it reports migration flags 0x6" in proc.stdout
 
 
+@pytest.mark.slow
 def test_the_budget_stops_every_worker_with_exit_1():
     """A spinning adapter on both workers; the controller's budget (handed to
     the workers) stops the run: exit 1, not xdist's 'interrupted' (2) nor an
@@ -219,6 +221,7 @@ def test_the_budget_stops_every_worker_with_exit_1():
 
 
 # -- fsmcheck run-pack --devices ------------------------------------------------------------------
+@pytest.mark.slow
 def test_run_pack_runs_a_fleet_one_worker_per_device(tmp_path, monkeypatch):
     from click.testing import CliRunner
 

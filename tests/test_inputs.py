@@ -181,6 +181,7 @@ def test_model_errors_are_input_errors(tmp_path):
     assert isinstance(exc.value, InputError) and _only(exc.value).line == 3
 
 
+@pytest.mark.slow
 def test_long_strings_scan_in_bounded_memory(tmp_path):
     """The nesting scan must not cost a multiple of a long string's size."""
     code = textwrap.dedent('''

@@ -60,6 +60,7 @@ def test_real_walk_terminates_and_equals_the_model_on_all_flag_sets(model, main_
             assert prop["status"] == "holds" and set(prop["engines"].values()) == {"holds"}
 
 
+@pytest.mark.slow
 def test_loop_without_error_exit_loops_on_exactly_the_blocked_pre_copy_pairs(model, main_c, tmp_path):
     path = _variant(tmp_path, main_c, "while (*next_fsm != VFIO_DEVICE_STATE_ERROR &&\n\t       (state_flags_table",
                     "while ((state_flags_table")
@@ -95,6 +96,7 @@ def test_changed_table_entry_is_reported_pair_by_pair(model, main_c, tmp_path):
     assert diffs[0].line == _line(path, "\t\t[VFIO_DEVICE_STATE_RUNNING] = {") + 1
 
 
+@pytest.mark.slow
 def test_missing_row_defaults_to_error_and_is_reported(model, main_c, tmp_path):
     text = main_c.read_text()
     start = text.index("\t\t[VFIO_DEVICE_STATE_RESUMING] = {")

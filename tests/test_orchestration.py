@@ -12,9 +12,7 @@ import json
 import shutil
 
 import pytest
-from click.testing import CliRunner
 
-from fsmcheck.cli import main
 from fsmcheck.model import ModelError
 from fsmcheck.orchestration import load_orchestration
 from fsmcheck.orchestration.explicit import explore
@@ -24,7 +22,7 @@ from fsmcheck.orchestration.verify import verify_orchestration
 from fsmcheck.semantics.combination import PATH, derive_table
 from fsmcheck.semantics.p2p import quiesce_violations
 
-from .conftest import MODELS
+from .conftest import MODELS, cli
 
 ORCH = MODELS / "qemu_orchestration.toml"
 ALL = frozenset({"STOP_COPY", "P2P", "PRE_COPY"})
@@ -36,8 +34,7 @@ def orch():
     return load_orchestration(ORCH)
 
 
-def run(*args):
-    return CliRunner().invoke(main, list(args))
+run = cli
 
 
 @pytest.fixture
@@ -92,6 +89,7 @@ def test_no_prepare_callback_without_p2p(orch):
 
 # -- both engines agree ---------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("devices,failures", [(1, 0), (2, 0), (3, 0), (1, 1), (2, 1), (3, 1)])
 def test_engines_agree_on_the_shipped_model(orch, devices, failures):
     results, _ = verify_orchestration(orch, devices=devices, failures=failures, timeout_ms=60000)
@@ -109,6 +107,7 @@ def test_engines_agree_on_the_shipped_model(orch, devices, failures):
         assert statuses[("p2p-safety", run_name)] == expected_p2p
 
 
+@pytest.mark.slow
 def test_engines_agree_with_mixed_flag_sets(orch):
     """Symmetry reduction groups devices by flag set; mixed sets stay apart."""
     flags = [ALL, NO_PRECOPY, ALL]
@@ -126,6 +125,7 @@ def test_a_device_without_p2p_breaks_p2p_safety(orch):
 
 # -- the finding --------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_failed_prepare_resets_a_device_while_another_is_stopped(orch):
     results, checked = verify_orchestration(orch, devices=2, failures=1, runs=["migrate-source"])
     [p2p] = [r for r in results if r.prop.name == "p2p-safety"]
@@ -148,6 +148,7 @@ def test_failed_prepare_resets_a_device_while_another_is_stopped(orch):
         assert cex.line == orch.phases["stop-main"].line
 
 
+@pytest.mark.slow
 def test_the_finding_is_minimal(orch):
     """No counterexample is shorter: z3 BMC to depth 5 finds none, and the
     explicit product's breadth-first first violation is at depth 6 (steps:
@@ -171,6 +172,7 @@ def test_failure_free_orchestration_is_safe_by_k_induction_at_k1(orch):
         assert "closed at k=1" in proof.note and "symmetry" in proof.note
 
 
+@pytest.mark.slow
 def test_plain_k_induction_does_not_close_quickly(orch):
     """The lemma matters: plain k-induction (no strengthening) does not close
     at k <= 3, and says so; with it the same query closes at k = 1."""
@@ -219,6 +221,7 @@ def test_start_defect_shows_a_running_device_next_to_a_stopped_one(orch_variant)
 
 # -- CLI ----------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_cli_exit_codes_json_and_traces(tmp_path):
     ok = run("verify", "--no-color", str(ORCH), "--devices", "3")
     assert ok.exit_code == 0, ok.output
@@ -240,6 +243,7 @@ def test_cli_exit_codes_json_and_traces(tmp_path):
     assert len(log["runs"][0]["results"]) == len(failing)
 
 
+@pytest.mark.slow
 def test_cli_flags_per_device_and_bad_flags():
     mixed = run("verify", "-q", "--no-color", str(ORCH), "--flags", "STOP_COPY,P2P,PRE_COPY", "--flags", "STOP_COPY")
     assert mixed.exit_code == 1 and "without P2P" in mixed.output
@@ -302,6 +306,7 @@ def test_p2p_quiesce_is_listed_for_vfio_v2_and_holds_on_both_engines():
 
 # -- the benchmark, bounded -----------------------------------------------------------
 
+@pytest.mark.slow
 def test_bench_bounded_form():
     import importlib.util
 
@@ -320,6 +325,7 @@ def test_bench_bounded_form():
 
 # -- the report section ---------------------------------------------------------------
 
+@pytest.mark.slow
 def test_report_section_has_the_table_and_sequence_charts():
     from fsmcheck.orchestration.report import orchestration_section
     from fsmcheck.review.report import report_html

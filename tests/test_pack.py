@@ -13,9 +13,9 @@ from click.testing import CliRunner
 from fsmcheck.cli import main
 from fsmcheck.generate.tour import arc_tour
 from fsmcheck.model import load_model
-from fsmcheck.mutate import run_pack
+from fsmcheck.mutation import run_pack
 
-from .conftest import MODELS, ROOT
+from .conftest import MODELS, ROOT, run_pytest
 
 PACK = ROOT / "generated_tests"
 V1, V2 = str(MODELS / "vfio_v1.toml"), str(MODELS / "vfio_v2.toml")
@@ -25,6 +25,7 @@ def generate(out, *models):
     return CliRunner().invoke(main, ["generate", *models, "-o", str(out)])
 
 
+@pytest.mark.slow
 def test_generation_is_deterministic_and_stamped(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     assert generate(a, V1, V2).exit_code == 0
@@ -52,6 +53,7 @@ def test_check_without_models_reads_the_pack_stamps(monkeypatch):
     assert "the pack in generated_tests is current (5 modules)" in result.output
 
 
+@pytest.mark.slow
 def test_check_without_models_catches_a_stale_pack(tmp_path):
     assert generate(tmp_path / "pack", V1, V2).exit_code == 0
     module = tmp_path / "pack" / "test_vfio_v1.py"
@@ -97,11 +99,10 @@ def test_arc_tour_is_optimal_and_covers_every_arc(flags, length):
         assert dst == src  # a connected walk
 
 
-def _pytest(*args, timeout=600):
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
-                          capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+_pytest = run_pytest
 
 
+@pytest.mark.slow
 def test_pack_passes_on_the_reference_driver_and_prints_coverage():
     proc = _pytest(str(PACK / "test_vfio_v2_stop_copy_p2p.py"), str(PACK / "test_vfio_v1.py"), "--fsmcheck-seed=1")
     assert proc.returncode == 0, proc.stdout[-3000:]
@@ -144,6 +145,7 @@ BROKEN_ADAPTERS = textwrap.dedent('''
     ("hangs", "the adapter hung in SET"),
     ("lies", "GET returned 'RUNNING', not an int"),
 ])
+@pytest.mark.slow
 def test_a_broken_adapter_fails_its_tests_readably(tmp_path, factory, message):
     (tmp_path / "broken_adapters.py").write_text(BROKEN_ADAPTERS)
     proc = subprocess.run(
@@ -157,6 +159,7 @@ def test_a_broken_adapter_fails_its_tests_readably(tmp_path, factory, message):
     assert "passed" in proc.stdout or "failed" in proc.stdout
 
 
+@pytest.mark.slow
 def test_a_violation_reads_as_a_protocol_violation():
     proc = _pytest(str(PACK / "test_vfio_v2_stop_copy.py"), "-k", "test_reset",
                    "--fsmcheck-adapter=fsmcheck.drivers.mutants_v2:factory_WrongResetTarget")
@@ -174,12 +177,14 @@ def test_a_violation_reads_as_a_protocol_violation():
     ("CorruptResumeAccepted", "test_vfio_v2_stop_copy.py", "test_bad_resume_stream"),
     ("PreCopyInfoMissing", "test_vfio_v2_stop_copy_pre_copy.py", "test_precopy_info"),
 ])
+@pytest.mark.slow
 def test_mutants_are_killed_by_the_expected_suite(mutant, module, suite):
     result = run_pack(PACK, [PACK / module], f"fsmcheck.drivers.mutants_v2:factory_{mutant}", seed=0)
     assert result.killed and result.errors == 0
     assert suite in result.suites, result.suites
 
 
+@pytest.mark.slow
 def test_state_machine_alone_catches_a_stale_state():
     proc = _pytest(str(PACK / "test_vfio_v2_stop_copy_p2p.py"), "-k", "TestStateMachine",
                    "--fsmcheck-adapter=fsmcheck.drivers.mutants_v2:factory_StaleStateReported",
@@ -188,6 +193,7 @@ def test_state_machine_alone_catches_a_stale_state():
     assert "device_state is RUNNING, the model says RUNNING_P2P" in proc.stdout
 
 
+@pytest.mark.slow
 def test_reference_passes_and_v1_mutant_is_killed():
     ref = run_pack(PACK, [PACK / "test_vfio_v1.py"], "fsmcheck.drivers.reference:factory", seed=0)
     assert ref.failed == 0 and ref.errors == 0 and ref.passed > 50
@@ -195,6 +201,7 @@ def test_reference_passes_and_v1_mutant_is_killed():
     assert mutant.killed and "test_invalid_write" in mutant.suites
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("select", ["test_pair and RESUMING", "TestStateMachine", "test_w_method"])
 def test_tests_that_resume_pass_alone_with_one_device_at_a_time(select):
     """A real device opens once at a time (a VFIO group is exclusive), and so
@@ -208,6 +215,7 @@ def test_tests_that_resume_pass_alone_with_one_device_at_a_time(select):
     assert " passed" in run.stdout
 
 
+@pytest.mark.slow
 def test_a_should_level_deviation_is_an_advisory_not_a_failure():
     """A driver that returns end of stream instead of ENOMSG in PRE_COPY (as
     mtty does) passes the pre-copy suite; the deviation is listed in the
@@ -219,6 +227,7 @@ def test_a_should_level_deviation_is_an_advisory_not_a_failure():
            "0 bytes (end of stream), not ENOMSG" in proc.stdout
 
 
+@pytest.mark.slow
 def test_errata_xfail_only_the_violations_they_name(tmp_path):
     """A known deviation listed in an errata file is xfailed with its reason;
     the same driver's other violations still fail."""
@@ -246,14 +255,15 @@ def test_mutate_stops_at_first_kill_and_reruns_a_run_stopped_by_an_error(monkeyp
     """``score`` runs each mutant with ``-x``; a run that stopped on an adapter
     error (no kill) is run again in full, so stopping early never turns a kill
     into a survivor; ``full=True`` never passes ``-x``."""
-    import fsmcheck.mutate as mutate
+    from fsmcheck import mutation
+    from fsmcheck.mutation import runs as mutation_runs
 
     (tmp_path / "test_vfio_v2_x.py").write_text("")
     calls = []
 
     def fake(pack, modules, factory, seed, extra=None):
         calls.append((factory, tuple(extra or ())))
-        r = mutate.MutantResult(factory, "", "")
+        r = mutation.MutantResult(factory, "", "")
         if "reference" in factory:
             r.passed = 1
         elif extra:  # first-kill run: stopped by an adapter error
@@ -262,11 +272,11 @@ def test_mutate_stops_at_first_kill_and_reruns_a_run_stopped_by_an_error(monkeyp
             r.failed = 1
         return r
 
-    monkeypatch.setattr(mutate, "run_pack", fake)
-    monkeypatch.setattr(mutate, "all_mutants", lambda: [("v2", "M", "pkg:factory_M", "a mutant")])
-    _ref, results = mutate.score(tmp_path, jobs=1)
+    monkeypatch.setattr(mutation_runs, "run_pack", fake)
+    monkeypatch.setattr(mutation_runs, "all_mutants", lambda: [("v2", "M", "pkg:factory_M", "a mutant")])
+    _ref, results = mutation.score(tmp_path, jobs=1)
     assert [r.killed for r in results] == [True]
     assert [c for c in calls if c[0] == "pkg:factory_M"] == [("pkg:factory_M", ("-x",)), ("pkg:factory_M", ())]
     calls.clear()
-    mutate.score(tmp_path, jobs=1, full=True)
+    mutation.score(tmp_path, jobs=1, full=True)
     assert all(extra == () for _f, extra in calls)

@@ -7,8 +7,6 @@ behaviour open)."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import threading
 import time
 
@@ -18,20 +16,19 @@ from click.testing import CliRunner
 from fsmcheck.cli import main
 from fsmcheck.drivers.reference import ReferenceV2Adapter
 from fsmcheck.drivers.v2_device import ReferenceV2Device
-from fsmcheck.mutate import run_pack
+from fsmcheck.mutation import run_pack
 from fsmcheck.pack import v2_checks
 from fsmcheck.pack.harness import LOST, AdapterFault, Harness
 
 from . import conforming_drivers
-from .conftest import ROOT
+from .conftest import ROOT, SHARED, require_shared, run_pytest
 
 PACK = ROOT / "generated_tests"
 
 
 def _pytest(*args, timeout=600):
     start = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
-                          capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    proc = run_pytest(*args, timeout=timeout)
     return proc, time.monotonic() - start
 
 
@@ -45,6 +42,7 @@ def _spec(module: str):
 
 
 # -- undefined flag sets -----------------------------------------------------------
+@pytest.mark.slow
 def test_undefined_flags_fail_the_run():
     """PRE_COPY|P2P without STOP_COPY: every suite skips, but the flags test
     fails and the run exits 1 (it exited 0 before)."""
@@ -55,6 +53,7 @@ def test_undefined_flags_fail_the_run():
     assert "no suite of this run matched the device: it reports migration flags 0x6" in proc.stdout
 
 
+@pytest.mark.slow
 def test_a_run_without_any_driver_is_an_error():
     proc, _ = _pytest(str(PACK / "test_vfio_v2_stop_copy.py"), str(PACK / "test_vfio_v1.py"),
                       "--fsmcheck-adapter=tests.conforming_drivers:nothing")
@@ -67,6 +66,7 @@ def test_a_run_without_any_driver_is_an_error():
     (["--fsmcheck-call-timeout=0.5"], 60),                              # each hang gives up the adapter
     (["--fsmcheck-call-timeout=1000", "--fsmcheck-budget=8"], 8),       # the run budget ends it
 ])
+@pytest.mark.slow
 def test_a_spinning_adapter_ends_its_run(options, budget):
     """A SET that spins forever, without -x: the hung call fails its test, the
     adapter is given up and the run stops; the pytest process exits (it used
@@ -161,7 +161,17 @@ def test_the_pack_closes_every_handle_it_was_given():
     ("v2", "NegativeHandle", "test_vfio_v2_stop_copy.py", "test_pair", "SET returned handle -"),
     ("v1", "ResumeIgnored", "test_vfio_v1.py", "test_saving_and_resuming",
      "a resumed device, saved again, does not give the stream it was resumed from"),
+    # issue 21: the regression and the data-path rules that had no killing test
+    ("v2", "EndedResumeFdWritable", "test_vfio_v2_stop_copy.py", "test_pair",
+     "still works after its session ended: write() succeeded"),
+    ("v2", "ReadOverrun", "test_vfio_v2_stop_copy_pre_copy.py", "test_pair", "more than asked"),
+    ("v2", "WriteOverclaims", "test_vfio_v2_stop_copy.py", "test_round_trip", "bytes taken"),
+    ("v2", "StaleStopCopyStream", "test_vfio_v2_stop_copy.py", "test_stream_current",
+     "the second STOP_COPY session gave the first session's bytes again"),
+    ("v2", "InitialBytesGrow", "test_vfio_v2_stop_copy_pre_copy.py", "test_precopy_info",
+     "initial_bytes grew from"),
 ])
+@pytest.mark.slow
 def test_each_new_defect_class_is_killed(protocol, mutant, module, suite, text):
     result = run_pack(PACK, [PACK / module], f"fsmcheck.drivers.mutants_{protocol}:factory_{mutant}", seed=0,
                       extra=["-k", suite, "--fsmcheck-examples=2"])
@@ -170,6 +180,7 @@ def test_each_new_defect_class_is_killed(protocol, mutant, module, suite, text):
     assert any(text in message for _, message in result.failures), result.failures[:3]
 
 
+@pytest.mark.slow
 def test_early_end_of_stream_blames_the_saving_side():
     proc, _ = _pytest(str(PACK / "test_vfio_v2_stop_copy.py"), "-k", "test_round_trip",
                       "--fsmcheck-adapter=fsmcheck.drivers.mutants_v2:factory_EarlyEndOfStream")
@@ -190,7 +201,16 @@ def test_early_end_of_stream_blames_the_saving_side():
     ("small_data_area", "test_vfio_v1.py", None),
     ("reserved_bits_ignored", "test_vfio_v1.py",
      "read back as 0x0 (left open: seed 001: 'undefined bits are ignored, and may or may not preserved')"),
+    # issue 21: devices that live, and the freedoms vfio.h leaves
+    ("works_while_running_v1", "test_vfio_v1.py",
+     "compared [v1]: resumed devices not compared: the device does not declare still_when_idle"),
+    ("works_while_running_v2", "test_vfio_v2_stop_copy_p2p_pre_copy.py", None),
+    ("dirty_tracking", "test_vfio_v2_stop_copy_p2p_pre_copy.py", None),
+    ("own_stream_format", "test_vfio_v2_stop_copy_p2p_pre_copy.py", "compared [STOP_COPY|P2P|PRE_COPY]: state_digest()"),
+    ("rejects_with_eperm", "test_vfio_v2_stop_copy_p2p.py", "a rejected SET fails with EPERM, not EINVAL (left open"),
+    ("ended_resume_fd_ebadf", "test_vfio_v2_stop_copy.py", "I/O on an ended session's FD fails with EBADF, not ENODEV"),
 ])
+@pytest.mark.slow
 def test_a_conforming_driver_passes(factory, module, advisory):
     proc, _ = _pytest(str(PACK / module), f"--fsmcheck-adapter=tests.conforming_drivers:{factory}",
                       "--fsmcheck-seed=1", "--fsmcheck-examples=10")
@@ -247,9 +267,8 @@ def test_every_sentence_is_quoted_from_its_source(kernel_tree):
     seeds, SPEC.md), punctuation and comment markers aside."""
     from fsmcheck.rules import load_catalogue
 
-    shared = ROOT / ".." / "shared"
-    if not (shared / "seeds").is_dir():
-        pytest.skip("the project's shared folder (seeds, SPEC.md) is not beside this checkout")
+    shared = SHARED
+    require_shared((shared / "seeds").is_dir() and (shared / "SPEC.md").is_file(), "seeds/ and SPEC.md")
     vfio_h = next(kernel_tree.rglob("include/uapi/linux/vfio.h"), None)
     if vfio_h is None:
         pytest.skip("vfio.h not in the unpacked kernel tree")
@@ -283,3 +302,69 @@ def test_the_report_section_lists_the_catalogue():
     page = rules_section([load_model(ROOT / "models" / "vfio_v2.toml")])
     assert page.startswith("<section id='rules'>") and "v2.resume-validate" in page
     assert "test_bad_resume_stream" in page and "v1." not in page  # only the reported models' protocols
+
+
+# -- issue 21: stillness, and the pack's own freedoms ---------------------------------------------
+def test_a_device_that_works_while_running_failed_the_old_comparison():
+    """The v1 conforming driver that works while running does change between
+    the saves the old check compared: two resumed devices re-save different
+    streams (so the comparison it no longer makes would fail it), while the
+    reference device, which declares still_when_idle, re-saves equal ones."""
+    from fsmcheck.pack import v1_checks
+
+    module = _spec("test_vfio_v1")
+    v = module.SPEC["values"]
+    adapters = [(conforming_drivers.works_while_running_v1("v1"), False),
+                (conforming_drivers._v1(conforming_drivers.ReferenceV1Device)("v1"), True)]
+    for adapter, equal in adapters:
+        stream = v1_checks.saved_stream_v1(adapter, module.SPEC)
+        saved = []
+        for _ in range(2):
+            with v1_checks.open_v1(adapter, module.SPEC) as h:
+                v1_checks._walk(h, module.SPEC, [v["RESUMING"]], None)
+                v1_checks._resume(h, module.SPEC, stream)
+                v1_checks._walk(h, module.SPEC, [v["RUNNING"], v["SAVING"]], None)
+                saved.append(b"".join(v1_checks._drain(h, module.SPEC)))
+        assert (saved[0] == saved[1]) is equal
+
+
+def test_every_cited_rule_names_one_catalogue_rule_that_lists_it():
+    from fsmcheck.pack.v1_checks import RULES as V1
+    from fsmcheck.pack.v2_spec import RULES as V2
+    from fsmcheck.rules import load_catalogue
+
+    catalogue = {r.id: r for r in load_catalogue()}
+    for protocol, rules in (("v1", V1), ("v2", V2)):
+        for key, cited in rules.items():
+            assert cited.id.startswith(protocol + "."), key
+            assert key in catalogue[cited.id].pack_rules, (key, cited.id)
+
+
+def test_a_violation_names_its_rule_and_folds_runs_of_steps():
+    from fsmcheck.pack.harness import sequence_lines
+    from fsmcheck.pack.v2_spec import RULES
+
+    log = ["open", *["write(3, 1 bytes) -> ok"] * 5, "write(3, 1 bytes) -> ENOSPC", "GET -> STOP", "GET -> STOP"]
+    assert sequence_lines(log) == ["    1. open", "    2-6. write(3, 1 bytes) -> ok  (x5)",
+                                   "    7. write(3, 1 bytes) -> ENOSPC", "    8. GET -> STOP", "    9. GET -> STOP"]
+    h = Harness(object(), {}, log=log)
+    violation = h.violation("x", expected="a", observed="b", rule=RULES["resume-take"])
+    assert violation.rule_id == "v2.resuming-loads"
+    assert "  rule: vfio.h: RESUMING - the device is loading" in str(violation)
+    assert str(violation).count("\n") == 4 + 5
+
+
+def test_results_blame_only_the_rule_a_failure_names(tmp_path):
+    """A failing test_pair whose violation names v2.get marks v2.get failed and
+    no other rule test_pair can kill (it marked all of them before)."""
+    from fsmcheck.runpack import junit_cases, rule_outcomes
+
+    junit = tmp_path / "junit.xml"
+    junit.write_text(
+        "<testsuite><testcase classname='pack.test_vfio_v2_stop_copy' name='test_pair[STOP-&gt;RUNNING]'>"
+        "<failure message='ProtocolViolation: device_state is STOP, expected RUNNING&#10;  rule: vfio.h: GET "
+        "returns the current device_state [v2.get]'>steps</failure></testcase>"
+        "<testcase classname='pack.test_vfio_v2_stop_copy' name='test_pair[RUNNING-&gt;STOP]'/></testsuite>")
+    outcomes = {o.rule.id: o for o in rule_outcomes(PACK, junit_cases(junit))}
+    assert [r for r, o in outcomes.items() if o.verdict == "failed"] == ["v2.get"]
+    assert outcomes["v2.set-complete"].verdict == "held"

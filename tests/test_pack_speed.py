@@ -20,14 +20,15 @@ from pathlib import Path
 import networkx as nx
 import pytest
 
-from fsmcheck import mutate
+from fsmcheck import mutation
+from fsmcheck.mutation import order as mutation_order, runs as mutation_runs
 from fsmcheck.adapters.contract import DriverError
 from fsmcheck.drivers.derived import DerivedCache
 from fsmcheck.drivers.reference import ReferenceV2Adapter, v2_model
 from fsmcheck.drivers.v1_device import DERIVED_V1, ReferenceV1Adapter
 from fsmcheck.drivers.v2_device import DERIVED, ReferenceV2Device
 from fsmcheck.model.schema import Config
-from fsmcheck.pack import harness
+from fsmcheck.pack import calls, harness
 from fsmcheck.pack.harness import LOST, AdapterFault, Harness
 from fsmcheck.semantics.combination import REJECTED, derive_table
 
@@ -168,7 +169,7 @@ class _Records(ReferenceV2Device):
 
 
 def test_calls_run_on_one_worker_per_device_which_ends_at_close():
-    assert harness._DIRECT is False  # the bench-only switch is off in real runs
+    assert calls._DIRECT is False  # the bench-only switch is off in real runs
     spec = _spec()
     _Records.threads = []
     h = Harness(ReferenceV2Adapter(_Records).open(1), spec.names, label=spec.label)
@@ -243,11 +244,11 @@ def test_a_junit_testcase_names_its_node():
     def case(classname, name):
         return ET.fromstring(f'<testcase classname="{classname}" name="{name}"/>')
 
-    assert (mutate._test_id(PACK, case("test_vfio_v2_stop_copy", "test_pair[STOP-&gt;RUNNING]"))
+    assert (mutation_runs._test_id(PACK, case("test_vfio_v2_stop_copy", "test_pair[STOP-&gt;RUNNING]"))
             == "test_vfio_v2_stop_copy.py::test_pair[STOP->RUNNING]")
-    assert (mutate._test_id(PACK, case("test_vfio_v2_stop_copy.TestStateMachine", "runTest"))
+    assert (mutation_runs._test_id(PACK, case("test_vfio_v2_stop_copy.TestStateMachine", "runTest"))
             == "test_vfio_v2_stop_copy.py::TestStateMachine::runTest")
-    assert mutate._test_id(PACK, case("no_such_module", "test_x")) == ""
+    assert mutation_runs._test_id(PACK, case("no_such_module", "test_x")) == ""
 
 
 def _fake_pack(tmp_path):
@@ -271,7 +272,7 @@ def _fake_run_pack(calls, kills, rng=None):
         calls.append((factory, tuple(extra or ()), tuple(tests or ())))
         if rng is not None:
             time.sleep(rng.random() / 50)
-        r = mutate.MutantResult(factory, "", "")
+        r = mutation.MutantResult(factory, "", "")
         name = factory.rsplit("_", 1)[-1]
         if "reference" in factory:
             r.passed = 5
@@ -295,29 +296,29 @@ def _pack_key(pack, seed):
 
 def test_the_order_key_follows_the_pack_and_the_seed(tmp_path):
     pack = _fake_pack(tmp_path)
-    key = mutate.order_key(pack, 0)
-    assert len(key) == 64 and mutate.order_key(pack, 1) != key
+    key = mutation.order_key(pack, 0)
+    assert len(key) == 64 and mutation.order_key(pack, 1) != key
     (pack / "test_vfio_v1.py").write_text("# v1, regenerated\n")
-    assert mutate.order_key(pack, 0) != key
+    assert mutation.order_key(pack, 0) != key
 
 
 def test_the_killing_order_file_is_used_and_a_stale_one_ignored(tmp_path, monkeypatch):
-    monkeypatch.setattr(mutate, "order_key", _pack_key)
+    monkeypatch.setattr(mutation_order, "order_key", _pack_key)
     pack, cache = _fake_pack(tmp_path), tmp_path / "cache"
     kills = {"A": "test_vfio_v2_x.py::test_pair[a]", "B": "test_vfio_v2_x.py::test_reset[b]",
              "C": "test_vfio_v1.py::test_bad_access[c]", "D": "test_vfio_v1.py::test_reset[d]"}
     calls = []
-    monkeypatch.setattr(mutate, "run_pack", _fake_run_pack(calls, kills))
-    monkeypatch.setattr(mutate, "all_mutants", lambda: MUTANTS)
-    _, cold = mutate.score(pack, jobs=1, cache_dir=cache)
+    monkeypatch.setattr(mutation_runs, "run_pack", _fake_run_pack(calls, kills))
+    monkeypatch.setattr(mutation_runs, "all_mutants", lambda: MUTANTS)
+    _, cold = mutation.score(pack, jobs=1, cache_dir=cache)
     assert not any(tests for _f, _e, tests in calls)          # no file yet: every mutant runs with -x
-    doc = json.loads((cache / mutate.ORDER_FILE).read_text())
+    doc = json.loads((cache / mutation.ORDER_FILE).read_text())
     assert {k: v.get("first_kill") for k, v in doc["runs"].items()} == {
         "v2:reference": None, "v1:reference": None, "v2:A": kills["A"], "v2:B": kills["B"],
         "v1:C": kills["C"], "v1:D": kills["D"]}
 
     calls.clear()
-    _, warm = mutate.score(pack, jobs=1, cache_dir=cache)
+    _, warm = mutation.score(pack, jobs=1, cache_dir=cache)
     hinted = {f: tests for f, _e, tests in calls if tests}
     assert hinted == {f"pkg:factory_{m}": (kills[m],) for m in "ABCD"}
     assert len(calls) == 6 and all(r.hinted for r in warm)    # one run each, the recorded test alone
@@ -325,25 +326,25 @@ def test_the_killing_order_file_is_used_and_a_stale_one_ignored(tmp_path, monkey
 
     kills["B"] = "test_vfio_v2_x.py::test_pair[b]"             # the recorded test no longer kills B
     calls.clear()
-    _, results = mutate.score(pack, jobs=1, cache_dir=cache)
+    _, results = mutation.score(pack, jobs=1, cache_dir=cache)
     assert [c for c in calls if c[0] == "pkg:factory_B"] == [
         ("pkg:factory_B", ("-x",), ("test_vfio_v2_x.py::test_reset[b]",)), ("pkg:factory_B", ("-x",), ())]
     assert all(r.killed for r in results)
 
     (pack / "test_vfio_v1.py").write_text("# v1, regenerated\n")  # another pack: the file is stale
     calls.clear()
-    mutate.score(pack, jobs=1, cache_dir=cache)
+    mutation.score(pack, jobs=1, cache_dir=cache)
     assert not any(tests for _f, _e, tests in calls)
     calls.clear()
-    mutate.score(pack, jobs=1, cache_dir=cache, use_cache=False)
+    mutation.score(pack, jobs=1, cache_dir=cache, use_cache=False)
     assert not any(tests for _f, _e, tests in calls)
 
 
 def test_a_malformed_order_file_is_ignored(tmp_path):
-    path = tmp_path / mutate.ORDER_FILE
+    path = tmp_path / mutation.ORDER_FILE
     for text in ("", "{", "[]", '{"version": 1, "key": "k", "runs": []}', '{"version": 99, "key": "k", "runs": {}}'):
         path.write_text(text)
-        assert mutate._read_order(path, "k") == {}
+        assert mutation_order.read_order(path, "k") == {}
 
 
 def test_the_table_does_not_depend_on_the_order_of_completion(tmp_path, monkeypatch):
@@ -351,13 +352,13 @@ def test_the_table_does_not_depend_on_the_order_of_completion(tmp_path, monkeypa
     come back in all_mutants' order, the same for every seed."""
     pack = _fake_pack(tmp_path)
     kills = {m: f"test_vfio_v{1 if m in 'CD' else 2}{'_x' if m in 'AB' else ''}.py::test_{m}[0]" for m in "ABCD"}
-    monkeypatch.setattr(mutate, "all_mutants", lambda: MUTANTS)
+    monkeypatch.setattr(mutation_runs, "all_mutants", lambda: MUTANTS)
     tables = []
     for seed in range(3):
         print(f"completion-order seed {seed}")
         ended = []
-        monkeypatch.setattr(mutate, "run_pack", _fake_run_pack([], kills, random.Random(seed)))
-        ref, results = mutate.score(pack, jobs=4, use_cache=False, progress=lambda r: ended.append(r.name))
+        monkeypatch.setattr(mutation_runs, "run_pack", _fake_run_pack([], kills, random.Random(seed)))
+        ref, results = mutation.score(pack, jobs=4, use_cache=False, progress=lambda r: ended.append(r.name))
         assert sorted(ended) == ["A", "B", "C", "D"]
         tables.append(([(r.name, r.protocol) for r in ref], [(r.name, r.protocol, r.killed, r.suites) for r in results]))
     assert tables[0][0] == [("reference", "v2"), ("reference", "v1")]
@@ -378,12 +379,13 @@ def _children() -> set[int]:
     return found
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="the fork server needs os.fork")
 def test_the_v1_zoo_forked_cold_and_warm_gives_one_table(tmp_path, monkeypatch):
     """The real v1 pack and mutants: forked from warm servers, then again with
     the killing-order file (every kill hinted), then in fresh processes: one
     table; the servers are gone afterwards and the fds are back."""
-    monkeypatch.setattr(mutate, "order_key", _pack_key)
+    monkeypatch.setattr(mutation_order, "order_key", _pack_key)
     pack = tmp_path / "pack"
     pack.mkdir()
     (pack / "test_vfio_v1.py").write_text((PACK / "test_vfio_v1.py").read_text())
@@ -393,12 +395,12 @@ def test_the_v1_zoo_forked_cold_and_warm_gives_one_table(tmp_path, monkeypatch):
     def table(results):
         return [(r.name, r.killed, r.errors, sorted(r.suites), r.first_kill) for r in results]
 
-    ref, cold = mutate.score(pack, jobs=2, cache_dir=tmp_path / "cache")
+    ref, cold = mutation.score(pack, jobs=2, cache_dir=tmp_path / "cache")
     assert [(r.protocol, r.failed, r.errors) for r in ref] == [("v1", 0, 0)] and ref[0].passed > 50
     assert all(r.killed for r in cold) and not any(r.hinted for r in cold), table(cold)
-    _, warm = mutate.score(pack, jobs=2, cache_dir=tmp_path / "cache")
+    _, warm = mutation.score(pack, jobs=2, cache_dir=tmp_path / "cache")
     assert [r.name for r in warm if not r.hinted] == []
-    _, fresh = mutate.score(pack, jobs=2, use_cache=False, fork=False)
+    _, fresh = mutation.score(pack, jobs=2, use_cache=False, fork=False)
     assert table(cold) == table(warm), (table(cold), table(warm))
     assert table(cold) == table(fresh), (table(cold), table(fresh))
     assert _children() == children
@@ -453,12 +455,12 @@ def test_a_worker_whose_wait_was_interrupted_is_not_reused():
 
 
 def test_first_kill_runs_start_with_the_flag_set_that_has_every_state(tmp_path):
-    order = [m.name for m in mutate.kill_order(sorted(PACK.glob("test_vfio_v2*.py")))]
+    order = [m.name for m in mutation.kill_order(sorted(PACK.glob("test_vfio_v2*.py")))]
     assert order[0] == "test_vfio_v2_stop_copy_p2p_pre_copy.py" and order[-1] == "test_vfio_v2_stop_copy.py"
     (tmp_path / "test_vfio_v2_a.py").write_text("SPEC = V2Spec.from_dict({'flags': ['A']})\n")
     (tmp_path / "test_vfio_v2_b.py").write_text("SPEC = V2Spec.from_dict({'flags': ['A', 'B']})\n")
     (tmp_path / "test_vfio_v2_c.py").write_text("this is not python(\n")
-    assert [m.name for m in mutate.kill_order(sorted(tmp_path.glob("*.py")))] == [
+    assert [m.name for m in mutation.kill_order(sorted(tmp_path.glob("*.py")))] == [
         "test_vfio_v2_b.py", "test_vfio_v2_a.py", "test_vfio_v2_c.py"]
 
 
@@ -548,6 +550,7 @@ def test_an_inline_adapter_that_raises_or_lies_fails_readably_and_the_budget_hol
         LOST.clear()
 
 
+@pytest.mark.slow
 def test_a_pack_run_against_a_pure_python_adapter_that_spins_ends(tmp_path):
     """The whole path through pytest: the spinning SET fails its test, the
     adapter is given up, the run stops, exit 1."""

@@ -105,6 +105,8 @@ def test_json_export_is_versioned_and_derived():
     assert result.exit_code == 0 and json.loads(result.output) == doc
 
 
+@pytest.mark.browser
+@pytest.mark.slow
 def test_report_in_headless_chromium(variant, tmp_path):
     """The report opens offline in Debian's Chromium: every diagram renders
     (non-empty SVG boxes), nothing is fetched, nothing is logged as an error.

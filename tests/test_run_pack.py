@@ -14,6 +14,8 @@ import pytest
 from click.testing import CliRunner
 
 from fsmcheck.cli import main
+
+from .conftest import cli
 import fsmcheck.generate.pack as pack_module
 from fsmcheck.runpack.command import coverage_lines
 
@@ -40,7 +42,7 @@ def one_module(monkeypatch, tmp_path):
 
 
 def run(*args):
-    return CliRunner().invoke(main, ["run-pack", *args], catch_exceptions=False)
+    return cli("run-pack", *args, catch_exceptions=False)
 
 
 @pytest.mark.parametrize("args", [[], ["--vfio-group", "7"], ["--device", "x"],
@@ -51,6 +53,7 @@ def test_the_device_must_be_named_once(args, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_a_conforming_device_passes_with_junit_coverage_and_results(one_module):
     out = one_module / "out"
     result = run("--vfio-group", "/dev/vfio/7", "--device", "0000:01:00.0", "-o", str(out), "--seed", "3",
@@ -65,6 +68,7 @@ def test_a_conforming_device_passes_with_junit_coverage_and_results(one_module):
     assert "class='held'" in page and "class='failed'" not in page
 
 
+@pytest.mark.slow
 def test_a_defective_driver_fails_with_its_reproductions(one_module):
     out = one_module / "out"
     result = run("--vfio-cdev", "/dev/vfio/devices/vfio3", "-o", str(out), "--seed", "3",
@@ -114,6 +118,7 @@ def test_an_adapter_fault_is_not_a_driver_failure(tmp_path):
     assert "held" not in verdicts.values()  # nothing else ran
 
 
+@pytest.mark.slow
 def test_errata_reach_the_run_and_explained_violations_are_errata(one_module, tmp_path):
     from fsmcheck.runpack import junit_cases
 

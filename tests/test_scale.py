@@ -72,6 +72,7 @@ def _broken_walk(text: str, cur: str, req: str, nxt: str) -> str:
     # S6 -> S6 on the diagonal to ERROR changes nothing (cur == req ends the walk)
     ("S6", "S6", "ERROR", set()),
 ])
+@pytest.mark.slow
 def test_broken_walks_fail_the_same_on_both_engines(tmp_path, cur, req, nxt, failing):
     model = _model(tmp_path, _broken_walk(scale_model(16), cur, req, nxt))
     assert model.walk.next[(cur, req)] == nxt

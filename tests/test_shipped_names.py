@@ -10,9 +10,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from fsmcheck.cli import main
+from .conftest import cli
 from fsmcheck.generate.pack import stamped_models
 from fsmcheck.model import shipped
 
@@ -20,8 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "models"
 
 
-def run(*args):
-    return CliRunner().invoke(main, list(args))
+run = cli
 
 
 def test_models_lists_every_shipped_model_with_its_digest():

@@ -23,6 +23,7 @@ CASES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", list(CASES))
 def test_spin_agrees_with_fsmcheck(case, variant):
     require_tool(shutil.which("spin") is not None and shutil.which("cc") is not None,
@@ -43,6 +44,7 @@ def test_spin_agrees_with_fsmcheck(case, variant):
         assert failures == 0
 
 
+@pytest.mark.slow
 def test_spin_names_the_state_it_cannot_reach(variant):
     require_tool(shutil.which("spin") is not None, "SPIN", "apt-get install spin gcc")
     model = load_model(variant(*V2_WITHOUT_STOP_TO_RESUMING))

@@ -168,6 +168,7 @@ def _pack(extra: list[str], tag: str, env_extra: dict | None = None, **kwargs) -
                             cwd=ROOT, **kwargs)
 
 
+@pytest.mark.slow
 def test_the_pack_reports_nothing_against_a_conforming_vfio_user_device():
     """Every suite of the device's flag set but the W-method sequences (make
     vfio-user-e2e runs those against libvfio-user): no failure, no error, and
@@ -182,6 +183,7 @@ def test_the_pack_reports_nothing_against_a_conforming_vfio_user_device():
     assert tagged(tag) == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["SIGINT", "budget"])
 def test_servers_never_outlive_the_run(how, tmp_path):
     """Ctrl-C (SIGINT to pytest) and the pack's budget end the run; no server

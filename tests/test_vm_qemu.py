@@ -14,7 +14,7 @@ import tarfile
 
 import pytest
 
-from .conftest import ROOT
+from .conftest import ROOT, require_shared
 
 sys.path.insert(0, str(ROOT / "vm"))
 spec = importlib.util.spec_from_file_location("vm_qemu", ROOT / "vm" / "qemu.py")
@@ -148,7 +148,9 @@ def test_sequences_of_real_pairs(folder):
     RUNNING -> PRE_COPY -> PRE_COPY_P2P -> STOP_COPY -> STOP with both devices
     in PRE_COPY_P2P before either enters STOP_COPY; destination RESUMING ->
     RUNNING_P2P -> RUNNING with both in RUNNING_P2P before either is RUNNING."""
-    if not (folder / "source.trace").exists():
+    if folder == SHARED:
+        require_shared((folder / "source.trace").exists(), "qemu-traces/source.trace")
+    elif not (folder / "source.trace").exists():
         pytest.skip(f"no {folder}")
     source = qemu.sequences(folder / "source.trace")
     destination = qemu.sequences(folder / "destination.trace")

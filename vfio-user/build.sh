@@ -10,13 +10,17 @@
 # untouched), meson/ (meson + ninja: the library and samples/server, a debug
 # build: assertions on), and bin/fsmcheck-vfu-device and bin/server. With no
 # meson on PATH the library is built with gcc alone from lib/*.c (-ljson-c).
-# Idempotent: an existing OUTDIR/bin is rebuilt only when its inputs changed.
+# Idempotent: an existing OUTDIR/bin is rebuilt only when its inputs changed;
+# concurrent calls for one OUTDIR wait for each other (flock).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 tarball="$1"; out="$2"
 [ -f "$tarball" ] || { echo "build.sh: no such tarball: $tarball" >&2; exit 2; }
 mkdir -p "$out"
 out="$(cd "$out" && pwd)"
+# One build of OUTDIR at a time (pytest-xdist workers and make may start it together).
+exec 9>"$out/.build.lock"
+flock 9
 stamp="$out/inputs.sha256"
 want="$(cat "$tarball" "$here/samples-server-bar1.patch" "$here/device/fsmcheck_vfu_device.c" "$0" | sha256sum)"
 if [ -x "$out/bin/fsmcheck-vfu-device" ] && [ -x "$out/bin/server" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then

@@ -281,7 +281,7 @@ def find_flags(path: str | Path, model: Model) -> tuple[frozenset[str], str] | N
                 continue
             index = text.count("\n", 0, m.start())
             line = lines[index] if lines else index + 1
-            flags = frozenset(f for f, bit in model.flag_bits.items() if value >> bit & 1)
+            flags = model.flags_of(value)
             found.append((flags, f"{name}:{line}"))
         if found:
             break

@@ -146,14 +146,14 @@ def read_kernel_walk(path: str | Path, model: Model, function: str = WALK_FUNCTI
             entry_lines[(cur, req)] = cell.coord.line
     requires = {}
     flag_cells = _designated(flags_decl.init, symbols, f"{fn.path}:{flags_decl.coord.line}")
-    all_bits = sum(1 << b for b in model.flag_bits.values())
+    all_bits = model.flags_value(model.flag_bits)
     for s in states:
         cell = flag_cells.get(symbols[f"VFIO_DEVICE_STATE_{s}"])
         value = evaluate(cell, symbols) if cell is not None else 0
         if value & ~all_bits:
             requires[s] = frozenset({ALL_FLAGS})
         else:
-            requires[s] = frozenset(f for f, b in model.flag_bits.items() if value >> b & 1)
+            requires[s] = model.flags_of(value)
 
     loop = _skip_loop(tree, table_decl.name)
     if loop is None:

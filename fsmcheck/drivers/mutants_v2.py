@@ -243,13 +243,77 @@ class UndefinedFlags(ReferenceV2Device):
         return 1 << bits["P2P"] | 1 << bits["PRE_COPY"]
 
 
+class EndedResumeFdWritable(ReferenceV2Device):
+    """After RESUMING -> STOP (or a reset) the old resuming handle refuses
+    read() with ENODEV but still takes write()s, dropping the bytes (vfio.h:
+    leaving RESUMING "terminates a data transfer session"; issue 21: caught
+    once, then only advised on)."""
+
+    def write(self, handle, data):
+        session = self.sessions.get(handle)
+        if session is not None and not session.closed and not session.enabled and session.kind == "resume":
+            self._advance()
+            return len(data)
+        return super().write(handle, data)
+
+
+class ReadOverrun(ReferenceV2Device):
+    """read() gives one byte more than asked when more is pending (read(2):
+    at most the count asked for; vfio.h: the data flows "using read() and
+    write()")."""
+
+    def read(self, handle, size):
+        chunk = super().read(handle, size)
+        session = self.sessions.get(handle)
+        if chunk and len(chunk) == size and session.read_pos < len(session.data):
+            session.read_pos += 1
+            return chunk + bytes(session.data[session.read_pos - 1:session.read_pos])
+        return chunk
+
+
+class WriteOverclaims(ReferenceV2Device):
+    """write() of a short buffer reports one byte more than it was given
+    (write(2): at most the count given)."""
+
+    def write(self, handle, data):
+        taken = super().write(handle, data)
+        return taken + 1 if 0 < len(data) < 16 else taken
+
+
+class StaleStopCopyStream(ReferenceV2Device):
+    """Every STOP_COPY session after the first streams the first session's
+    bytes again (a cached image), whatever the device holds now (vfio.h:
+    "STOP_COPY - The device internal state can be read out")."""
+
+    def _finalize(self, session):
+        cached = getattr(self, "_first_image", None)
+        if cached is not None and not session.data:
+            session.data += cached
+            session.final = True
+            return
+        super()._finalize(session)
+        if cached is None:
+            self._first_image = bytes(session.data)
+
+
+class InitialBytesGrow(ReferenceV2Device):
+    """VFIO_MIG_GET_PRECOPY_INFO counts the running device's changes into
+    initial_bytes, which grows (vfio.h: initial_bytes "indicates the amount
+    of initial precopy data"; changes are dirty_bytes)."""
+
+    def precopy_info(self, handle):
+        initial, dirty = super().precopy_info(handle)
+        return initial + self.tick, dirty
+
+
 #: name -> device class, in a stable order.
 MUTANTS = {cls.__name__: cls for cls in (
     WrongResetTarget, MissingArc, AcceptsError, AcceptsOutOfRange, BlockedArcAllowed,
     SavingGroupInteriorPath, NonShortestPath, ReusedHandle, HandleNeverDisabled,
     NewHandleInSavingGroup, CorruptResumeAccepted, FailedStepReportedSuccess, NoEndOfStream,
     StaleStateReported, PreCopyInfoMissing, MissingTailAccepted, LosesPreCopyChanges, EarlyEndOfStream,
-    ChangesInStop, NegativeHandle, UndefinedFlags,
+    ChangesInStop, NegativeHandle, UndefinedFlags, EndedResumeFdWritable, ReadOverrun, WriteOverclaims,
+    StaleStopCopyStream, InitialBytesGrow,
 )}
 
 

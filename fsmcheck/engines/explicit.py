@@ -8,19 +8,21 @@ system graph (arcs, reset and failure edges).
 
 from __future__ import annotations
 
+import functools
+
 import networkx as nx
 
 from ..semantics import deadline
 from ..semantics.combination import NO_PATH, PATH, REJECTED, derive_table
 from ..semantics.graphs import UndecidedError, accepted_values, arc_graph, system_graph
-from ..model.loader import load_model
 from ..model.schema import Config, Model
-from ..semantics.verdict import FAILS, HOLDS, UNKNOWN, Counterexample, Verdict
+from ..semantics.verdict import FAILS, HOLDS, UNKNOWN, Counterexample, Verdict, fail as _fail
 from ..semantics.walk import EINVAL, OK, SKIP_LOOP, STEP_LOOP, run_walk
 from ..semantics.verdict import looping_pairs as _all_pairs
 from ..semantics.sessions import expected_effect
+from .protocol import implementations
 
-__all__ = ["check", "trace_to"]
+__all__ = ["Explicit", "check", "trace_to"]
 
 
 def check(name: str, model: Model, config: Config) -> Verdict:
@@ -56,25 +58,11 @@ def trace_to(model: Model, config: Config, target: str) -> list[str]:
     return out
 
 
-_TABLES: dict = {}
-
-
+@functools.lru_cache(maxsize=32)
 def _table(model: Model, config: Config):
-    """The derived table, computed once per model file content and configuration
-    (rejections, combination-table, sessions and walk-agrees all read it; it
-    does not depend on the model's walk)."""
-    key = (str(model.path), model.digest, config)
-    if key not in _TABLES:
-        if len(_TABLES) >= 32:
-            _TABLES.pop(next(iter(_TABLES)))
-        _TABLES[key] = derive_table(model, config)
-    return _TABLES[key]
-
-
-def _fail(summary: str, trace=(), line: int = 0, evidence=None, **data) -> Verdict:
-    """A failing verdict; ``evidence`` (the derived table) goes to the verdict,
-    where the engines' results are compared, not into the counterexample."""
-    return Verdict(FAILS, counterexample=Counterexample(summary, tuple(trace), line, data), evidence=evidence)
+    """The derived table, computed once per model and configuration
+    (rejections, combination-table, sessions and walk-agrees all read it)."""
+    return derive_table(model, config)
 
 
 def _check_validity(model: Model, config: Config) -> Verdict:
@@ -173,7 +161,7 @@ def _check_rejections(model: Model, config: Config) -> Verdict:
     return Verdict(HOLDS, evidence=sorted(k for k, e in table.items() if e.outcome == REJECTED))
 
 
-def _check_combination(model: Model, config: Config) -> Verdict:
+def _check_combination_table(model: Model, config: Config) -> Verdict:
     table = _table(model, config)
     graph = arc_graph(model, config)
     evidence = {k: (e.outcome, e.alternatives) for k, e in table.items()}
@@ -273,7 +261,7 @@ def _check_walk_agrees(model: Model, config: Config) -> Verdict:
 
 def _check_correspondence(model: Model, config: Config) -> Verdict:
     corr = model.correspondence
-    other = load_model(corr.model_path)
+    other = corr.model
     other_config = next(c for c in other.configs() if c.profile == corr.profile)
     other_graph = arc_graph(other, other_config)
     line = model.line_of("correspondence", "map")
@@ -310,17 +298,16 @@ def _check_p2p_quiesce(model: Model, config: Config) -> Verdict:
     return Verdict(HOLDS, note=f"vacuous on one device ({len(reached)} reachable states)")
 
 
-_CHECKS = {
-    "validity": _check_validity,
-    "no-invalid-entry": _check_no_invalid_entry,
-    "reset": _check_reset,
-    "reachability": _check_reachability,
-    "error-exit": _check_error_exit,
-    "rejections": _check_rejections,
-    "combination-table": _check_combination,
-    "sessions": _check_sessions,
-    "walk-terminates": _check_walk_terminates,
-    "walk-agrees": _check_walk_agrees,
-    "correspondence": _check_correspondence,
-    "p2p-quiesce": _check_p2p_quiesce,
-}
+_CHECKS = implementations(globals(), "_check_")
+
+
+class Explicit:
+    """The explicit engine as an :class:`~fsmcheck.engines.protocol.Engine`."""
+
+    name = "networkx"
+
+    def check(self, prop: str, model: Model, config: Config) -> Verdict:
+        return check(prop, model, config)
+
+    def implements(self, prop: str) -> bool:
+        return prop in _CHECKS

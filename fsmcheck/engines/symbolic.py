@@ -18,26 +18,25 @@ A z3 ``unknown`` (timeout) becomes an ``unknown`` verdict, never ``holds``.
 
 from __future__ import annotations
 
+import functools
+
 import z3
 
 from ..semantics.combination import NO_PATH, PATH, REJECTED
-from ..model.loader import load_model
 from ..model.schema import Config, Model
 from ..semantics.graphs import declared_effects
-from ..semantics.verdict import ERROR, FAILS, HOLDS, UNKNOWN, Counterexample, Verdict
+from ..semantics.verdict import ERROR, FAILS, HOLDS, UNKNOWN, Counterexample, Verdict, fail as _fail
 from ..semantics.verdict import looping_pairs as _all_pairs
 from ..semantics.sessions import expected_effect
+from .protocol import implementations
 from .z3_encoding import Encoding, UnknownResult, fresh_names as _fresh, new_solver, solve
 from .z3_paths import shortest_trace
 from .z3_relations import Relations
 
-__all__ = ["check", "DEFAULT_TIMEOUT_MS"]
+__all__ = ["Symbolic", "check", "DEFAULT_TIMEOUT_MS"]
 
 #: Per-query z3 timeout in milliseconds.
 DEFAULT_TIMEOUT_MS = 10000
-
-_TABLE_CACHE: dict = {}
-_TABLE_CACHE_SIZE = 32
 
 
 def check(name: str, model: Model, config: Config, *, timeout_ms: int = DEFAULT_TIMEOUT_MS) -> Verdict:
@@ -58,20 +57,11 @@ def check(name: str, model: Model, config: Config, *, timeout_ms: int = DEFAULT_
         return Verdict(ERROR, note=f"z3: {exc}")
 
 
-_ENCODINGS: dict = {}
-
-
+@functools.lru_cache(maxsize=32)
 def _encoding(model: Model, config: Config) -> Encoding:
-    """One :class:`Encoding` per model object and configuration, shared by
-    its properties (its formulas are built once). The model is kept with it,
-    so its ``id`` is not reused while the entry lives."""
-    key = (id(model), config)
-    hit = _ENCODINGS.get(key)
-    if hit is None or hit[0] is not model:
-        while len(_ENCODINGS) >= _TABLE_CACHE_SIZE:
-            _ENCODINGS.pop(next(iter(_ENCODINGS)))
-        hit = _ENCODINGS[key] = (model, Encoding(model, config))
-    return hit[1]
+    """One :class:`Encoding` per model and configuration, shared by its
+    properties (its formulas are built once)."""
+    return Encoding(model, config)
 
 
 class VacuousError(Exception):
@@ -90,12 +80,6 @@ def _solver(timeout_ms: int) -> z3.Solver:
     return new_solver(timeout_ms)
 
 
-def _fail(summary, trace=(), line=0, evidence=None, **data) -> Verdict:
-    """A failing verdict; ``evidence`` (the derived table) goes to the verdict,
-    where the engines' results are compared, not into the counterexample."""
-    return Verdict(FAILS, counterexample=Counterexample(summary, tuple(trace), line, data), evidence=evidence)
-
-
 def _trace(enc: Encoding, target, timeout_ms: int) -> list[str]:
     found = shortest_trace(enc, target, timeout_ms=timeout_ms)
     if found is None:
@@ -111,21 +95,14 @@ def _trace(enc: Encoding, target, timeout_ms: int) -> list[str]:
     return out
 
 
+@functools.lru_cache(maxsize=32)
+def _relations_of(model: Model, config: Config, timeout_ms: int) -> Relations:
+    return Relations(_encoding(model, config), timeout_ms)
+
+
 def _relations(enc: Encoding, timeout_ms: int) -> Relations:
-    # Keyed by the file's content hash: the derived table holds state names
-    # only, so it is valid for any encoding of the same model and
-    # configuration. The walk is not: a model the C import rebuilt with
-    # another walk (dataclasses.replace keeps path and digest) gets its own
-    # Relations, sharing the table.
-    key = (str(enc.model.path), enc.model.digest, enc.config)
-    cached = _TABLE_CACHE.get(key)
-    if cached is None:
-        while len(_TABLE_CACHE) >= _TABLE_CACHE_SIZE:
-            _TABLE_CACHE.pop(next(iter(_TABLE_CACHE)))
-        cached = _TABLE_CACHE[key] = Relations(enc, timeout_ms)
-    if cached.model is enc.model:
-        return cached
-    return Relations(enc, timeout_ms, table_of=cached)
+    """The datalog program of ``enc``'s model and configuration, built once."""
+    return _relations_of(enc.model, enc.config, timeout_ms)
 
 
 def _table(enc: Encoding, timeout_ms: int):
@@ -267,7 +244,7 @@ def _rejections(enc: Encoding, timeout_ms: int) -> Verdict:
     return Verdict(HOLDS, evidence=sorted(k for k, v in table.items() if v[0] == REJECTED))
 
 
-def _combination(enc: Encoding, timeout_ms: int) -> Verdict:
+def _combination_table(enc: Encoding, timeout_ms: int) -> Verdict:
     model = enc.model
     table = _table(enc, timeout_ms)
     order = model.state_names
@@ -571,7 +548,7 @@ def _walk_agrees(enc: Encoding, timeout_ms: int) -> Verdict:
 def _correspondence(enc: Encoding, timeout_ms: int) -> Verdict:
     model = enc.model
     corr = model.correspondence
-    other = load_model(corr.model_path)
+    other = corr.model
     other_config = next(c for c in other.configs() if c.profile == corr.profile)
     other_enc = Encoding(other, other_config)
     line = model.line_of("correspondence", "map")
@@ -627,17 +604,20 @@ def _p2p_quiesce(enc: Encoding, timeout_ms: int) -> Verdict:
     return _fail("the P2P quiesce rule is broken on one device", (), model.line_of("p2p"))
 
 
-_CHECKS = {
-    "validity": _validity,
-    "no-invalid-entry": _no_invalid_entry,
-    "reset": _reset,
-    "reachability": _reachability,
-    "error-exit": _error_exit,
-    "rejections": _rejections,
-    "combination-table": _combination,
-    "sessions": _sessions,
-    "walk-terminates": _walk_terminates,
-    "walk-agrees": _walk_agrees,
-    "correspondence": _correspondence,
-    "p2p-quiesce": _p2p_quiesce,
-}
+_CHECKS = implementations(globals(), "_")
+
+
+class Symbolic:
+    """The symbolic engine as an :class:`~fsmcheck.engines.protocol.Engine`,
+    with z3's per-query timeout ``timeout_ms`` (> 0)."""
+
+    name = "z3"
+
+    def __init__(self, timeout_ms: int = DEFAULT_TIMEOUT_MS):
+        self.timeout_ms = timeout_ms
+
+    def check(self, prop: str, model: Model, config: Config) -> Verdict:
+        return check(prop, model, config, timeout_ms=self.timeout_ms)
+
+    def implements(self, prop: str) -> bool:
+        return prop in _CHECKS

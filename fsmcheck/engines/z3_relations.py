@@ -63,16 +63,13 @@ class Relations:
     Args:
         enc: the z3 encoding of the model and configuration.
         timeout_ms: the per-query timeout (clamped to the run's deadline).
-        table_of: a :class:`Relations` of the same model file and
-            configuration whose derived table to share (the table does not
-            depend on the walk; everything else is this model's).
 
     The table (:meth:`table`) is derived on first use and kept; the walk and
     session relations are added to the program by the queries that need
     them.
     """
 
-    def __init__(self, enc: Encoding, timeout_ms: int = 10000, table_of: "Relations | None" = None):
+    def __init__(self, enc: Encoding, timeout_ms: int = 10000):
         self.enc, self.model, self.config = enc, enc.model, enc.config
         self.timeout_ms = timeout_ms
         names = self.model.state_names
@@ -85,8 +82,6 @@ class Relations:
         self._table = None
         self._geometric = None
         self._facts_text = None
-        if table_of is not None:
-            self._table, self._geometric = table_of.table(), table_of._geometric
 
     # -- program text ---------------------------------------------------------
     def v(self, value: int) -> str:

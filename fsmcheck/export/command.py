@@ -26,8 +26,8 @@ __all__ = ["export"]
                    "dot: the diagram's graphviz source.")
 @click.option("-o", "--output", type=click.Path(),
               help="Output file (a directory for promela without --flags/--profile); default stdout.")
-@click.option("--flags", "flags_text", default=None, help="One flag set (promela, dot).")
-@click.option("--profile", default=None, help="One profile (promela, dot).")
+@click.option("--flags", "flags_text", default=None, help="One flag set (promela, dot; with json: exit 2).")
+@click.option("--profile", default=None, help="One profile (promela, dot; with json: exit 2).")
 @click.option("--no-color", is_flag=True, envvar="NO_COLOR", help="Plain text output.")
 @click.option("--run", "run_name", default=None,
               help="Orchestration models (promela): the run to export (default: the first).")
@@ -51,6 +51,8 @@ def export(model_path, fmt, output, flags_text, profile, no_color, run_name, dev
         from .orchestration_command import export_orchestration
 
         export_orchestration(model_path, fmt, output, run_name, devices, failures, err)
+    if fmt == "json" and (flags_text or profile):
+        raise click.UsageError("--format json exports every configuration; --flags/--profile choose nothing there")
     model = load_or_exit(model_path, err)
     if fmt == "json":
         text = json.dumps(graph_json(model), indent=2) + "\n"

@@ -132,6 +132,7 @@ def render_v2_module(data: dict, model_path: str) -> str:
                "def test_bad_resume_stream(fsmcheck_v2, kind):\n"
                "    check.check_bad_resume(fsmcheck_v2, SPEC, kind)\n\n\n")
     out.append("def test_fresh_handles(fsmcheck_v2):\n    check.check_fresh_handles(fsmcheck_v2, SPEC)\n\n\n")
+    out.append("def test_stream_current(fsmcheck_v2):\n    check.check_stream_current(fsmcheck_v2, SPEC)\n\n\n")
     if data["precopy_states"]:
         out.append(f"PRECOPY_STATES = {_data(data['precopy_states'])}\n\n\n")
         out.append('@pytest.mark.parametrize("state", PRECOPY_STATES)\n'

@@ -39,20 +39,36 @@ class KeyLines:
     longest declared prefix, else 1.
     """
 
-    def __init__(self, lines: dict[tuple, int]):
+    def __init__(self, lines: dict[tuple, int], files: dict[tuple, str] | None = None):
         self._lines = lines
+        self._files = files or {}
 
-    def line(self, path: tuple) -> int:
-        """Return the line declaring ``path`` or its nearest declared prefix."""
+    def where(self, path: tuple) -> tuple[str | None, int]:
+        """``(file, line)`` declaring ``path`` or its nearest declared prefix;
+        the file is None when it is the one document that was indexed (only a
+        model resolved from several files, ``extends``, names files)."""
         path = tuple(path)
         while path:
             if path in self._lines:
-                return self._lines[path]
+                return self._files.get(path), self._lines[path]
             path = path[:-1]
-        return 1
+        return None, 1
+
+    def line(self, path: tuple) -> int:
+        """Return the line declaring ``path`` or its nearest declared prefix."""
+        return self.where(path)[1]
+
+    def items(self):
+        """``(key path, line)`` of every declared key."""
+        return self._lines.items()
 
     def __contains__(self, path: tuple) -> bool:
         return tuple(path) in self._lines
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, KeyLines) and (self._lines, self._files) == (other._lines, other._files)
+
+    __hash__ = None
 
 
 def split_lines(text: str) -> list[str]:

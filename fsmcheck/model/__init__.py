@@ -11,16 +11,18 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from .format import SCHEMA, format_reference
     from .loader import FORMAT_VERSION, KNOWN_PROPERTIES, Diagnostic, ModelError, load_model
     from .schema import Arc, Blocked, CombinationRule, Config, Model, State, Walk
 
 __all__ = [
     "Arc", "Blocked", "CombinationRule", "Config", "Diagnostic", "FORMAT_VERSION",
-    "KNOWN_PROPERTIES", "Model", "ModelError", "State", "Walk", "load_model",
+    "KNOWN_PROPERTIES", "Model", "ModelError", "SCHEMA", "State", "Walk", "format_reference", "load_model",
 ]
 
 _SOURCES = {
     **dict.fromkeys(("FORMAT_VERSION", "KNOWN_PROPERTIES", "Diagnostic", "ModelError", "load_model"), ".loader"),
+    **dict.fromkeys(("SCHEMA", "format_reference"), ".format"),
     **dict.fromkeys(("Arc", "Blocked", "CombinationRule", "Config", "Model", "State", "Walk"), ".schema"),
 }
 

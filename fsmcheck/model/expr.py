@@ -17,7 +17,7 @@ a z3 bit-vector formula, so both engines read the same rule.
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = ["Predicate", "PredicateError", "parse_predicate"]
 
@@ -59,7 +59,7 @@ class Predicate:
     text: str
     width: int
     support: int
-    _tree: ast.expr
+    _tree: ast.expr = field(compare=False)
 
     def __call__(self, value: int) -> bool:
         """Evaluate on an integer ``value`` (taken modulo ``2**width``)."""
@@ -214,6 +214,8 @@ def _z3(node: ast.AST, s, z3):
         a, b = bv(_z3(node.left, s, z3)), bv(_z3(node.right, s, z3))
         if isinstance(node.op, ast.RShift):
             return z3.LShR(a, b)
+        if isinstance(node.op, ast.LShift):
+            return a << b  # z3's bvshl: a shift by the width or more is 0, as _ARITH's
         return _ARITH[type(node.op)](a, b)
     if isinstance(node, ast.UnaryOp):
         value = _z3(node.operand, s, z3)

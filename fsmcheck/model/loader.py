@@ -8,12 +8,17 @@ Every problem found is reported, not only the first: the raised
 
 from __future__ import annotations
 
-import re
+import hashlib
+import json
 from pathlib import Path
 
-from .expr import PredicateError, parse_predicate
 from ..inputs import Diagnostic, InputError, parse_toml, read_text
 from ..inputs.positions import index_lines
+from .diagnostics import ModelError
+from .expr import PredicateError, parse_predicate
+from .extends import resolve
+from .format import kind_of, structural_problems
+from .properties import NAMES
 from .schema import (
     ALL_FLAGS, SESSION_EFFECTS, Arc, Blocked, Capability, CombinationRule, Correspondence,
     Model, P2PRule, Profile, State, Walk,
@@ -24,59 +29,35 @@ __all__ = ["Diagnostic", "ModelError", "load_model", "FORMAT_VERSION", "KNOWN_PR
 #: The model-format version this loader reads (the file's ``format`` key).
 FORMAT_VERSION = 1
 
-#: Property names a model may list under ``[properties] check``.
-KNOWN_PROPERTIES = (
-    "validity", "no-invalid-entry", "reset", "reachability", "error-exit",
-    "rejections", "combination-table", "sessions", "walk-terminates",
-    "walk-agrees", "correspondence", "p2p-quiesce",
-)
+#: Property names a model may list under ``[properties] check`` (the registry's).
+KNOWN_PROPERTIES = NAMES
 
-_TOP_KEYS = {
-    "format", "model", "encoding", "device", "flags", "states", "groups", "sessions",
-    "arcs", "blocked", "combination", "profiles", "walk", "correspondence", "properties", "region",
-    "p2p", "capabilities",
-}
-
-
-class ModelError(InputError):
-    """Raised by :func:`load_model` for a file that is not a valid model.
-
-    ``diagnostics`` lists every problem found (at least one).
-    """
 
 
 class _Reader:
     """Typed access to the parsed document that records problems."""
 
-    def __init__(self, path: Path, text: str, data: dict):
-        self.path, self.data = path, data
-        self.lines = index_lines(text)
+    def __init__(self, path: Path, data: dict, lines):
+        self.path, self.data, self.lines = path, data, lines
         self.problems: list[Diagnostic] = []
 
     def error(self, keypath: tuple, message: str) -> None:
         key = ".".join(str(k) if not isinstance(k, int) else f"[{k}]" for k in keypath)
         key = key.replace(".[", "[")
-        self.problems.append(Diagnostic(str(self.path), self.lines.line(keypath), key, message))
+        file, line = self.lines.where(keypath)
+        self.problems.append(Diagnostic(file or str(self.path), line, key, message))
 
-    def get(self, table: dict, keypath: tuple, key: str, kind, default=..., *, where=None):
-        """Fetch ``table[key]`` checking its type; record and return default on error."""
-        full = keypath + (key,)
-        if key not in table:
-            if default is ...:
-                self.error(where or full, f"missing required key {key!r}")
-                return None
-            return default
-        value = table[key]
-        if not _is_kind(value, kind):
-            self.error(full, f"expected {_kind_name(kind)}, got {_kind_name(type(value))} {value!r}")
-            return None if default is ... else default
-        return value
+    def file_of(self, keypath: tuple) -> Path:
+        """The file that declared ``keypath`` (a base's, for what a variant inherits)."""
+        return Path(self.lines.where(keypath)[0] or self.path)
 
-    def unknown_keys(self, table: dict, keypath: tuple, allowed: set[str]) -> None:
-        for key in table:
-            if key not in allowed:
-                hint = ", ".join(sorted(allowed))
-                self.error(keypath + (key,), f"unknown key (expected one of: {hint})")
+    @staticmethod
+    def get(table: dict, key: str, kind, default=None):
+        """``table[key]`` if it is of ``kind``, else ``default`` (the
+        structural checks, :mod:`.format`, report a wrong type or a missing
+        required key)."""
+        value = table.get(key, default)
+        return value if _is_kind(value, kind) else default
 
 
 def _is_kind(value, kind) -> bool:
@@ -86,10 +67,6 @@ def _is_kind(value, kind) -> bool:
         return isinstance(value, list)
     return isinstance(value, kind)
 
-
-def _kind_name(kind) -> str:
-    return {int: "an integer", str: "a string", bool: "a boolean", list: "an array",
-            dict: "a table", float: "a float"}.get(kind, getattr(kind, "__name__", str(kind)))
 
 
 def load_model(path: str | Path) -> Model:
@@ -112,17 +89,26 @@ def load_model(path: str | Path) -> Model:
 def _load(path: Path, *, link: bool) -> Model:
     """:func:`load_model`; ``link`` also loads and checks the correspondence
     model (never followed further, so two models may name each other)."""
-    try:
-        doc = read_text(path)
-        data = parse_toml(doc)
-    except InputError as exc:
-        raise ModelError(exc.diagnostics) from None
-    text = doc.text
-    reader = _Reader(path, text, data)
-    model = _build(reader, doc.sha256, link)
+    raw, data, lines = _read(path)
+    data, lines = resolve(path, data, lines, lambda p: _read(p)[1:])
+    reader = _Reader(path, data, lines)
+    for keypath, message in sorted(structural_problems(data), key=lambda p: lines.line(p[0])):
+        reader.error(keypath, message)
+    resolved = json.dumps(data, sort_keys=True, default=str).encode()
+    model = _build(reader, hashlib.sha256(raw).hexdigest(), link, hashlib.sha256(resolved).hexdigest())
     if reader.problems:
         raise ModelError(reader.problems)
     return model
+
+
+def _read(path: Path):
+    """``(bytes, document, key lines)`` of the model file ``path`` (read
+    through :mod:`fsmcheck.inputs`: its size, decoding and nesting guards)."""
+    try:
+        doc = read_text(path)
+        return doc.data, parse_toml(doc), index_lines(doc.text)
+    except InputError as exc:
+        raise ModelError(exc.diagnostics) from None
 
 
 def _names(reader: _Reader, value, keypath: tuple, known: set[str], what: str) -> tuple[str, ...]:
@@ -130,8 +116,7 @@ def _names(reader: _Reader, value, keypath: tuple, known: set[str], what: str) -
     if value is None:
         return ()
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        reader.error(keypath, f"expected an array of {what} names")
-        return ()
+        return ()  # the structural checks report the type
     out = []
     for v in value:
         if v not in known:
@@ -141,29 +126,29 @@ def _names(reader: _Reader, value, keypath: tuple, known: set[str], what: str) -
     return tuple(out)
 
 
-def _build(r: _Reader, digest: str, link: bool = True) -> Model | None:
+def _build(r: _Reader, digest: str, link: bool = True, content_key: str = "") -> Model | None:
     d = r.data
-    r.unknown_keys(d, (), _TOP_KEYS)
-    fmt = r.get(d, (), "format", int)
+    fmt = r.get(d, "format", int)
     if fmt is not None and fmt != FORMAT_VERSION:
         r.error(("format",), f"unsupported model format {fmt} (this fsmcheck reads format {FORMAT_VERSION})")
 
-    meta = r.get(d, (), "model", dict) or {}
-    r.unknown_keys(meta, ("model",), {"name", "title", "encoding", "width", "sources"})
-    name = r.get(meta, ("model",), "name", str, where=("model",)) or "?"
-    title = r.get(meta, ("model",), "title", str, "")
-    encoding = r.get(meta, ("model",), "encoding", str, "enum")
+    meta = r.get(d, "model", dict) or {}
+    name = r.get(meta, "name", str) or "?"
+    title = r.get(meta, "title", str, "")
+    encoding = r.get(meta, "encoding", str, "enum")
     if encoding not in ("enum", "bits"):
         r.error(("model", "encoding"), f"must be 'enum' or 'bits', got {encoding!r}")
-    width = r.get(meta, ("model",), "width", int, 32)
+    width = r.get(meta, "width", int, 32)
     if width is not None and not 1 <= width <= 64:
         r.error(("model", "width"), f"must be between 1 and 64, got {width}")
         width = 32
-    sources = tuple(r.get(meta, ("model",), "sources", list, []) or ())
+    sources = tuple(r.get(meta, "sources", list, []) or ())
 
-    flag_bits, always, flag_sets = _flags(r)
-    states = _states(r, set(flag_bits), width or 32, encoding)
-    names = {s.name for s in states}
+    # Names declared by an entry with an error still count as declared: the
+    # entry's own error is reported, not one per reference to it.
+    flag_bits, always, flag_sets, flag_names = _flags(r)
+    states, names = _states(r, flag_names, width or 32, encoding)
+    by_name = {s.name: s for s in states}
 
     mask, bit_names, valid = 0, {}, None
     if encoding == "bits":
@@ -171,23 +156,21 @@ def _build(r: _Reader, digest: str, link: bool = True) -> Model | None:
     elif "encoding" in d:
         r.error(("encoding",), "only bit-encoded models ('encoding = \"bits\"') take an [encoding] table")
 
-    device = r.get(d, (), "device", dict) or {}
-    r.unknown_keys(device, ("device",), {"initial", "reset", "error"})
-    initial = r.get(device, ("device",), "initial", str, where=("device",))
-    reset = r.get(device, ("device",), "reset", str, where=("device",))
-    error = r.get(device, ("device",), "error", str, None)
+    device = r.get(d, "device", dict) or {}
+    initial = r.get(device, "initial", str)
+    reset = r.get(device, "reset", str)
+    error = r.get(device, "error", str, None)
     for key, value in (("initial", initial), ("reset", reset), ("error", error)):
         if value is not None and value not in names:
             r.error(("device", key), f"unknown state {value!r}")
     for key, value in (("initial", initial), ("reset", reset)):
-        if value is not None and value in names and not next(s for s in states if s.name == value).needs <= always:
+        if value in by_name and not by_name[value].needs <= always:
             r.error(("device", key), f"state {value!r} needs flags that are not always set")
 
     groups = _groups(r, names)
-    sessions = r.get(d, (), "sessions", dict, {}) or {}
-    r.unknown_keys(sessions, ("sessions",), {"groups", "directions"})
+    sessions = r.get(d, "sessions", dict, {}) or {}
     session_groups = _names(r, sessions.get("groups"), ("sessions", "groups"), set(groups), "group")
-    directions = r.get(sessions, ("sessions",), "directions", dict, {}) or {}
+    directions = r.get(sessions, "directions", dict, {}) or {}
     for g, direction in directions.items():
         if g not in session_groups:
             r.error(("sessions", "directions", g), f"{g!r} is not a session group")
@@ -195,16 +178,16 @@ def _build(r: _Reader, digest: str, link: bool = True) -> Model | None:
             r.error(("sessions", "directions", g), f"must be 'read' or 'write', got {direction!r}")
     _check_disjoint(r, session_groups, groups)
 
-    arcs = _arcs(r, names, set(flag_bits), flag_sets)
-    blocked = _blocked(r, names, set(flag_bits))
+    arcs = _arcs(r, names, flag_names, flag_sets)
+    blocked = _blocked(r, names, flag_names)
     combination = _combination(r, set(groups))
     profiles = _profiles(r, {a.tag for a in arcs if a.tag})
-    walk = _walk(r, names, set(flag_bits))
+    walk = _walk(r, names, flag_names)
     correspondence = _correspondence(r, names, link)
-    p2p = _p2p(r, groups, set(flag_bits))
+    p2p = _p2p(r, groups, flag_names)
     properties = _properties(r)
     region = _region(r)
-    capabilities = _capabilities(r, names, set(flag_bits))
+    capabilities = _capabilities(r, names, flag_names)
 
     if r.problems:
         return None
@@ -216,16 +199,16 @@ def _build(r: _Reader, digest: str, link: bool = True) -> Model | None:
         session_directions=dict(directions), blocked=blocked,
         combination=combination, profiles=profiles, walk=walk,
         correspondence=correspondence, p2p=p2p, properties=properties, sources=sources, region=region,
-        digest=digest, lines=r.lines, capabilities=capabilities,
+        digest=digest, lines=r.lines, capabilities=capabilities, key=content_key,
     )
 
 
 def _flags(r: _Reader):
-    table = r.get(r.data, (), "flags", dict, None)
+    table = r.get(r.data, "flags", dict, None)
     if table is None:
-        return {}, frozenset(), (frozenset(),)
-    r.unknown_keys(table, ("flags",), {"bits", "always", "sets"})
-    bits = r.get(table, ("flags",), "bits", dict, {}) or {}
+        return {}, frozenset(), (frozenset(),), set()
+    bits = r.get(table, "bits", dict, {}) or {}
+    declared = set(bits)
     flag_bits: dict[str, int] = {}
     seen: dict[int, str] = {}
     for flag, bit in bits.items():
@@ -236,13 +219,13 @@ def _flags(r: _Reader):
         else:
             seen[bit] = flag
             flag_bits[flag] = bit
-    always = frozenset(_names(r, table.get("always", []), ("flags", "always"), set(flag_bits), "flag"))
-    raw_sets = r.get(table, ("flags",), "sets", list, None)
+    always = frozenset(_names(r, table.get("always", []), ("flags", "always"), declared, "flag"))
+    raw_sets = r.get(table, "sets", list, None)
     if raw_sets is None:
-        return flag_bits, always, (frozenset(flag_bits),)
+        return flag_bits, always, (frozenset(flag_bits),), declared
     sets, seen_sets = [], set()
     for i, item in enumerate(raw_sets):
-        chosen = frozenset(_names(r, item, ("flags", "sets", i), set(flag_bits), "flag"))
+        chosen = frozenset(_names(r, item, ("flags", "sets", i), declared, "flag"))
         if not always <= chosen:
             r.error(("flags", "sets", i), f"flag set lacks the always-set flags {sorted(always - chosen)}")
         if chosen in seen_sets:
@@ -251,26 +234,27 @@ def _flags(r: _Reader):
         sets.append(chosen)
     if not sets:
         r.error(("flags", "sets"), "at least one flag set is required")
-    return flag_bits, always, tuple(sets)
+    return flag_bits, always, tuple(sets), declared
 
 
-def _states(r: _Reader, flags: set[str], width: int, encoding: str) -> tuple[State, ...]:
-    raw = r.get(r.data, (), "states", list, None)
+def _states(r: _Reader, flags: set[str], width: int, encoding: str) -> tuple[tuple[State, ...], set[str]]:
+    """The valid states, and every state name declared (with or without an error)."""
+    raw = r.get(r.data, "states", list, None)
     if raw is None:
         r.error(("states",), "missing required array of tables [[states]]")
-        return ()
-    out, names, values = [], {}, {}
+        return (), set()
+    out, names, values, declared = [], {}, {}, set()
     for i, entry in enumerate(raw):
         kp = ("states", i)
         if not isinstance(entry, dict):
-            r.error(kp, "each state must be a table ([[states]])")
             continue
-        r.unknown_keys(entry, kp, {"name", "value", "needs", "requestable", "doc"})
-        name = r.get(entry, kp, "name", str, where=kp)
-        value = r.get(entry, kp, "value", int, where=kp)
+        name = r.get(entry, "name", str)
+        value = r.get(entry, "value", int)
         needs = frozenset(_names(r, entry.get("needs", []), kp + ("needs",), flags, "flag"))
-        requestable = r.get(entry, kp, "requestable", bool, True)
-        doc = r.get(entry, kp, "doc", str, "")
+        requestable = r.get(entry, "requestable", bool, True)
+        doc = r.get(entry, "doc", str, "")
+        if name is not None:
+            declared.add(name)
         if name is None or value is None:
             continue
         if name in names:
@@ -285,20 +269,19 @@ def _states(r: _Reader, flags: set[str], width: int, encoding: str) -> tuple[Sta
         out.append(State(name, value, needs, requestable, doc, r.lines.line(kp)))
     if raw is not None and not out and not r.problems:
         r.error(("states",), "a model needs at least one state")
-    return tuple(out)
+    return tuple(out), declared
 
 
 def _encoding(r: _Reader, width: int, states: tuple[State, ...]):
-    table = r.get(r.data, (), "encoding", dict, None)
+    table = r.get(r.data, "encoding", dict, None)
     if table is None:
         r.error(("encoding",), "a bit-encoded model needs an [encoding] table with mask and valid")
         return 0, {}, None
-    r.unknown_keys(table, ("encoding",), {"mask", "bits", "valid"})
-    mask = r.get(table, ("encoding",), "mask", int, where=("encoding",)) or 0
+    mask = r.get(table, "mask", int) or 0
     if not 0 <= mask < (1 << width):
         r.error(("encoding", "mask"), f"mask {mask:#x} is not a non-negative value of {width} bits")
         mask = 0
-    bits = r.get(table, ("encoding",), "bits", dict, {}) or {}
+    bits = r.get(table, "bits", dict, {}) or {}
     for name, bit in bits.items():
         if not _is_kind(bit, int) or not 0 <= bit < width or not (mask >> bit) & 1:
             shown = f"{mask:#x}"
@@ -314,7 +297,7 @@ def _encoding(r: _Reader, width: int, states: tuple[State, ...]):
         missing = [f"{v:0{nbits}b}b" for v in range(mask + 1) if v & mask == v and v not in declared]
         if missing:
             r.error(("states",), f"every masked value needs a state; missing {', '.join(missing)}")
-    text = r.get(table, ("encoding",), "valid", str, where=("encoding",))
+    text = r.get(table, "valid", str)
     valid = None
     if text is not None:
         try:
@@ -325,7 +308,7 @@ def _encoding(r: _Reader, width: int, states: tuple[State, ...]):
 
 
 def _groups(r: _Reader, names: set[str]) -> dict[str, tuple[str, ...]]:
-    table = r.get(r.data, (), "groups", dict, {}) or {}
+    table = r.get(r.data, "groups", dict, {}) or {}
     return {g: _names(r, members, ("groups", g), names, "state") for g, members in table.items()}
 
 
@@ -339,8 +322,8 @@ def _check_disjoint(r: _Reader, session_groups, groups) -> None:
 
 
 def _pair(r: _Reader, entry: dict, kp: tuple, names: set[str]):
-    src = r.get(entry, kp, "from", str, where=kp)
-    dst = r.get(entry, kp, "to", str, where=kp)
+    src = r.get(entry, "from", str)
+    dst = r.get(entry, "to", str)
     ok = src is not None and dst is not None
     for key, value in (("from", src), ("to", dst)):
         if value is not None and value not in names:
@@ -356,18 +339,16 @@ def _arcs(r: _Reader, names: set[str], flags: set[str], flag_sets=()) -> tuple[A
     """The ``[[arcs]]``. Two arcs for one pair that both exist under some
     defined flag set must declare the same session effect and tag: the pair is
     one step of the device, and a step has one effect."""
-    raw = r.get(r.data, (), "arcs", list, []) or []
+    raw = r.get(r.data, "arcs", list, []) or []
     out, seen, by_pair = [], {}, {}
     for i, entry in enumerate(raw):
         kp = ("arcs", i)
         if not isinstance(entry, dict):
-            r.error(kp, "each arc must be a table ([[arcs]])")
             continue
-        r.unknown_keys(entry, kp, {"from", "to", "needs", "unless", "session", "tag", "source"})
         pair = _pair(r, entry, kp, names)
         needs = frozenset(_names(r, entry.get("needs", []), kp + ("needs",), flags, "flag"))
         unless = frozenset(_names(r, entry.get("unless", []), kp + ("unless",), flags, "flag"))
-        session = r.get(entry, kp, "session", str, "none")
+        session = r.get(entry, "session", str, "none")
         if session not in SESSION_EFFECTS:
             r.error(kp + ("session",), f"must be one of {', '.join(SESSION_EFFECTS)}, got {session!r}")
         if needs & unless:
@@ -380,7 +361,7 @@ def _arcs(r: _Reader, names: set[str], flags: set[str], flag_sets=()) -> tuple[A
             continue
         seen[key] = r.lines.line(kp)
         arc = Arc(pair[0], pair[1], needs, unless, session or "none",
-                  r.get(entry, kp, "tag", str, ""), r.get(entry, kp, "source", str, ""),
+                  r.get(entry, "tag", str, ""), r.get(entry, "source", str, ""),
                   r.lines.line(kp))
         for prior in by_pair.setdefault(pair, []):
             if (prior.session, prior.tag) == (arc.session, arc.tag):
@@ -400,14 +381,12 @@ def _arcs(r: _Reader, names: set[str], flags: set[str], flag_sets=()) -> tuple[A
 
 
 def _blocked(r: _Reader, names: set[str], flags: set[str]) -> tuple[Blocked, ...]:
-    raw = r.get(r.data, (), "blocked", list, []) or []
+    raw = r.get(r.data, "blocked", list, []) or []
     out, seen = [], {}
     for i, entry in enumerate(raw):
         kp = ("blocked", i)
         if not isinstance(entry, dict):
-            r.error(kp, "each blocked request must be a table ([[blocked]])")
             continue
-        r.unknown_keys(entry, kp, {"from", "to", "source", "unless"})
         unless = frozenset(_names(r, entry.get("unless", []), kp + ("unless",), flags, "flag"))
         pair = _pair(r, entry, kp, names)
         if pair is None:
@@ -416,22 +395,20 @@ def _blocked(r: _Reader, names: set[str], flags: set[str]) -> tuple[Blocked, ...
             r.error(kp, f"duplicate blocked request {pair[0]} -> {pair[1]} (first at line {seen[pair]})")
             continue
         seen[pair] = r.lines.line(kp)
-        out.append(Blocked(pair[0], pair[1], r.get(entry, kp, "source", str, ""), r.lines.line(kp), unless))
+        out.append(Blocked(pair[0], pair[1], r.get(entry, "source", str, ""), r.lines.line(kp), unless))
     return tuple(out)
 
 
 def _capabilities(r: _Reader, names: set[str], flags: set[str]):
     """The ``[[capabilities]]`` tables: optional device capabilities a pack tests."""
-    raw = r.get(r.data, (), "capabilities", list, []) or []
+    raw = r.get(r.data, "capabilities", list, []) or []
     out, seen = [], {}
     for i, entry in enumerate(raw):
         kp = ("capabilities", i)
         if not isinstance(entry, dict):
-            r.error(kp, "each capability must be a table ([[capabilities]])")
             continue
-        r.unknown_keys(entry, kp, {"name", "feature", "needs", "states", "source"})
-        name = r.get(entry, kp, "name", str, where=kp)
-        feature = r.get(entry, kp, "feature", int, where=kp)
+        name = r.get(entry, "name", str)
+        feature = r.get(entry, "feature", int)
         needs = frozenset(_names(r, entry.get("needs", []), kp + ("needs",), flags, "flag"))
         states = _names(r, entry.get("states", []), kp + ("states",), names, "state")
         if name is None or feature is None:
@@ -442,62 +419,57 @@ def _capabilities(r: _Reader, names: set[str], flags: set[str]):
             r.error(kp + ("name",), f"duplicate capability {name!r} (first declared at line {seen[name]})")
             continue
         seen[name] = r.lines.line(kp)
-        out.append(Capability(name, feature, needs, states, r.get(entry, kp, "source", str, ""), r.lines.line(kp)))
+        out.append(Capability(name, feature, needs, states, r.get(entry, "source", str, ""), r.lines.line(kp)))
     return tuple(out)
 
 
 def _combination(r: _Reader, groups: set[str]) -> CombinationRule | None:
-    table = r.get(r.data, (), "combination", dict, None)
+    table = r.get(r.data, "combination", dict, None)
     if table is None:
         return None
     kp = ("combination",)
-    r.unknown_keys(table, kp, {"path", "no_interior", "within_group"})
-    path = r.get(table, kp, "path", str, "shortest")
+    path = r.get(table, "path", str, "shortest")
     if path != "shortest":
         r.error(kp + ("path",), f"only 'shortest' is supported, got {path!r}")
     no_interior = _names(r, table.get("no_interior", []), kp + ("no_interior",), groups, "group")
-    within = r.get(table, kp, "within_group", bool, False)
+    within = r.get(table, "within_group", bool, False)
     return CombinationRule("shortest", no_interior, bool(within), r.lines.line(kp))
 
 
 def _profiles(r: _Reader, tags: set[str]) -> tuple[Profile, ...]:
-    table = r.get(r.data, (), "profiles", dict, None)
+    table = r.get(r.data, "profiles", dict, None)
     if table is None:
         return (Profile("spec"),)
     out = []
     for name, entry in table.items():
         kp = ("profiles", name)
         if not isinstance(entry, dict):
-            r.error(kp, "each profile must be a table ([profiles.NAME])")
             continue
-        r.unknown_keys(entry, kp, {"arcs", "tags", "doc"})
-        arcs = r.get(entry, kp, "arcs", str, "declared")
+        arcs = r.get(entry, "arcs", str, "declared")
         if arcs not in ("declared", "all-requestable"):
             r.error(kp + ("arcs",), f"must be 'declared' or 'all-requestable', got {arcs!r}")
         chosen = None
         if "tags" in entry:
             chosen = frozenset(_names(r, entry["tags"], kp + ("tags",), tags, "arc tag"))
-        out.append(Profile(name, arcs, chosen, r.get(entry, kp, "doc", str, ""), r.lines.line(kp)))
+        out.append(Profile(name, arcs, chosen, r.get(entry, "doc", str, ""), r.lines.line(kp)))
     if not out:
         r.error(("profiles",), "declare at least one profile, or leave [profiles] out")
     return tuple(out) or (Profile("spec"),)
 
 
 def _walk(r: _Reader, names: set[str], flags: set[str]) -> Walk | None:
-    table = r.get(r.data, (), "walk", dict, None)
+    table = r.get(r.data, "walk", dict, None)
     if table is None:
         return None
     kp = ("walk",)
-    r.unknown_keys(table, kp, {"source", "exits", "reject", "requires", "next", "check_current",
-                               "check_requested"})
     requires = {}
-    for state, need in (r.get(table, kp, "requires", dict, {}) or {}).items():
+    for state, need in (r.get(table, "requires", dict, {}) or {}).items():
         if state not in names:
             r.error(kp + ("requires", state), f"unknown state {state!r}")
             continue
         requires[state] = frozenset(_names(r, need, kp + ("requires", state), flags | {ALL_FLAGS}, "flag"))
     nxt: dict[tuple[str, str], str] = {}
-    rows = r.get(table, kp, "next", dict, where=kp) or {}
+    rows = r.get(table, "next", dict) or {}
     for cur in sorted(names - set(rows)):
         r.error(kp + ("next",), f"missing row for current state {cur!r}")
     for cur, row in rows.items():
@@ -514,7 +486,7 @@ def _walk(r: _Reader, names: set[str], flags: set[str]) -> Walk | None:
             if req not in names:
                 r.error(rkp + (req,), f"unknown requested state {req!r}")
             elif not isinstance(step, str):
-                r.error(rkp + (req,), f"expected a state name, got {_kind_name(type(step))} {step!r}")
+                r.error(rkp + (req,), f"expected a state name, got {kind_of(step)} {step!r}")
             elif step not in names:
                 r.error(rkp + (req,), f"unknown next state {step!r}")
             else:
@@ -523,52 +495,68 @@ def _walk(r: _Reader, names: set[str], flags: set[str]) -> Walk | None:
         next=nxt, requires=requires,
         exits=frozenset(_names(r, table.get("exits", []), kp + ("exits",), names, "state")),
         reject=frozenset(_names(r, table.get("reject", []), kp + ("reject",), names, "state")),
-        check_current=bool(r.get(table, kp, "check_current", bool, True)),
-        check_requested=bool(r.get(table, kp, "check_requested", bool, True)),
-        source=r.get(table, kp, "source", str, ""), line=r.lines.line(kp),
+        check_current=bool(r.get(table, "check_current", bool, True)),
+        check_requested=bool(r.get(table, "check_requested", bool, True)),
+        source=r.get(table, "source", str, ""), line=r.lines.line(kp),
     )
 
 
 def _correspondence(r: _Reader, names: set[str], link: bool = True) -> Correspondence | None:
-    table = r.get(r.data, (), "correspondence", dict, None)
+    table = r.get(r.data, "correspondence", dict, None)
     if table is None:
         return None
     kp = ("correspondence",)
-    r.unknown_keys(table, kp, {"model", "profile", "map"})
-    other = r.get(table, kp, "model", str, where=kp)
-    profile = r.get(table, kp, "profile", str, where=kp)
-    mapping = r.get(table, kp, "map", dict, where=kp) or {}
+    other = r.get(table, "model", str)
+    profile = r.get(table, "profile", str)
+    mapping = r.get(table, "map", dict) or {}
     for state in mapping:
         if state not in names:
             r.error(kp + ("map", state), f"unknown state {state!r}")
     for state, image in mapping.items():
         if not isinstance(image, str):
-            r.error(kp + ("map", state), f"expected a state name, got {_kind_name(type(image))} {image!r}")
+            r.error(kp + ("map", state), f"expected a state name, got {kind_of(image)} {image!r}")
     if other is None or profile is None:
         return None
+    target = _target(r, kp + ("model",), other)
+    if target is None:
+        return None
+    loaded = _check_other(r, target, profile, mapping) if link else None
+    return Correspondence(target, profile, {k: str(v) for k, v in mapping.items()}, r.lines.line(kp), loaded)
+
+
+def _target(r: _Reader, kp: tuple, other: str) -> Path | None:
+    """The file of the correspondence model ``other``: a shipped model's
+    name (``vfio_v1``), or a path relative to the file that declares it."""
+    if "/" not in other and "\\" not in other and not other.endswith(".toml"):
+        from .shipped import shipped_model_path
+
+        try:
+            return shipped_model_path(other).resolve()
+        except (FileNotFoundError, ValueError, OSError) as exc:
+            r.error(kp, str(exc))
+            return None
     try:
-        target = (r.path.parent / other).resolve()
+        target = (r.file_of(kp).parent / other).resolve()
         found = target.is_file()
     except (OSError, ValueError) as exc:  # a NUL byte, a name too long for the file system
-        r.error(kp + ("model",), f"not a usable file name {other[:80]!r}{'...' if len(other) > 80 else ''}: "
-                                 f"{type(exc).__name__}: {str(exc)[:120]}")
+        r.error(kp, f"not a usable file name {other[:80]!r}{'...' if len(other) > 80 else ''}: "
+                    f"{type(exc).__name__}: {str(exc)[:120]}")
         return None
     if not found:
-        r.error(kp + ("model",), f"no such model file {str(target)!r}")
+        r.error(kp, f"no such model file {str(target)!r}")
         return None
-    if link:
-        _check_other(r, target, profile, mapping)
-    return Correspondence(target, profile, {k: str(v) for k, v in mapping.items()}, r.lines.line(kp))
+    return target
 
 
-def _check_other(r: _Reader, target: Path, profile: str, mapping: dict) -> None:
-    """The correspondence model loads, has ``profile``, and has every state the map names."""
+def _check_other(r: _Reader, target: Path, profile: str, mapping: dict) -> Model | None:
+    """The correspondence model, loaded (None if it is not valid); checked to
+    have ``profile`` and every state the map names."""
     kp = ("correspondence",)
     try:
         other = _load(target, link=False)
     except ModelError as exc:
         r.error(kp + ("model",), f"the model {str(target)!r} is not valid: {exc.diagnostics[0]}")
-        return
+        return None
     profiles = [p.name for p in other.profiles]
     if profile not in profiles:
         r.error(kp + ("profile",), f"{other.name} has no profile {profile!r} (profiles: {', '.join(profiles)})")
@@ -576,23 +564,23 @@ def _check_other(r: _Reader, target: Path, profile: str, mapping: dict) -> None:
     for state, image in mapping.items():
         if isinstance(image, str) and image not in states:
             r.error(kp + ("map", state), f"{other.name} has no state {image!r}")
+    return other
 
 
 def _p2p(r: _Reader, groups: dict[str, tuple[str, ...]], flags: set[str]) -> P2PRule | None:
     """The ``[p2p]`` table: the P2P quiesce rule, named by two groups."""
-    table = r.get(r.data, (), "p2p", dict, None)
+    table = r.get(r.data, "p2p", dict, None)
     if table is None:
         return None
     kp = ("p2p",)
-    r.unknown_keys(table, kp, {"initiating", "accepting", "flag", "source"})
     found = {}
     for key in ("initiating", "accepting"):
-        name = r.get(table, kp, key, str, where=kp)
+        name = r.get(table, key, str)
         if name is not None and name not in groups:
             r.error(kp + (key,), f"unknown group {name!r} (known: {', '.join(sorted(groups)) or 'none'})")
             name = None
         found[key] = name
-    flag = r.get(table, kp, "flag", str, None)
+    flag = r.get(table, "flag", str, None)
     if flag is not None and flag not in flags:
         r.error(kp + ("flag",), f"unknown flag {flag!r}")
     if found["initiating"] and found["accepting"]:
@@ -602,27 +590,24 @@ def _p2p(r: _Reader, groups: dict[str, tuple[str, ...]], flags: set[str]) -> P2P
                                           f"{found['accepting']!r} (a device that initiates P2P DMA runs)")
     if None in found.values():
         return None
-    return P2PRule(found["initiating"], found["accepting"], flag, r.get(table, kp, "source", str, ""),
+    return P2PRule(found["initiating"], found["accepting"], flag, r.get(table, "source", str, ""),
                    r.lines.line(kp))
 
 
 def _region(r: _Reader) -> tuple[dict, ...]:
     """The register fields of a region-based protocol (v1), if declared."""
-    table = r.get(r.data, (), "region", dict, None)
+    table = r.get(r.data, "region", dict, None)
     if table is None:
         return ()
-    r.unknown_keys(table, ("region",), {"fields"})
     out, end = [], 0
-    for i, field in enumerate(r.get(table, ("region",), "fields", list, []) or []):
+    for i, field in enumerate(r.get(table, "fields", list, []) or []):
         kp = ("region", "fields", i)
         if not isinstance(field, dict):
-            r.error(kp, "each field must be a table")
             continue
-        r.unknown_keys(field, kp, {"name", "offset", "width", "access"})
-        name = r.get(field, kp, "name", str, where=kp)
-        offset = r.get(field, kp, "offset", int, where=kp)
-        width = r.get(field, kp, "width", int, where=kp)
-        access = r.get(field, kp, "access", str, "rw")
+        name = r.get(field, "name", str)
+        offset = r.get(field, "offset", int)
+        width = r.get(field, "width", int)
+        access = r.get(field, "access", str, "rw")
         if None in (name, offset, width):
             continue
         if width not in (1, 2, 4, 8) or offset % width:
@@ -638,8 +623,7 @@ def _region(r: _Reader) -> tuple[dict, ...]:
 
 def _properties(r: _Reader) -> tuple[str, ...] | None:
     """The listed properties, or None (check every applicable one)."""
-    table = r.get(r.data, (), "properties", dict, {}) or {}
-    r.unknown_keys(table, ("properties",), {"check"})
+    table = r.get(r.data, "properties", dict, {}) or {}
     if "check" not in table:
         return None
     return _names(r, table["check"], ("properties", "check"), set(KNOWN_PROPERTIES), "property")

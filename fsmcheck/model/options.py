@@ -38,14 +38,14 @@ def parse_flags(model: Model, text: str) -> frozenset[str]:
     """
     names = [t.strip() for t in text.replace("|", ",").split(",") if t.strip()]
     if len(names) == 1 and names[0].isascii() and names[0].isdigit():
-        defined = sum(1 << bit for bit in model.flag_bits.values())
+        defined = model.flags_value(model.flag_bits)
         flags = ", ".join(f"{f}={1 << b:#x}" for f, b in model.flag_bits.items()) or "none"
         # Flag bits are 0..63: a number of more than 20 digits cannot name a flag set.
         value = int(names[0]) if len(names[0]) <= 20 else None
         if value is None or value & ~defined:
             shown = f"{value:#x} sets bits" if value is not None else f"a {len(names[0])}-digit number sets bits"
             raise click.BadParameter(f"{shown} the model defines no flag for (flags: {flags})", param_hint="--flags")
-        names = [f for f, bit in model.flag_bits.items() if value >> bit & 1]
+        names = list(model.flags_of(value))
     unknown = [n for n in names if n not in model.flag_bits]
     if unknown:
         raise click.BadParameter(f"unknown flag(s) {', '.join(unknown)}; the model has "

@@ -171,6 +171,9 @@ class Correspondence:
     profile: str
     mapping: dict[str, str]
     line: int = 0
+    #: The target model as the loader loaded it (None for a model loaded as
+    #: another's target: the link is followed one level only).
+    model: "Model | None" = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -255,6 +258,9 @@ class Model:
     digest: str = ""
     lines: object = None
     capabilities: tuple[Capability, ...] = ()
+    #: The content key: SHA-256 of the resolved model text (after ``extends``);
+    #: with the model's hash, what the engines' caches are keyed by.
+    key: str = ""
     # Indexes built once (the model is immutable): name -> State, value -> name.
     _by_name: dict = field(init=False, repr=False, compare=False, default=None)
     _by_value: dict = field(init=False, repr=False, compare=False, default=None)
@@ -270,7 +276,22 @@ class Model:
         object.__setattr__(self, "_names", tuple(s.name for s in self.states))
         object.__setattr__(self, "_by_flags", {})
 
+    def __hash__(self) -> int:
+        # Equality stays field-wise (a model rebuilt with dataclasses.replace
+        # and another walk is another model); the hash is the content key's.
+        return hash((self.key, self.path))
+
     # -- lookups -----------------------------------------------------------
+    def flags_of(self, value: int) -> frozenset[str]:
+        """The feature flags whose bit is set in ``value`` (a
+        ``VFIO_MIGRATION_*`` mask); bits naming no flag are ignored."""
+        return frozenset(f for f, bit in self.flag_bits.items() if value >> bit & 1)
+
+    def flags_value(self, flags) -> int:
+        """The ``VFIO_MIGRATION_*`` mask of the flag names ``flags``
+        (KeyError for a name the model does not define)."""
+        return sum(1 << self.flag_bits[f] for f in flags)
+
     def state(self, name: str) -> State:
         """The :class:`State` called ``name`` (KeyError if none); O(1)."""
         return self._by_name[name]

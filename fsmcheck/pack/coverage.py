@@ -28,11 +28,13 @@ class Coverage:
     pairs: set = field(default_factory=set)
     rejections: set = field(default_factory=set)
     resets: set = field(default_factory=set)
+    comparisons: set = field(default_factory=set)  # (label, how saved states were compared)
     expected: dict = field(default_factory=dict)   # label -> {"states": n, "arcs": n, "pairs": n}
     advisories: dict = field(default_factory=dict)  # (label, text) -> times seen
     limits: set = field(default_factory=set)        # (rule, reason): what the transport cannot show (contract.py)
 
-    _SETS = ("flag_sets", "flags_seen", "states", "arcs", "pairs", "rejections", "resets", "limits")
+    _SETS = ("flag_sets", "flags_seen", "states", "arcs", "pairs", "rejections", "resets", "comparisons",
+             "limits")
 
     def to_dict(self) -> dict:
         """A plain-data copy (lists, dicts, str/int), for xdist's ``workeroutput``;
@@ -84,6 +86,8 @@ class Coverage:
             parts.append(f"resets {count(self.resets)}")
             run = "" if label in self.flag_sets else "  (not run)"
             lines.append(f"{label}: " + ", ".join(parts) + run)
+        for label, how in sorted(self.comparisons):
+            lines.append(f"compared [{label}]: {how}")
         for rule, reason in sorted(self.limits):
             lines.append(f"not observable over the transport [{rule}]: {reason} (skipped or adapted)")
         for (label, text), times in sorted(self.advisories.items()):

@@ -36,53 +36,29 @@ the whole pack through the harness against a bare pass-through.
 
 from __future__ import annotations
 
-import os
-import threading
 import time
 from dataclasses import dataclass, field
 
 from ..adapters.contract import DriverError
+from . import calls
+from .calls import DEFAULTS, LOST, adapter_lost, deadline_left
+from .cited import rule_id_of
 
 __all__ = ["AdapterFault", "Harness", "ProtocolViolation", "Outcome", "DEFAULTS", "LOST", "deadline_left",
-           "adapter_lost"]
-
-#: Run-wide settings (the pytest plugin sets them from its options):
-#: ``timeout`` is the seconds one adapter call may take before the test fails;
-#: ``deadline`` the ``time.monotonic()`` by which the whole run must end
-#: (None: no budget).
-DEFAULTS = {"timeout": 10.0, "deadline": None}
-
-#: ``id(adapter) or id(device)`` -> why it was given up (a call hung).
-LOST: dict[int, str] = {}
-
-#: Private, for measurements only (``bench/bench_pack.py``): call the adapter
-#: directly on the test's thread, without a worker, a time limit or a budget
-#: -- the bare adapter the harness's cost is measured against. Never set in a
-#: real run: a hung call would hang the run.
-_DIRECT = False
-
-
-def deadline_left() -> float | None:
-    """Seconds left of the run budget (``--fsmcheck-budget``), or None."""
-    deadline = DEFAULTS.get("deadline")
-    return None if deadline is None else deadline - time.monotonic()
-
-
-def adapter_lost(adapter) -> str | None:
-    """Why ``adapter`` was given up (an earlier call hung), or None."""
-    return LOST.get(id(adapter))
-
+           "adapter_lost", "sequence_lines"]
 
 class ProtocolViolation(AssertionError):
     """The device did something the protocol forbids (a test failure).
 
     Attributes:
         rule: the rule broken, as its source words it ("" when none is cited).
+        rule_id: the catalogue rule it breaks (:class:`~.cited.Cited`; "" when none).
     """
 
     def __init__(self, message: str, rule: str = ""):
         super().__init__(message)
         self.rule = rule
+        self.rule_id = rule_id_of(rule)
 
 
 class AdapterFault(AssertionError):
@@ -102,190 +78,26 @@ class Outcome:
         return self.error is None
 
 
-class _Worker:
-    """One daemon thread that runs a device's calls in order.
-
-    A call is handed over through two locks the worker owns for its life
-    (``_go``: a call is waiting; ``_done``: its result is there), so a call
-    costs two thread switches and no allocation -- not a queue, an event and
-    a condition per call. :meth:`run` waits at most ``timeout`` seconds; on
-    expiry the worker is abandoned (:meth:`abandon`: its thread may spin
-    forever, but as a daemon it does not hold the process at exit, and if
-    the call ever returns the thread ends) and never given another call.
-    """
-
-    def __init__(self):
-        self._go = threading.Lock()
-        self._go.acquire()
-        self._done = threading.Lock()
-        self._done.acquire()
-        self._job: tuple | None = None
-        self._result: tuple = (False, None)
-        self._abandoned = False
-        #: True from handing a call over until its result is taken: still True
-        #: when the wait was interrupted (KeyboardInterrupt), so the worker is
-        #: not given another call while one is in flight.
-        self.busy = False
-        self.thread = threading.Thread(target=self._loop, name="fsmcheck-adapter", daemon=True)
-        self.thread.start()
-
-    def _loop(self):
-        go, done = self._go, self._done
-        while True:
-            go.acquire()
-            job, self._job = self._job, None
-            if job is None or self._abandoned:  # stop(), or given up
-                return
-            fn, args = job
-            try:
-                self._result = (True, fn(*args))
-            except BaseException as exc:  # handed to the caller
-                self._result = (False, exc)
-            done.release()
-
-    def run(self, fn, args, timeout: float):
-        """Run ``fn(*args)`` on the worker; ``(finished, ok, value_or_exception)``
-        (``finished`` False: it did not return within ``timeout`` seconds)."""
-        self.busy = True
-        self._job = (fn, args)
-        self._go.release()
-        if not self._done.acquire(True, max(0.0, min(timeout, threading.TIMEOUT_MAX))):
-            return False, False, None
-        self.busy = False
-        ok, value = self._result
-        self._result = (False, None)
-        return True, ok, value
-
-    def abandon(self):
-        """Give the worker up: it gets no further call, and its thread ends
-        as soon as the call in progress (if it ever) returns."""
-        self._abandoned = True
-        self._job = None
-        try:
-            self._go.release()
-        except RuntimeError:  # the call was never picked up: the worker sees _abandoned when it is
-            pass
-
-    def stop(self):
-        """End the (idle) worker's thread."""
-        self._job = None
-        self._go.release()
+#: A run of at least this many identical log entries is printed as one line.
+_RUN = 3
 
 
-class _Hung(BaseException):
-    """Raised asynchronously in a test's thread by :class:`_Watchdog` when an
-    inline call overruns its limit (a BaseException: a driver's ``except
-    Exception`` does not swallow it)."""
-
-
-def _async_raiser():
-    """``set(thread_ident, exception_class_or_None)`` over the C API's
-    ``PyThreadState_SetAsyncExc`` (None clears a pending exception), or None
-    where there is none (then every call goes to a worker)."""
-    try:
-        import ctypes
-
-        api = ctypes.pythonapi.PyThreadState_SetAsyncExc
-    except (ImportError, AttributeError):
-        return None
-
-    def set_exc(ident: int, exc) -> None:
-        api(ctypes.c_ulong(ident), None if exc is None else ctypes.py_object(exc))  # None: NULL, clears
-
-    return set_exc
-
-
-_SET_ASYNC_EXC = _async_raiser()
-
-#: Seconds the watchdog thread waits, with no inline device open, before it ends.
-_LINGER = 0.25
-
-
-class _Watchdog:
-    """One daemon thread for every inline call of the process (see the module
-    docstring). A call is *armed* with its deadline (a dict entry under a
-    lock: no thread switch); the thread sleeps until the earliest deadline (or
-    the default call timeout from now, woken early only when a call is armed
-    with a deadline before that), raises :class:`_Hung` in the thread of a
-    call past its deadline (again every second until it is disarmed), and
-    ends when no inline device has been open for :data:`_LINGER` seconds.
-    """
-
-    def __init__(self):
-        self._cond = threading.Condition(threading.Lock())
-        self._armed: dict[int, list] = {}   # slot -> [deadline, thread ident, fired]
-        self._users = 0
-        self._wake_at = 0.0
-        self.thread: threading.Thread | None = None
-
-    def enter(self) -> None:
-        """An inline device opens (the thread starts if it is not running)."""
-        with self._cond:
-            self._users += 1
-            if self.thread is None:
-                self.thread = threading.Thread(target=self._loop, name="fsmcheck-watchdog", daemon=True)
-                self.thread.start()
-
-    def leave(self) -> None:
-        """An inline device closes."""
-        with self._cond:
-            self._users -= 1
-            self._cond.notify()
-
-    def arm(self, slot: int, deadline: float) -> list:
-        """Watch the calling thread's call until :meth:`disarm`; its entry."""
-        entry = [deadline, threading.get_ident(), False]
-        with self._cond:
-            self._armed[slot] = entry
-            if deadline < self._wake_at:
-                self._cond.notify()
-        return entry
-
-    def disarm(self, slot: int, entry: list) -> bool:
-        """Stop watching; True when the call overran (then any exception still
-        pending for the thread is cleared, so none is raised later)."""
-        with self._cond:
-            if self._armed.get(slot) is entry:
-                del self._armed[slot]
-            if entry[2]:
-                _SET_ASYNC_EXC(entry[1], None)
-            return entry[2]
-
-    def _loop(self) -> None:
-        idle_since = None
-        with self._cond:
-            while True:
-                now = time.monotonic()
-                for entry in self._armed.values():
-                    if now >= entry[0]:
-                        entry[2] = True
-                        entry[0] = now + 1.0
-                        _SET_ASYNC_EXC(entry[1], _Hung)
-                if self._armed or self._users:
-                    idle_since = None
-                elif idle_since is None:
-                    idle_since = now
-                elif now - idle_since >= _LINGER:
-                    self.thread = None
-                    return
-                wake = min([now + DEFAULTS["timeout"], *(e[0] for e in self._armed.values())])
-                if not self._users:
-                    wake = min(wake, now + _LINGER)
-                self._wake_at = wake
-                self._cond.wait(min(max(wake - now, 0.0), threading.TIMEOUT_MAX))
-
-
-_WATCHDOG = _Watchdog()
-if hasattr(os, "register_at_fork"):  # a forked child has no watchdog thread, whatever the parent had
-    os.register_at_fork(after_in_child=_WATCHDOG.__init__)
-
-
-def _direct(fn, args):
-    """``_Worker.run`` without the worker (see :data:`_DIRECT`)."""
-    try:
-        return True, True, fn(*args)
-    except BaseException as exc:
-        return True, False, exc
+def sequence_lines(log: list[str]) -> list[str]:
+    """The numbered lines of a reproduction: each operation of ``log`` with
+    its step number, a run of :data:`_RUN` or more identical operations as
+    one line with its steps and count (``12-262159. write(35, 1 bytes) -> ok
+    (x262148)``), so a reproduction stays readable and small."""
+    out, i = [], 0
+    while i < len(log):
+        j = i
+        while j + 1 < len(log) and log[j + 1] == log[i]:
+            j += 1
+        if j - i + 1 >= _RUN:
+            out.append(f"    {i + 1}-{j + 1}. {log[i]}  (x{j - i + 1})")
+        else:
+            out += [f"    {k + 1}. {log[k]}" for k in range(i, j + 1)]
+        i = j + 1
+    return out
 
 
 @dataclass
@@ -311,21 +123,21 @@ class Harness:
     label: str = ""
     handles: list[int] = field(default_factory=list)
     reset_rule: str = ""
-    _worker: _Worker | None = None
+    _worker: calls._Worker | None = None
     _lost: str | None = None
-    _inline: bool = False      # calls on the test's thread, watched by _WATCHDOG
-    _watched: bool = False     # _WATCHDOG.enter() done, leave() due at close
+    _inline: bool = False      # calls on the test's thread, watched by calls._WATCHDOG
+    _watched: bool = False     # calls._WATCHDOG.enter() done, leave() due at close
 
     def __post_init__(self):
         if self.timeout is None:
             self.timeout = DEFAULTS["timeout"]
-        self._inline = _SET_ASYNC_EXC is not None and getattr(self.adapter, "pure_python", False) is True
+        self._inline = calls._SET_ASYNC_EXC is not None and getattr(self.adapter, "pure_python", False) is True
 
     def _call(self, what: str, fn, *args) -> Outcome:
         if self._lost is not None:
             raise AdapterFault(self.report(f"{what} not sent: the device was given up ({self._lost})"))
-        if _DIRECT:
-            finished, ok, value = _direct(fn, args)
+        if calls._DIRECT:
+            finished, ok, value = calls._direct(fn, args)
             return self._outcome(what, ok, value)
         limit = self.timeout
         left = deadline_left()
@@ -338,7 +150,7 @@ class Harness:
             if self._worker is None or self._worker.busy:
                 if self._worker is not None:  # a wait for its last call was interrupted: never reuse it
                     self._worker.abandon()
-                self._worker = _Worker()
+                self._worker = calls._Worker()
             finished, ok, value = self._worker.run(fn, args, limit)
         if not finished:
             why = (f"the run budget ran out during {what}" if budget_bound
@@ -350,23 +162,23 @@ class Harness:
         return self._outcome(what, ok, value)
 
     def _run_inline(self, fn, args, limit: float):
-        """``_Worker.run`` on the test's thread, watched by :data:`_WATCHDOG`."""
+        """``calls._Worker.run`` on the test's thread, watched by :data:`calls._WATCHDOG`."""
         if not self._watched:
-            _WATCHDOG.enter()
+            calls._WATCHDOG.enter()
             self._watched = True
         slot = id(self)
-        entry = _WATCHDOG.arm(slot, time.monotonic() + limit)
+        entry = calls._WATCHDOG.arm(slot, time.monotonic() + limit)
         try:
             try:
                 ok, value = True, fn(*args)
-            except _Hung:
+            except calls._Hung:
                 raise
             except BaseException as exc:  # handed to _outcome, as from a worker
                 ok, value = False, exc
             finally:
-                overran = _WATCHDOG.disarm(slot, entry)
-        except _Hung:  # raised in the call, or in disarm before it cleared it
-            overran = _WATCHDOG.disarm(slot, entry) or True
+                overran = calls._WATCHDOG.disarm(slot, entry)
+        except calls._Hung:  # raised in the call, or in disarm before it cleared it
+            overran = calls._WATCHDOG.disarm(slot, entry) or True
         if overran:
             return False, False, None
         return True, ok, value
@@ -432,10 +244,10 @@ class Harness:
 
     def write(self, handle: int, data: bytes) -> Outcome:
         """write(): ``value`` is the number of bytes accepted (contract:
-        ``0 <= n <= len(data)``)."""
+        ``0 <= n <= len(data)``; a count over ``len(data)`` is the driver's
+        violation, which :func:`fsmcheck.pack.v2_checks.write_fd` fails)."""
         out = self._call(f"write({handle})", self.device.write, handle, data)
-        if out.ok and (not isinstance(out.value, int) or isinstance(out.value, bool)
-                       or not 0 <= out.value <= len(data)):
+        if out.ok and (not isinstance(out.value, int) or isinstance(out.value, bool) or out.value < 0):
             raise AdapterFault(self.report(f"write returned {out.value!r}: expected the bytes accepted, "
                                            f"0..{len(data)}"))
         self.log.append(f"write({handle}, {len(data)} bytes) -> "
@@ -451,6 +263,20 @@ class Harness:
         self.log.append(f"precopy_info({handle}) -> " + (out.error or
                         f"initial_bytes {out.value[0]}, dirty_bytes {out.value[1]}"))
         return out
+
+    def state_digest(self) -> bytes | None:
+        """The device's optional ``state_digest()`` (the contract): bytes
+        that are equal exactly when two devices' internal states are, or
+        None when the device has no such method. The pack calls it only
+        where the protocol makes the device still (STOP, STOP_COPY)."""
+        fn = getattr(self.device, "state_digest", None)
+        if fn is None:
+            return None
+        out = self._call("state_digest", fn)
+        if not out.ok or not isinstance(out.value, (bytes, bytearray)):
+            raise AdapterFault(self.report(f"state_digest gave {out.error or repr(out.value)}, not bytes"))
+        self.log.append(f"state_digest -> {len(out.value)} bytes")
+        return bytes(out.value)
 
     # -- v1 operations -----------------------------------------------------------
     def read_header(self, offset: int, width: int) -> Outcome:
@@ -504,7 +330,7 @@ class Harness:
                 self._worker = None
             if self._watched:
                 self._watched = False
-                _WATCHDOG.leave()
+                calls._WATCHDOG.leave()
 
     # -- reporting -----------------------------------------------------------
     def report(self, headline: str, *, expected: str = "", observed: str = "", rule: str = "") -> str:
@@ -512,12 +338,13 @@ class Harness:
         vs observed, and the rule's source."""
         lines = [headline]
         if rule:
-            lines.append(f"  rule: {rule}")
+            rule_id = rule_id_of(rule)
+            lines.append(f"  rule: {rule}" + (f" [{rule_id}]" if rule_id else ""))
         if expected or observed:
             lines.append(f"  expected: {expected}")
             lines.append(f"  observed: {observed}")
         lines.append("  sequence from open:")
-        lines += [f"    {i + 1}. {entry}" for i, entry in enumerate(self.log)]
+        lines += sequence_lines(self.log)
         return "\n".join(lines)
 
     def violation(self, headline: str, *, expected: str, observed: str, rule: str) -> ProtocolViolation:

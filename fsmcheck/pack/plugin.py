@@ -68,7 +68,7 @@ import pytest
 
 from .coverage import COVERAGE, Coverage
 from .errata import ErrataError, load_errata, matching
-from .harness import DEFAULTS, LOST
+from .harness import DEFAULTS, LOST, ProtocolViolation
 
 __all__ = ["STATE", "adapter_for", "read_devices"]
 
@@ -304,6 +304,8 @@ def pytest_runtest_makereport(item, call):
     if LOST and not item.session.shouldfail:  # a hung adapter ends the run (nothing more is sent to it)
         why = next(iter(LOST.values()))
         item.session.shouldfail = STATE["stopped"] = f"fsmcheck: the adapter was given up ({why}); the run stops here"
+    if call.excinfo is not None and report.failed and isinstance(call.excinfo.value, ProtocolViolation):
+        report.longrepr = _reproduction(item, call.excinfo.value)
     if call.excinfo is None or not report.failed or not STATE.get("errata"):
         return
     erratum = matching(STATE["errata"], call.excinfo.value)
@@ -312,6 +314,17 @@ def pytest_runtest_makereport(item, call):
     STATE["errata_hits"][erratum.id] = STATE["errata_hits"].get(erratum.id, 0) + 1
     report.outcome = "skipped"
     report.wasxfail = f"erratum {erratum.id}: {erratum.reason}"
+
+
+def _reproduction(item, exc: ProtocolViolation) -> str:
+    """A violation's report: the test, the violation (headline, the rule it
+    breaks with its catalogue id, expected and observed, the operations from
+    open with runs of identical steps folded) and the notes hypothesis adds
+    (the shrunk falsifying example) -- not the Python traceback through the
+    pack's own code, which says nothing about the driver and made a failing
+    run's log and JUnit XML tens of megabytes."""
+    notes = [str(n) for n in getattr(exc, "__notes__", None) or ()]
+    return "\n".join([f"{type(exc).__name__}: {exc}", *notes])
 
 
 def _load_factory():
@@ -360,6 +373,20 @@ def adapter_for(protocol: str):
     if adapter is None:
         pytest.skip(f"adapter {STATE['spec']} has no {protocol} driver")
     return adapter
+
+
+@pytest.fixture
+def record_property(request):
+    """pytest's ``record_property``, except in a pack module under JUnit
+    family xunit2 (pytest's default), whose schema has no properties on a
+    test case (pytest warns once per test there): the pack's observations
+    (v1's unspecified arcs) then go to the test suite's properties
+    (``record_testsuite_property``), each value prefixed with its test's id.
+    Under xdist the suite's properties are not collected (pytest #7767)."""
+    if not _is_pack_item(request.node) or request.config.getini("junit_family") != "xunit2":
+        return request.getfixturevalue("record_property")  # pytest's own, which this overrides
+    suite = request.getfixturevalue("record_testsuite_property")
+    return lambda name, value: suite(name, f"{request.node.nodeid}: {value}")
 
 
 @pytest.fixture(scope="session")

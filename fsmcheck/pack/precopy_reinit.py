@@ -33,7 +33,7 @@ import pytest
 
 from .coverage import advise
 from .harness import AdapterFault
-from .v2_checks import open_device
+from .v2_checks import open_device, read_fd
 
 __all__ = ["check_precopy_reinit", "CAPABILITY", "RULES"]
 
@@ -111,7 +111,7 @@ def check_precopy_reinit(adapter, spec, state: str) -> None:
                                   rule=RULES["reinit"])
             if initial == 0 and dirty == 0:
                 break
-            chunk = h.read(handle, min(initial, 4096) or 4096)
+            chunk = read_fd(h, handle, min(initial, 4096) or 4096)
             if reinit and chunk.error == "ENODEV":
                 raise h.violation("the data_fd was disabled after VFIO_PRECOPY_INFO_REINIT",
                                   expected="the same session's data", observed="ENODEV", rule=RULES["session"])

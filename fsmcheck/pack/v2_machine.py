@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from .plugin import STATE, adapter_for
-from .v2_checks import apply_request, open_device, saved_stream
+from .v2_checks import apply_request, open_device, read_fd, saved_stream, write_fd
 from .v2_spec import RULES, V2Spec
 
 __all__ = ["machine_test_case"]
@@ -52,7 +52,7 @@ def machine_test_case(spec: V2Spec):
         @precondition(lambda self: self.handle is not None and spec.direction(self.state) == "read")
         @rule()
         def read_session(self):
-            out = self.h.read(self.handle, 64)
+            out = read_fd(self.h, self.handle, 64)
             if not out.ok and out.error != "ENOMSG":
                 raise self.h.violation(f"read in {self.state} failed with {out.error}", expected="data, b'' or ENOMSG",
                                        observed=out.error, rule=RULES["handle-kept"])
@@ -63,7 +63,7 @@ def machine_test_case(spec: V2Spec):
             # write() returns the bytes accepted: the rest is written again.
             accepted, stalls = 0, 0
             while accepted < len(self.stream) and stalls < 100:
-                out = self.h.write(self.handle, self.stream[accepted:])
+                out = write_fd(self.h, self.handle, self.stream[accepted:])
                 if not out.ok:
                     break
                 accepted += out.value
@@ -75,7 +75,7 @@ def machine_test_case(spec: V2Spec):
         def feed_garbage(self, data):
             # A write the driver refuses adds nothing (mtty: ENOMEM past its buffer);
             # bytes it accepts spoil the stream.
-            out = self.h.write(self.handle, data)
+            out = write_fd(self.h, self.handle, data)
             accepted = out.value if out.ok else 0
             if accepted:
                 self.fed, self.fed_valid = self.fed + accepted, False

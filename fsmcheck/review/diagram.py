@@ -191,7 +191,10 @@ def diagram(model: Model, configs: Sequence[Config] | None = None, trace: Sequen
     if trace is not None and trace_config is not None and trace_config not in configs:
         raise ValueError(f"the trace's configuration {trace_config.label} is not drawn")
     g = graphviz.Digraph(name=model.name, engine="dot")
-    g.attr(rankdir="TB", fontname=_FONT, labelloc="b", label=f"{model.name}: {model.title}\\n{_LEGEND}",
+    # One configuration: its flag set (or profile) is in the caption, so a
+    # per-flag-set SVG says which set it shows; several: each cluster's label.
+    shown = f"{model.name} [{configs[0].label}]" if len(configs) == 1 else model.name
+    g.attr(rankdir="TB", fontname=_FONT, labelloc="b", label=f"{shown}: {model.title}\\n{_LEGEND}",
            fontsize="11", newrank="true", nodesep="0.35", ranksep="0.6")
     g.attr("node", fontname=_FONT, fontsize="11")
     g.attr("edge", fontname=_FONT, fontsize="9")

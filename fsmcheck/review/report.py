@@ -171,7 +171,7 @@ def _correspondence(model: Model) -> str:
     corr = model.correspondence
     if corr is None:
         return ""
-    other = load_model(corr.model_path)
+    other = corr.model or load_model(corr.model_path)
     rows = "".join(f"<tr><td>{_esc(a)}</td><td>{_esc(other.describe(b))}</td></tr>"
                    for a, b in corr.mapping.items())
     unmapped = [s for s in model.state_names if s not in corr.mapping]

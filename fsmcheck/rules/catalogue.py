@@ -133,9 +133,10 @@ def load_catalogue(path: Path = CATALOGUE) -> list[Rule]:
     return rules
 
 
-def rule_table(pack: Path, rules: list[Rule] | None = None) -> list[RuleRow]:
-    """Every catalogue rule with the tests of the pack in ``pack`` that can
-    kill (or advise on) a violation of it, in catalogue order."""
+def rule_table(pack: Path | dict[str, str], rules: list[Rule] | None = None) -> list[RuleRow]:
+    """Every catalogue rule with the tests of the pack in ``pack`` (its
+    directory, or ``{module file name: source}``) that can kill (or advise
+    on) a violation of it, in catalogue order."""
     rules = load_catalogue() if rules is None else rules
     cited = pack_citations(pack)
     rows = []

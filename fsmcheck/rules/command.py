@@ -8,17 +8,34 @@ from pathlib import Path
 
 import click
 
+from ..options import json_option, no_color_option
 from .catalogue import CatalogueError, rule_table, uncovered_musts
 
-__all__ = ["rules"]
+__all__ = ["rules", "shipped_pack"]
+
+
+def shipped_pack() -> dict[str, str]:
+    """The conformance pack of the shipped models (``vfio_v1``, ``vfio_v2``,
+    package data), as ``{module file name: source}``: what ``fsmcheck
+    generate`` writes into ``generated_tests/``, derived in memory so the
+    catalogue needs no checkout."""
+    from ..generate.pack import pack_files
+    from ..model import load_model
+    from ..model.shipped import shipped_model_path
+
+    files: dict[str, str] = {}
+    for name in ("vfio_v1", "vfio_v2"):
+        files.update(pack_files(load_model(shipped_model_path(name))))
+    return files
 
 
 @click.command()
-@click.option("-p", "--pack", "pack_dir", default="generated_tests", show_default=True,
-              type=click.Path(file_okay=False, exists=True), help="The generated pack whose tests are listed.")
+@click.option("-p", "--pack", "pack_dir", default=None, type=click.Path(file_okay=False, exists=True),
+              help="A generated pack whose tests are listed (default: the pack of the shipped models, "
+                   "generated in memory: works from an installed wheel).")
 @click.option("--protocol", type=click.Choice(["v1", "v2"]), default=None, help="Only this protocol's rules.")
-@click.option("--json", "as_json", is_flag=True, help="Print the catalogue as JSON.")
-@click.option("--no-color", is_flag=True, envvar="NO_COLOR", help="Plain text output (also NO_COLOR=1).")
+@json_option("Print the catalogue as JSON.")
+@no_color_option()
 def rules(pack_dir, protocol, as_json, no_color):
     """Print the rule catalogue: every MUST/SHOULD of vfio.h and seeds
     000-004 (id, level, source, sentence), with the tests of the pack that
@@ -33,7 +50,7 @@ def rules(pack_dir, protocol, as_json, no_color):
     from ..console import make_console
 
     try:
-        rows = rule_table(Path(pack_dir))
+        rows = rule_table(Path(pack_dir) if pack_dir else shipped_pack())
     except CatalogueError as exc:
         click.echo(f"fsmcheck rules: {exc}", err=True)
         sys.exit(3)
@@ -42,7 +59,7 @@ def rules(pack_dir, protocol, as_json, no_color):
     missing = uncovered_musts(rows)
     code = 1 if missing else 0
     if as_json:
-        click.echo(json.dumps({"pack": str(pack_dir), "rules": [r.as_dict() for r in rows],
+        click.echo(json.dumps({"pack": str(pack_dir) if pack_dir else "shipped", "rules": [r.as_dict() for r in rows],
                                "uncovered_musts": [r.rule.id for r in missing], "exit_code": code}, indent=2))
         sys.exit(code)
     out = make_console(no_color)

@@ -11,11 +11,16 @@ from pathlib import Path
 import click
 
 from ..console import make_console
+from ..options import PYTEST_EXIT, quiet_option
+from ..verifier.exit_codes import EXIT_INPUT, EXIT_INTERNAL
 
 __all__ = ["run_pack_command", "coverage_lines"]
 
 LINUX_ADAPTER = "fsmcheck.adapters.linux:factory"
 VFIO_USER_ADAPTER = "fsmcheck.adapters.vfio_user:factory"
+#: The built-in reference device (``--reference``): the v2 reference driver
+#: of :mod:`fsmcheck.drivers.reference`, which the pack passes.
+REFERENCE_ADAPTER = "fsmcheck.drivers.reference:factory"
 # pytest -q's last line: "2804 passed in 13.32s", "3 failed, 2801 passed in ...", "no tests ran in ...".
 _PYTEST_SUMMARY = re.compile(r"^(\d+ (passed|failed|errors?|skipped|xfailed|xpassed|deselected|warnings?)\b|no tests ran)")
 
@@ -54,7 +59,7 @@ def _missing_files(target) -> list[str]:
 
 
 def fleet_devices(path: str) -> list[str]:
-    """The devices of a ``--devices`` file (one a line, ``GROUP:NAME`` or a
+    """The devices of a ``--fleet`` file (one a line, ``GROUP:NAME`` or a
     cdev path, ``#`` comments), as the pack's ``--fsmcheck-devices`` reads it.
 
     Raises:
@@ -92,7 +97,7 @@ def _vfio_user_probe(template: str, err) -> str:
         flags = probe(template)
     except (TemplateError, ServerError) as exc:
         err.print(f"error: --vfio-user-server: {exc}; nothing was run", markup=False, highlight=False)
-        sys.exit(2)
+        sys.exit(EXIT_INPUT)
     err.print(f"run-pack: vfio-user server started and answered (migration flags {flags:#x})",
               markup=False, highlight=False)
     return flags
@@ -134,9 +139,14 @@ def _write_pack(directory: Path) -> list[Path]:
 @click.option("--vfio-group", metavar="GROUP", help="The device's IOMMU group: /dev/vfio/N or N (with --device).")
 @click.option("--device", metavar="NAME", help="The device's name in the group (a PCI address or an mdev UUID).")
 @click.option("--vfio-cdev", metavar="PATH", help="The device's cdev, /dev/vfio/devices/vfioN (iommufd).")
-@click.option("--devices", "devices_file", type=click.Path(dir_okay=False, exists=True),
+@click.option("--fleet", "devices_file", type=click.Path(dir_okay=False, exists=True),
               help="A fleet: a file of devices, one a line (GROUP:NAME such as /dev/vfio/12:0000:01:00.0, or a "
                    "cdev path; '#' comments). The pack runs with pytest-xdist, one worker per device.")
+@click.option("--devices", "devices_alias", type=click.Path(dir_okay=False, exists=True), hidden=True,
+              help="The former name of --fleet.")
+@click.option("--reference", is_flag=True,
+              help="No device: run the whole flow against fsmcheck's built-in reference device (the v2 "
+                   "reference driver), to try run-pack and read its results.")
 @click.option("--vfio-user-server", "vfio_user_server", metavar="'CMD ARGS {socket}'",
               help="A vfio-user device instead: the command that starts its server, {socket} standing for the "
                    "socket path; one fresh server per device the pack opens (fsmcheck.adapters.vfio_user).")
@@ -146,46 +156,62 @@ def _write_pack(directory: Path) -> list[Path]:
               help="Directory for the pack, junit.xml, coverage.txt, pytest.log and results.html.")
 @click.option("--seed", type=int, default=None, help="State-machine seed (default: random, printed).")
 @click.option("--adapter", default=LINUX_ADAPTER, hidden=True,
-              help="Adapter factory (tests: run the same command against the reference drivers).")
-def run_pack_command(vfio_group, device, vfio_cdev, devices_file, vfio_user_server, errata, output, seed, adapter):
+              help="Adapter factory (tests: run the same command against another driver).")
+@quiet_option("Do not echo pytest's output (it is still written to OUTPUT/pytest.log); print the summary.")
+def run_pack_command(vfio_group, device, vfio_cdev, devices_file, devices_alias, reference, vfio_user_server, errata,
+                     output, seed, adapter, quiet):
     """Run the shipped v2 conformance pack against one real VFIO device, or a fleet.
 
     Name the device by its group and name (--vfio-group /dev/vfio/N
     --device NAME, the legacy container path) or by its cdev (--vfio-cdev
-    /dev/vfio/devices/vfioN); or name a fleet with --devices FILE: the
+    /dev/vfio/devices/vfioN); or name a fleet with --fleet FILE: the
     pack's tests are shared out over the devices, one pytest-xdist worker
-    each (-n N), and the coverage summary is given per device and in total.
-    The run goes through fsmcheck.adapters.linux
+    per device, and the coverage summary is given per device and in total;
+    or try it all without a device: --reference runs the pack against the
+    built-in reference device; or test a vfio-user device:
+    --vfio-user-server 'CMD ARGS {socket}' (fsmcheck.adapters.vfio_user).
+    A VFIO device's run goes through fsmcheck.adapters.linux
     with its safety rules (only the device named; refused if in use; reset
     on open and on close; every fd closed). Writes into OUTPUT the pack,
     junit.xml, coverage.txt, pytest.log and results.html (which catalogue
     rules held, which failed with their reproductions, which drew
     advisories).
 
-    Exit codes are pytest's: 0 all passed; 1 a test failed (or nothing
-    matched the device); 2 interrupted; 3 internal error; 4 usage error.
-    Bad options for this command exit 2 before anything runs.
+    Exit codes are fsmcheck's (pytest's mapped onto them): 0 every test
+    passed; 1 a test failed, or no test ran; 2 bad options or input (also
+    an errata or fleet file pytest refused), before anything runs where it
+    can be told; 3 the pytest run broke or was interrupted.
     """
     from ..generate.writer import write_file
     from .html import results_html
     from .results import junit_cases, rule_outcomes
 
     err = make_console(False, stderr=True)
-    if vfio_user_server is not None:
+    if devices_file and devices_alias:
+        raise click.UsageError("name the fleet once: --fleet FILE (--devices is its former name)")
+    devices_file = devices_file or devices_alias
+    if reference:
+        if devices_file or vfio_cdev or vfio_group or device or vfio_user_server is not None \
+                or adapter != LINUX_ADAPTER:
+            raise click.UsageError("--reference runs the built-in reference device: name no other device")
+        adapter = REFERENCE_ADAPTER
+    elif vfio_user_server is not None:
         if devices_file or vfio_cdev or vfio_group or device:
             raise click.UsageError("name one target: --vfio-user-server, or a VFIO device (--vfio-cdev, "
-                                   "--vfio-group with --device, --devices)")
+                                   "--vfio-group with --device, --fleet)")
         adapter, server_flags = VFIO_USER_ADAPTER, _vfio_user_probe(vfio_user_server, err)
     elif devices_file and (vfio_cdev or vfio_group or device):
-        raise click.UsageError("name the devices once: --devices FILE, or --vfio-cdev / --vfio-group with --device")
+        raise click.UsageError("name the devices once: --fleet FILE, or --vfio-cdev / --vfio-group with --device")
     elif vfio_cdev and (vfio_group or device):
         raise click.UsageError("name one device: --vfio-cdev, or --vfio-group with --device, not both")
     elif not devices_file and not vfio_cdev and not (vfio_group and device):
         raise click.UsageError("name the device: --vfio-group /dev/vfio/N --device NAME, or --vfio-cdev PATH "
-                               "(or a fleet: --devices FILE)")
+                               "(or a fleet: --fleet FILE; or no device: --reference)")
     env = {k: v for k, v in os.environ.items() if not k.startswith("FSMCHECK_VFIO_")}
     fleet: list[str] = []
-    if vfio_user_server is not None:
+    if reference:
+        named = "the built-in reference device (fsmcheck.drivers.reference)"
+    elif vfio_user_server is not None:
         from ..adapters.vfio_user import ENV
 
         env[ENV], named = vfio_user_server, f"vfio-user server {vfio_user_server}"
@@ -206,7 +232,7 @@ def run_pack_command(vfio_group, device, vfio_cdev, devices_file, vfio_user_serv
         if missing:  # every test would fail to open the device: say so once, run nothing
             err.print(f"error: {named}: no such device file(s): {', '.join(missing)} (is vfio loaded and the "
                       "device bound to a vfio driver?); nothing was run", markup=False, highlight=False)
-            sys.exit(2)
+            sys.exit(EXIT_INPUT)
     out = Path(output)
     pack = out / "pack"
     _write_pack(pack)
@@ -220,13 +246,16 @@ def run_pack_command(vfio_group, device, vfio_cdev, devices_file, vfio_user_serv
         cmd.append(f"--fsmcheck-errata={errata}")
     if seed is not None:
         cmd.append(f"--fsmcheck-seed={seed}")
-    err.print(f"run-pack: {' '.join(cmd)}", markup=False, highlight=False)
+    if not quiet:
+        err.print(f"run-pack: {' '.join(cmd)}", markup=False, highlight=False)
     log = []
     with subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
         for line in proc.stdout:
-            sys.stdout.write(line)
+            if not quiet:
+                sys.stdout.write(line)
             log.append(line)
-    code = proc.returncode
+    pytest_code = proc.returncode
+    code = PYTEST_EXIT.get(pytest_code, EXIT_INTERNAL)
     text = "".join(log)
     write_file(out / "pytest.log", text)
     coverage = coverage_lines(text)
@@ -238,7 +267,8 @@ def run_pack_command(vfio_group, device, vfio_cdev, devices_file, vfio_user_serv
         failed = sum(1 for o in outcomes if o.verdict == "failed")
         held = sum(1 for o in outcomes if o.verdict == "held")
         err.print(f"run-pack: {held} rules held, {failed} failed; wrote {junit}, {out / 'coverage.txt'}, "
-                  f"{out / 'results.html'}", markup=False, highlight=False)
+                  f"{out / 'results.html'} (exit {code})", markup=False, highlight=False)
     else:
-        err.print(f"run-pack: pytest wrote no JUnit XML (exit {code}); see {out / 'pytest.log'}", markup=False)
+        err.print(f"run-pack: pytest wrote no JUnit XML (pytest exit {pytest_code}, fsmcheck exit {code}); "
+                  f"see {out / 'pytest.log'}", markup=False)
     sys.exit(code)

@@ -1,14 +1,24 @@
-"""A pack run's JUnit XML read back per catalogue rule (``fsmcheck rules``)."""
+"""A pack run's JUnit XML read back per catalogue rule (``fsmcheck rules``).
+
+A failing test is blamed on the one rule its violation names: the pack's
+checks cite ``RULES[key]``, a :class:`~fsmcheck.pack.cited.Cited` that names
+its catalogue rule, and the message carries it as ``rule: TEXT [ID]``. Only
+a failure that names no rule (a plain assertion) falls back to every rule
+its test can kill."""
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..rules import rule_table
 
-__all__ = ["Case", "RuleOutcome", "junit_cases", "rule_outcomes"]
+__all__ = ["Case", "RuleOutcome", "junit_cases", "rule_outcomes", "blamed_rule"]
+
+#: The ``rule: TEXT [ID]`` line of a violation (possibly behind pytest's ``E   ``).
+_BLAMED = re.compile(r"^(?:E\s+)?\s*rule: .*\[((?:v1|v2)\.[A-Za-z0-9-]+)\]\s*$", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -42,6 +52,12 @@ class RuleOutcome:
     verdict: str
     ran: int = 0
     failures: list[Case] = field(default_factory=list)
+
+
+def blamed_rule(case: Case) -> str:
+    """The catalogue rule a failing case's violation names ("" when none)."""
+    found = _BLAMED.search(case.message) or _BLAMED.search(case.text)
+    return found.group(1) if found else ""
 
 
 def _test_id(classname: str, name: str) -> str:
@@ -84,22 +100,31 @@ def rule_outcomes(pack: Path, cases: list[Case], protocols=("v2",)) -> list[Rule
     by_test: dict[str, list[Case]] = {}
     for case in cases:
         by_test.setdefault(case.test, []).append(case)
+    blame = {id(c): blamed_rule(c) for c in cases if c.outcome in ("failed", "xfailed")}
     out = []
     for row in rule_table(pack):
         if row.rule.protocol not in protocols:
             continue
         killing = [c for t in row.kills for c in by_test.get(t, ())]
         ran = [c for c in killing if c.outcome != "skipped"]
-        failures = [c for c in ran if c.outcome == "failed"]
+
+        def mine(c, rule_id=row.rule.id):  # a failure of this rule: it names it, or names none
+            return blame[id(c)] in (rule_id, "")
+
+        failures = _shortest_first([c for c in ran if c.outcome == "failed" and mine(c)])
         errors = [c for c in ran if c.outcome == "error"]
+        errata = [c for c in ran if c.outcome == "xfailed" and mine(c)]
+        passed = [c for c in ran if c.outcome == "passed"]
         if failures:
             verdict = "failed"
         elif errors:
             verdict, failures = "adapter error", errors
-        elif any(c.outcome == "xfailed" for c in ran):
-            verdict, failures = "erratum", [c for c in ran if c.outcome == "xfailed"]
-        elif ran:
+        elif errata:
+            verdict, failures = "erratum", errata
+        elif passed:
             verdict = "held"
+        elif ran:
+            verdict = "not run"  # its tests stopped on other rules' failures or on adapter errors
         elif row.status == "advisory":
             verdict = "advisory"
         elif row.status in ("user", "unobservable"):
@@ -108,3 +133,9 @@ def rule_outcomes(pack: Path, cases: list[Case], protocols=("v2",)) -> list[Rule
             verdict = "not run"
         out.append(RuleOutcome(row.rule, verdict, len(ran), failures))
     return out
+
+
+def _shortest_first(cases: list[Case]) -> list[Case]:
+    """The failing cases, the shortest reproduction first (the one a reader
+    should start from), then in run order."""
+    return sorted(cases, key=lambda c: len(c.text) + len(c.message))

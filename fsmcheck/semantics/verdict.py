@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["Counterexample", "Verdict", "HOLDS", "FAILS", "UNKNOWN", "ERROR", "looping_pairs"]
+__all__ = ["Counterexample", "Verdict", "HOLDS", "FAILS", "UNKNOWN", "ERROR", "fail", "looping_pairs"]
 
 HOLDS, FAILS, UNKNOWN = "holds", "fails", "unknown"
 #: An engine could not give a sound answer (an internal error, or premises
@@ -54,6 +54,14 @@ class Verdict:
     counterexample: Counterexample | None = None
     note: str = ""
     evidence: object = field(default=None, compare=False)
+
+
+def fail(summary: str, trace=(), line: int = 0, evidence=None, **data) -> Verdict:
+    """A failing :class:`Verdict` whose counterexample is ``summary``,
+    ``trace``, ``line`` and ``data``; ``evidence`` (the derived table) goes to
+    the verdict, where the engines' results are compared, not into the
+    counterexample."""
+    return Verdict(FAILS, counterexample=Counterexample(summary, tuple(trace), line, data), evidence=evidence)
 
 
 def looping_pairs(pairs) -> str:

@@ -27,9 +27,10 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..engines import explicit, symbolic
+from ..engines.protocol import Engine
 from ..model.schema import Config, Model
 from ..semantics import deadline as _deadline
-from .properties import Property, applicable
+from ..model.properties import Property, applicable
 from ..semantics.verdict import FAILS, HOLDS, UNKNOWN, Verdict
 
 __all__ = ["Result", "verify_model", "DISAGREE", "ERROR", "ENGINES"]
@@ -37,7 +38,7 @@ __all__ = ["Result", "verify_model", "DISAGREE", "ERROR", "ENGINES"]
 DISAGREE, ERROR = "disagree", "error"
 
 #: Engine names as shown in reports, in report order.
-ENGINES = ("networkx", "z3")
+ENGINES = (explicit.Explicit.name, symbolic.Symbolic.name)
 
 
 @dataclass(frozen=True)
@@ -70,11 +71,11 @@ class Result:
         return None
 
 
-def _run(engine: Callable, name: str, model: Model, config: Config) -> Verdict:
+def _run(engine: Engine, name: str, model: Model, config: Config) -> Verdict:
     start = time.perf_counter()
     try:
         _deadline.check()
-        verdict = engine(name, model, config)
+        verdict = engine.check(name, model, config)
     except _deadline.DeadlineExpired:
         return Verdict(UNKNOWN, time.perf_counter() - start, note="not decided before the deadline")
     except Exception as exc:  # an engine bug must surface as an internal error, not a crash
@@ -135,15 +136,12 @@ def verify_model(model: Model, *, timeout_ms: int = symbolic.DEFAULT_TIMEOUT_MS,
     Raises:
         ValueError: a listed property does not apply to the model.
     """
-    engines = {
-        "networkx": explicit.check,
-        "z3": lambda n, m, c: symbolic.check(n, m, c, timeout_ms=timeout_ms),
-    }
+    engines = (explicit.Explicit(), symbolic.Symbolic(timeout_ms))
     with _deadline.deadline(deadline):
         return _verify(model, engines, progress)
 
 
-def _verify(model: Model, engines: dict, progress) -> list[Result]:
+def _verify(model: Model, engines: tuple[Engine, ...], progress) -> list[Result]:
     results = []
     configs = model.configs()
     for prop in applicable(model):
@@ -152,7 +150,7 @@ def _verify(model: Model, engines: dict, progress) -> list[Result]:
             label = "all" if prop.scope == "model" else config.label
             if progress:
                 progress(f"{model.name}: {prop.name} [{label}]")
-            verdicts = {name: _run(fn, prop.name, model, config) for name, fn in engines.items()}
+            verdicts = {engine.name: _run(engine, prop.name, model, config) for engine in engines}
             status, detail = combine(verdicts)
             results.append(Result(prop, label, prop.statement(model, config), status, verdicts, detail))
     return results
