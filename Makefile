@@ -198,8 +198,7 @@ bench-trace: setup
 # product, partial-order reduction) and z3, beside SPIN's pan on the Promela
 # export for N <= 8 (pan's C compile dominates: about 10-25 minutes on a loaded machine)
 bench-orchestration: setup
-	$(RECORD) bench/bench_orchestration.py --devices 2,4,8,16,32 --failures 0
-	$(RECORD) bench/bench_orchestration.py --devices 2,4,8,12,16 --failures 1
+	$(RECORD) bench/bench_orchestration.py --devices 2,4,8,12,16,32 --failures 0,1 --max-devices-with-failures 16
 
 # The verifier core under fuzzing (fuzz/, hypothesis-driven): >= 10^4 random
 # valid models through both engines (0 disagreements, 0 engine errors, 0

@@ -1,7 +1,8 @@
 """Benchmark: the orchestration model on N devices -- explicit engine, z3, and SPIN's pan.
 
 Run with ``make bench-orchestration`` (or ``python bench/bench_orchestration.py
-[--devices 2,4,8,16,32] [--failures 0] [--pan-upto 8] [--properties p2p-safety,progress]``).
+[--devices 2,4,8,12,16,32] [--failures 0,1] [--max-devices-with-failures 16] [--pan-upto 8]
+[--properties p2p-safety,progress]``).
 For each N, the run ``migrate-source`` of ``models/qemu_orchestration.toml``
 (every device STOP_COPY,P2P,PRE_COPY), each property is decided by
 
@@ -130,14 +131,20 @@ def main() -> int:
         return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--devices", default="2,4,8,16,32", help="comma-separated N values")
-    parser.add_argument("--failures", type=int, default=0, help="failure budget F")
+    parser.add_argument("--failures", default="0", help="comma-separated failure budgets F")
+    parser.add_argument("--max-devices-with-failures", type=int, default=16,
+                        help="for F > 0, only N up to this")
     parser.add_argument("--seconds", type=float, default=120.0, help="wall-time bound of each engine run")
     parser.add_argument("--pan-upto", type=int, default=8, help="run pan for N up to this (0: never)")
     parser.add_argument("--properties", default="p2p-safety,progress", help="comma-separated properties")
     parser.add_argument("--json", dest="json_path", help="also write the rows as JSON to this file")
     args = parser.parse_args()
-    rows = run([int(x) for x in args.devices.split(",")], args.failures, args.seconds, args.pan_upto,
-               tuple(args.properties.split(",")))
+    rows = []
+    for failures in (int(x) for x in args.failures.split(",")):
+        devices = [int(x) for x in args.devices.split(",")]
+        if failures:
+            devices = [n for n in devices if n <= args.max_devices_with_failures]
+        rows += run(devices, failures, args.seconds, args.pan_upto, tuple(args.properties.split(",")))
     if args.json_path:
         Path(args.json_path).write_text(json.dumps(rows, indent=2) + "\n")
     if not all(r["agree"] for r in rows):
