@@ -9,7 +9,7 @@ DEVICE_MODELS := models/vfio_v1.toml models/vfio_v2.toml
 # verify and report also take the orchestration model (N = 2 devices by default)
 MODELS := $(DEVICE_MODELS) models/qemu_orchestration.toml
 
-.PHONY: all main setup lock verify report pack check-pack wheel-check test test-fast docs table kernel mutate bench bench-ci bench-scale bench-startup bench-pack bench-fleet bench-trace bench-orchestration vm-e2e vm-qemu fuzz fuzz-ci clean vfio-user-e2e
+.PHONY: all main setup lock verify report pack check-pack wheel-check test test-fast docs table kernel mutate bench bench-ci bench-memory bench-scale bench-startup bench-pack bench-fleet bench-trace bench-orchestration vm-e2e vm-qemu fuzz fuzz-ci clean vfio-user-e2e
 
 all: main
 
@@ -155,7 +155,9 @@ vm-qemu: setup
 # verify v1 against SPIN (baseline: SPIN, and `python -c pass`); the reference
 # adapter's opens, the pack through the harness and fsmcheck mutate (baselines:
 # deriving per open, a bare pass-through, one plain pack run); the VM pack on
-# 1, 2 and 4 mtty workers (baseline: 1 worker).
+# 1, 2 and 4 mtty workers (baseline: 1 worker); peak RSS of verify on chains of
+# 125..500 states and scale models (baseline: python -c pass; growth per
+# doubling, 4x = quadratic; fails at 1 GiB for 500 states).
 # Each script's output is also written to build/bench/NAME.txt (with the
 # command and the date), which `make docs` shows as the measured figures.
 BENCH_OUT := build/bench
@@ -166,6 +168,7 @@ bench: setup
 	$(RECORD) bench/bench_startup.py
 	$(RECORD) bench/bench_pack.py
 	$(RECORD) bench/bench_fleet.py --seed 1234
+	$(RECORD) bench/bench_memory.py
 	$(MAKE) --no-print-directory bench-orchestration
 
 # The bounded form CI runs (about 2 minutes): the same measurements, small.
@@ -174,9 +177,13 @@ bench-ci: setup
 	$(RECORD) bench/bench_scale.py --states 8 16 32 --repeat 1 --generate 32
 	$(RECORD) bench/bench_startup.py --repeat 2
 	$(RECORD) bench/bench_pack.py --rounds 1 --no-mutate --seconds 1
+	$(RECORD) bench/bench_memory.py --states 64 128 --scale 16 32
 
 bench-scale: setup
 	$(RECORD) bench/bench_scale.py
+
+bench-memory: setup
+	$(RECORD) bench/bench_memory.py
 
 bench-startup: setup
 	$(RECORD) bench/bench_startup.py
@@ -204,21 +211,27 @@ bench-orchestration: setup
 # valid models through both engines (0 disagreements, 0 engine errors, 0
 # hangs), >= 10^5 mutated shipped models through the loader (only
 # ModelError), and 2 x 10^4 mutated real traces through check-trace (exit
-# 0/1/2 only, lines inside the file, a pipe's verdict the file's). Seeded (FUZZ_SEED=N replays a run; default random, printed),
+# 0/1/2 only, lines inside the file, a pipe's verdict the file's); then
+# (fuzz/robust.py) diff pairs, mutated errata files and command lines with odd
+# option values (exits 0/1/2 only, no traceback); figures in docs/fuzzing.md.
+# Seeded (FUZZ_SEED=N replays a run; default random, printed),
 # bounded by FUZZ_SECONDS per campaign; failing inputs go to fuzz-failures/.
 FUZZ_SEED ?=
 FUZZ_SECONDS ?= 7200
 FUZZ_JOBS ?= 2
 fuzz: setup
 	$(PYTHON) -m fuzz all $(if $(FUZZ_SEED),--seed $(FUZZ_SEED)) --models 10000 --inputs 100000 --traces 20000 \
+	  --pairs 1000 --errata 20000 --command-lines 5000 \
 	  --seconds $(FUZZ_SECONDS) --jobs $(FUZZ_JOBS) --progress
 	$(PYTHON) -m fuzz.orchestration all $(if $(FUZZ_SEED),--seed $(FUZZ_SEED)) --inputs 12000 \
 	  --seconds $(FUZZ_SECONDS)
 
-# The bounded form CI runs: fixed seed, 80 models, 3,000 loader inputs and 300
-# mutated traces, every 4th also through a pipe (about 2 minutes: 93 s measured).
+# The bounded form CI runs: fixed seed, 80 models, 3,000 loader inputs, 300
+# mutated traces (every 4th also through a pipe), 40 diff pairs, 1,000 errata
+# files and 200 command lines (about 3 minutes: 143 s measured).
 fuzz-ci: setup
-	$(PYTHON) -m fuzz all --seed 13 --models 80 --inputs 3000 --traces 300 --seconds 300 --batch 40
+	$(PYTHON) -m fuzz all --seed 13 --models 80 --inputs 3000 --traces 300 --pairs 40 --errata 1000 \
+	  --command-lines 200 --seconds 300 --batch 40
 	$(PYTHON) -m fuzz.orchestration loader --seed 13 --inputs 1000 --seconds 120
 	$(PYTHON) -m fuzz.orchestration engines --seed 13 --inputs 2 --seconds 180 --slow 60
 

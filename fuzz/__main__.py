@@ -1,7 +1,8 @@
 """``python -m fuzz``: the verifier core under fuzzing (``make fuzz``).
 
-Two campaigns, both driven by hypothesis, seeded, and bounded by a count and
-a time budget (whichever comes first):
+Campaigns driven by hypothesis, seeded, and bounded by a count and a time
+budget (whichever comes first); ``diff``, ``errata`` and ``cli`` are in
+:mod:`fuzz.robust`:
 
 - ``engines``: random *valid* models (:mod:`fuzz.strategies`) verified on
   both engines with a deadline per model. Counted: disagreements (a
@@ -37,6 +38,7 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from fsmcheck.model import ModelError, load_model
 from fsmcheck.verifier.verify import verify_model
 
+from . import robust
 from .mutations import SHIPPED, mutated_models
 from .strategies import model_files
 
@@ -193,7 +195,7 @@ def _traces(args, stats, batch):
                                lambda kind, files, info: _save(Path(args.out), kind, files, info, batch, stats))
 
 
-_CAMPAIGNS = {"engines": _engines, "loader": _loader, "traces": _traces}
+_CAMPAIGNS = {"engines": _engines, "loader": _loader, "traces": _traces, **robust.CAMPAIGNS}
 
 
 def _campaign(name: str, args) -> dict:
@@ -208,12 +210,15 @@ def _campaign(name: str, args) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fuzz", description=__doc__.split("\n\n")[0])
-    parser.add_argument("campaign", choices=["engines", "loader", "traces", "all"])
+    parser.add_argument("campaign", choices=["engines", "loader", "traces", *robust.CAMPAIGNS, "all"])
     parser.add_argument("--seed", type=int, default=None, help="Seed (default: random, printed).")
     parser.add_argument("--models", type=int, default=10_000, help="Random valid models (engines).")
     parser.add_argument("--inputs", type=int, default=100_000, help="Mutated model files (loader).")
     parser.add_argument("--traces", type=int, default=20_000, help="Mutated traces (check-trace).")
     parser.add_argument("--pipe-every", type=int, default=4, help="Every Nth trace also through a pipe.")
+    parser.add_argument("--pairs", type=int, default=1_000, help="Model pairs (diff).")
+    parser.add_argument("--errata", type=int, default=20_000, help="Mutated errata files (errata).")
+    parser.add_argument("--command-lines", type=int, default=5_000, help="Command lines (cli).")
     parser.add_argument("--seconds", type=float, default=3600, help="Time budget per campaign.")
     parser.add_argument("--deadline", type=float, default=60, help="verify deadline per model (s).")
     parser.add_argument("--batch", type=int, default=200, help="Inputs per hypothesis seed.")
@@ -248,6 +253,12 @@ def main(argv=None) -> int:
         figures["traces"] = f = _campaign("traces", args)
         bad += tracecheck.failures(f)
         print(tracecheck.summary(f), flush=True)
+    for name, count in (("diff", args.pairs), ("errata", args.errata), ("cli", args.command_lines)):
+        if args.campaign in (name, "all"):
+            args.count = count
+            figures[name] = f = _campaign(name, args)
+            bad += sum(f.get(k, 0) for k in robust.FAILURES[name])
+            print(robust.summary(name, f), flush=True)
     print(json.dumps({"seed": args.seed, **figures}, sort_keys=True))
     if bad:
         print(f"fuzz: {bad} failing input(s) written to {args.out}/", flush=True)

@@ -248,7 +248,7 @@ def test_a_malformed_errata_file_is_a_usage_error(tmp_path):
     errata.write_text('[[erratum]]\nid = "x"\nprotocol = "v2"\nrule = "no-such-rule"\nmatch = ["y"]\nreason = "z"\n')
     proc = _pytest(str(PACK / "test_vfio_v2_stop_copy.py"), "-k", "test_reset", f"--fsmcheck-errata={errata}")
     assert proc.returncode == 4
-    assert f"{errata}: erratum[0]: rule 'no-such-rule' is not one of" in proc.stdout + proc.stderr
+    assert f"{errata}:4: erratum[0].rule: 'no-such-rule' is not one of" in proc.stdout + proc.stderr
 
 
 def test_mutate_stops_at_first_kill_and_reruns_a_run_stopped_by_an_error(monkeypatch, tmp_path):

@@ -14,7 +14,7 @@ import pytest
 
 from fsmcheck.engines import explicit, symbolic
 from fsmcheck.engines.z3_encoding import Encoding
-from fsmcheck.engines.z3_relations import Relations, _tuples
+from fsmcheck.engines.z3_relations import Relations, _low_level_tuples
 from fsmcheck.generate.render import _data
 from fsmcheck.generate.v2_pack import v2_pack_data
 from fsmcheck.model import load_model
@@ -105,12 +105,17 @@ def test_ambiguous_table_takes_the_general_path_and_agrees(tmp_path):
 
 
 def test_datalog_answers_name_arguments_in_reverse_variable_order():
-    # (:var 0) is the last argument: A(1, 2) and A(2, 3)
-    answer = ("(or (and (= (:var 0) #x02) (= (:var 1) #x01)) "
-              "(and (= (:var 1) #x02) (= (:var 0) #x03)))")
-    assert _tuples(answer, 2) == [(1, 2), (2, 3)]
+    # (:var 0) is the last argument: A(1, 2) and A(2, 3), in z3's low-level print mode
+    answer = "\n".join([
+        "#1 := (:var 0 bv[4])", "#2 := (:var 1 bv[4])", "#3 := (= #1 bv[2:4])", "#4 := (= #2 bv[1:4])",
+        "#5 := (and #3 #4)", "#6 := (and (= #2 bv[2:4]) (= #1 bv[3:4]))", "(or #5 #6)"])
+    assert _low_level_tuples(answer, 2) == [(1, 2), (2, 3)]
+    assert _low_level_tuples("(= (:var 0 bv[4]) bv[7:4])", 1) == [(7,)]
+    assert _low_level_tuples("false", 2) == []
     with pytest.raises(ValueError, match="ground tuples"):
-        _tuples("(or (and (= (:var 0) #x02)) (and (= (:var 1) #x02) (= (:var 0) #x03)))", 2)
+        _low_level_tuples("#1 := (:var 0 bv[4])\n(or (and (= #1 bv[2:4])) (and (= #1 bv[2:4]) (= (:var 1 bv[4]) bv[3:4])))", 2)
+    with pytest.raises(ValueError, match="ground tuples"):
+        _low_level_tuples("(or (bvule (:var 0 bv[4]) bv[3:4]))", 1)
 
 
 def test_pack_writer_prints_what_pprint_prints(tmp_path):

@@ -9,11 +9,12 @@ import time
 import click
 
 from ..console import make_console
-from ..generate.writer import write_file
 from ..model import ModelError, load_model
 from ..model.options import MODEL
+from ..outputs import check_output, write_file
 from ..options import json_option, no_color_option, progress_option, quiet_option, show_progress
 from ..review.diagram import DotMissingError
+from ..semantics.graphs import UndecidedError
 from ..verifier.verify import DISAGREE, ERROR
 from ..verifier.exit_codes import EXIT_FAIL, EXIT_INPUT, EXIT_INTERNAL, EXIT_OK
 from .compare import diff_models
@@ -57,6 +58,8 @@ def diff(old_path, new_path, as_json, html_out, html_alias, timeout_ms, quiet, p
     if html_out and html_alias:
         raise click.UsageError("give the HTML file once: -o/--output (--html is its former name)")
     html_out = html_out or html_alias
+    if html_out:
+        check_output(html_out)
     err = make_console(no_color, stderr=True)  # errors: never silenced by --quiet
     info = make_console(no_color, stderr=True, quiet=quiet or not show_progress(err, quiet=quiet, progress=progress))
     models, diagnostics = [], []
@@ -76,7 +79,7 @@ def diff(old_path, new_path, as_json, html_out, html_alias, timeout_ms, quiet, p
     try:
         result = diff_models(old, new, timeout_ms=timeout_ms,
                              progress=lambda msg: info.print(f"[diff] {msg}", markup=False))
-    except ValueError as exc:
+    except (ValueError, UndecidedError) as exc:  # UndecidedError: no explicit table to compare
         if as_json:
             _json_error(str(exc), [], EXIT_INPUT)
         err.print(f"error: {exc}", markup=False)

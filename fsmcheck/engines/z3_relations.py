@@ -50,11 +50,10 @@ __all__ = ["Relations", "MAX_ALTERNATIVES"]
 MAX_ALTERNATIVES = 8
 
 # Tags of the rows of the relation Small(tag, g, x, y, z): the within-group
-# predecessors and the rejected pairs (the outer predecessors, the bulk, are
-# read from PO alone: the fewer columns, the less answer text to print).
-_PRED_W, _REJ = range(2)
-
-_EQ = re.compile(r"\(= \(:var (\d+)\) #(x[0-9a-f]+|b[01]+)\)")
+# predecessors PW(g, x, y, z), the rejected pairs (x, y in the 2nd and 3rd
+# columns) and the outer predecessors PO(x, y, z) (in columns 2-4): one
+# relation, so the table is one evaluation of the program and one query.
+_PRED_W, _REJ, _PRED_O = range(3)
 
 
 class Relations:
@@ -150,6 +149,7 @@ class Relations:
             "(rule (=> (and (Sup x) (Blocked x y)) (Rej x y)))",
             f"(rule (=> (Rej x y) (Small {self.v(_REJ)} x y {z0} {z0})))",
             f"(rule (=> (PW g x y z) (Small {self.v(_PRED_W)} g x y z)))",
+            f"(rule (=> (PO x y z) (Small {self.v(_PRED_O)} x y z {z0})))",
         ]
         out += self._layers("", "(Arc z y)", "(Arc x y)", "(Ok z)", self.layers, "")
         for gi, members in enumerate(groups):
@@ -164,24 +164,31 @@ class Relations:
         """Breadth-first layers ``{prefix}L_k`` (least distance k) and the
         rules that copy distances into ``DO``/``DW`` and predecessors into
         ``PO``/``PW`` (``group``: the group's literal for ``DW``/``PW``, or
-        "" for the outer ``DO``/``PO``)."""
+        "" for the outer ``DO``/``PO``).
+
+        A pair enters layer k when no earlier layer holds it: the rule of
+        ``L_k`` negates ``R0`` and each ``L_j`` (j < k) rather than a
+        cumulative "reached up to k" relation, whose copies would hold
+        O(layers * pairs) tuples -- cubic in the number of states on a chain
+        (issue 23: 1.9 GB at 500 states). Each pair is stored in one layer,
+        so the relations hold O(pairs) tuples; the rules hold O(layers^2)
+        atoms of text.
+        """
         out = []
         dist, pred = ("DW", "PW") if group else ("DO", "PO")
         g = f"{group} " if group else ""
-        seen = "R0"
         for k in range(1, layers + 1):
-            layer, reached = f"{prefix}L{k}", f"{prefix}R{k}"
-            out.append(f"(declare-rel {layer} (St St)) (declare-rel {reached} (St St))")
+            layer = f"{prefix}L{k}"
+            out.append(f"(declare-rel {layer} (St St))")
             if k == 1:
                 out.append(f"(rule (=> (and {first} (not (R0 x y))) ({layer} x y)))")
                 out.append(f"(rule (=> ({layer} x y) ({pred} {g}x y x)))")
             else:
                 prev = f"{prefix}L{k - 1}"
-                out.append(f"(rule (=> (and ({prev} x z) {interior} {step} (not ({seen} x y))) ({layer} x y)))")
+                unseen = " ".join(f"(not ({prefix}L{j} x y))" for j in range(1, k))
+                out.append(f"(rule (=> (and ({prev} x z) {interior} {step} (not (R0 x y)) {unseen}) ({layer} x y)))")
                 out.append(f"(rule (=> (and ({prev} x z) {interior} {step} ({layer} x y)) ({pred} {g}x y z)))")
-            out.append(f"(rule (=> ({seen} x y) ({reached} x y))) (rule (=> ({layer} x y) ({reached} x y)))")
             out.append(f"(rule (=> ({layer} x y) ({dist} {g}x y {self.v(k)})))")
-            seen = reached
         return out
 
     # -- evaluation --------------------------------------------------------------
@@ -221,7 +228,7 @@ class Relations:
             raise UnknownResult(f"datalog query {relation}: {fp.reason_unknown()} after {seconds:g} s")
         if result == z3.unsat:
             return []
-        return _tuples(_single_line(fp.get_answer()), arity)
+        return _low_level_tuples(_low_level_text(ctx, fp.get_answer()), arity)
 
     def table(self):
         """The combination table: ``{(current, requested): (outcome,
@@ -240,15 +247,15 @@ class Relations:
         program = self._base()
         names = self.names
         pred_o, pred_w = defaultdict(list), defaultdict(lambda: defaultdict(list))
-        for x, y, z in self._query(program, "PO", 3):
-            pred_o[(x, y)].append(z)
         rejected = set()
         for tag, g, x, y, z in self._query(program, "Small", 5):
             if tag == _PRED_W:
                 pred_w[g][(x, y)].append(z)
+            elif tag == _PRED_O:
+                pred_o[(g, x)].append(y)  # Small(PRED_O, x, y, z, 0)
             else:
                 rejected.add((g, x))  # Small(REJ, x, y, 0, 0): the pair is in the 2nd and 3rd columns
-        paths_o, paths_w = _Paths(pred_o), {g: _Paths(p) for g, p in pred_w.items()}
+        paths_o, paths_w = _Paths(pred_o, names), {g: _Paths(p, names) for g, p in pred_w.items()}
         table, geometric = {}, {}
         for current in self.supported:
             ci = self.index[current]
@@ -264,14 +271,15 @@ class Relations:
                 elif found is None:
                     table[(current, requested)] = (NO_PATH, ())
                 else:
-                    alts = sorted(tuple(names[i] for i in p) for p in found[1])[:MAX_ALTERNATIVES]
-                    table[(current, requested)] = (PATH, tuple(alts))
+                    # the path tuples are the memo's own (shared, not copied:
+                    # on a chain their lengths sum to N^3 / 6)
+                    table[(current, requested)] = (PATH, tuple(found[1][:MAX_ALTERNATIVES]))
         self._table, self._geometric = table, geometric
 
     def _least(self, ci, ri, paths_o, paths_w):
-        """``(length, [paths as index tuples])`` of the least admissible paths
-        from ``ci`` to ``ri`` (rejection aside), or None. All paths read from
-        one predecessor relation have its least length."""
+        """``(length, [paths as tuples of state names, sorted])`` of the least
+        admissible paths from ``ci`` to ``ri`` (rejection aside), or None. All
+        paths read from one predecessor relation have its least length."""
         options = [paths.of(ci, ri) for paths in [paths_o, *paths_w.values()] if (ci, ri) in paths.pred]
         if not options:
             return None
@@ -427,7 +435,7 @@ class Relations:
                 return False
             path = paths[0]
             if len(path) > 1:
-                rest = geo.get((path[0], r))
+                rest = geo.get((self.index[path[0]], r))
                 if rest is None or len(rest[1]) != 1 or rest[1][0] != path[1:]:
                     return False
         return True
@@ -448,7 +456,7 @@ class Relations:
             "(declare-rel TabPath (St St)) (declare-rel Follows (St St)) (declare-rel BadPre (St St))",
             "(declare-rel FirstRej (St St)) (declare-rel Dis (St St))"]
         for (c, r), (_, paths) in self._geometric.items():
-            out.append(f"(rule (GNext {self.v(c)} {self.v(r)} {self.v(paths[0][0])}))")
+            out.append(f"(rule (GNext {self.v(c)} {self.v(r)} {self.s(paths[0][0])}))")
         for (cur, req), (outcome, _) in self.table().items():
             if outcome in (REJECTED, NO_PATH):
                 out.append(f"(rule (TabRej {self.s(cur)} {self.s(req)}))")
@@ -475,14 +483,15 @@ class Relations:
 
 
 class _Paths:
-    """Least paths read back from a predecessor relation (memoized per pair;
-    at most :data:`MAX_ALTERNATIVES` + 1 per pair are kept, enough to tell
-    an ambiguous pair)."""
+    """Least paths read back from a predecessor relation over state indices,
+    as tuples of state names (memoized per pair; at most
+    :data:`MAX_ALTERNATIVES` + 1 per pair are kept, enough to tell an
+    ambiguous pair)."""
 
-    def __init__(self, pred):
-        self.pred, self.memo = pred, {}
+    def __init__(self, pred, names):
+        self.pred, self.names, self.memo = pred, names, {}
 
-    def of(self, c: int, r: int) -> list[tuple[int, ...]]:
+    def of(self, c: int, r: int) -> list[tuple[str, ...]]:
         key = (c, r)
         if key in self.memo:
             return self.memo[key]
@@ -499,7 +508,7 @@ class _Paths:
             out = []
             for z in sorted(self.pred.get(pair, ())):
                 prefixes = [()] if z == c else self.memo[(c, z)]
-                out.extend(p + (pair[1],) for p in prefixes)
+                out.extend(p + (self.names[pair[1]],) for p in prefixes)
                 if len(out) > MAX_ALTERNATIVES:
                     break
             self.memo[pair] = out[:MAX_ALTERNATIVES + 1]
@@ -517,38 +526,111 @@ def _datalog_context() -> z3.Context:
     return _CONTEXT[0]
 
 
-def _single_line(term) -> str:
-    """``term.sexpr()`` printed on one line (z3's layout of a long answer on
-    many lines costs more than the query)."""
-    before = z3.get_param("pp.single_line")
-    z3.set_param("pp.single_line", True)
-    try:
-        return term.sexpr()
-    finally:
-        z3.set_param("pp.single_line", before)
+def _low_level_text(ctx: z3.Context, term) -> str:
+    """``term`` in z3's low-level print mode: one ``#id := expr`` line per
+    shared subterm, then the term itself. It prints a 125,000-tuple answer
+    in 0.2 s where the SMT-LIB printer takes 26 s (issue 23). The print
+    mode is a setting of ``ctx``, the datalog queries' own context."""
+    z3.Z3_set_ast_print_mode(ctx.ref(), z3.Z3_PRINT_LOW_LEVEL)
+    return z3.Z3_ast_to_string(ctx.ref(), term.as_ast())
 
 
-def _tuples(sexpr: str, arity: int) -> list[tuple[int, ...]]:
-    """The tuples of a datalog answer: ``(or (and (= (:var i) #x..) ...) ...)``,
+_LL_TOKEN = re.compile(r"\(|\)|[^\s()]+")
+
+
+def _low_level_tuples(text: str, arity: int) -> list[tuple[int, ...]]:
+    """The tuples of a datalog answer printed by :func:`_low_level_text`:
+    a disjunction of conjunctions of ``(= (:var i bv[w]) bv[value:w])``,
     with ``(:var i)`` the argument ``arity - 1 - i``.
 
     Raises:
         ValueError: the answer is not a list of ground tuples.
     """
-    if sexpr.strip() == "true" and arity == 0:
-        return [()]
-    out, current = [], {}
-    for var, lit in _EQ.findall(sexpr):
-        i = int(var)
-        if i in current:
-            out.append(current)
-            current = {}
-        current[i] = int(lit[1:], 16) if lit[0] == "x" else int(lit[1:], 2)
-    if current:
-        out.append(current)
+    defs: dict[str, object] = {}
+    root = None
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        head, sep, body = line.partition(" := ")
+        tree = _ll_parse(body if sep else line)
+        if sep:
+            defs[head.strip()] = tree
+        else:
+            root = tree
+    memo: dict[str, object] = {}
+
+    def value(node):
+        # ('var', i) | ('bv', v) | ('eq', {i: v}) | ('rows', [{i: v}, ...])
+        if isinstance(node, str):
+            if node.startswith("#"):
+                if node not in memo:
+                    if node not in defs:
+                        raise ValueError(f"datalog answer refers to an undefined term {node}")
+                    memo[node] = value(defs[node])
+                return memo[node]
+            if node == "false":
+                return ("rows", [])
+            if node == "true":
+                return ("rows", [{}])
+            raise ValueError(f"datalog answer is not a list of ground tuples: {node[:80]}")
+        op, *args = node
+        if op == ":var":
+            return ("var", int(args[0]))
+        if isinstance(op, str) and op.startswith("bv[") and not args:
+            return ("bv", int(op[3:].split(":")[0]))
+        if op == "=" and len(args) == 2:
+            a, b = value(args[0]), value(args[1])
+            if a[0] != "var":
+                a, b = b, a
+            if a[0] == "var" and b[0] == "bv":
+                return ("eq", {a[1]: b[1]})
+        elif op == "and":
+            row: dict[int, int] = {}
+            for x in args:
+                kind, item = value(x)
+                if kind != "eq" or set(item) & set(row):
+                    raise ValueError("datalog answer is not a list of ground tuples")
+                row.update(item)
+            return ("eq", row)
+        elif op == "or":
+            rows = []
+            for x in args:
+                kind, item = value(x)
+                if kind != "eq":
+                    raise ValueError("datalog answer is not a list of ground tuples")
+                rows.append(item)
+            return ("rows", rows)
+        raise ValueError(f"datalog answer is not a list of ground tuples: ({op} ...)")
+
+    if root is None:
+        raise ValueError("empty datalog answer")
+    kind, item = value(root)
+    rows = item if kind == "rows" else [item] if kind == "eq" else None
+    if rows is None:
+        raise ValueError("datalog answer is not a list of ground tuples")
     tuples = []
-    for row in out:
-        if len(row) != arity:
-            raise ValueError(f"datalog answer is not a list of ground tuples: {sexpr[:200]}")
+    for row in rows:
+        if sorted(row) != list(range(arity)):
+            raise ValueError(f"datalog answer is not a list of ground tuples: {len(row)} of {arity} columns")
         tuples.append(tuple(row[arity - 1 - j] for j in range(arity)))
     return tuples
+
+
+def _ll_parse(text: str):
+    """One low-level expression as nested lists: ``bv[3:9]`` alone stays a
+    string; ``(op a b)`` is ``[op, a, b]``; a bit-vector literal inside a
+    list is ``["bv[3:9]"]`` so it is told from a ``#id`` reference."""
+    stack: list[list] = [[]]
+    for tok in _LL_TOKEN.findall(text):
+        if tok == "(":
+            stack.append([])
+        elif tok == ")":
+            if len(stack) < 2:
+                raise ValueError("unbalanced datalog answer")
+            done = stack.pop()
+            stack[-1].append(done)
+        else:
+            stack[-1].append([tok] if tok.startswith("bv[") else tok)
+    if len(stack) != 1 or len(stack[0]) != 1:
+        raise ValueError("malformed datalog answer")
+    return stack[0][0]

@@ -10,7 +10,7 @@ import click
 
 from ..console import make_console
 from ..model.options import MODEL, configs_or_exit, load_or_exit
-from ..generate.writer import write_file
+from ..outputs import check_output, write_file
 from ..review.diagram import diagram
 from ..verifier.exit_codes import EXIT_INPUT, EXIT_OK
 from .graph_json import graph_json
@@ -44,6 +44,8 @@ def export(model_path, fmt, output, flags_text, profile, no_color, run_name, dev
     derived graph, schema "fsmcheck-graph" version 1 (see
     fsmcheck.export.graph_json); dot: the state diagram's DOT source.
     """
+    if output:
+        check_output(output, directory=fmt == "promela" and not flags_text and not profile)
     err = make_console(no_color, stderr=True)
     from ..orchestration import is_orchestration
 

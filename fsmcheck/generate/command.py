@@ -40,10 +40,13 @@ def generate(models, output, check_only, no_verify, quiet, no_color):
     from ..verifier.verify import verify_model
     from ..verifier.verify_report import exit_code
     from .pack import pack_files, stamped_models, unshipped_stamps
+    from ..outputs import check_output
     from .writer import stale_files, write_files
 
     out, err = make_console(no_color), make_console(no_color, stderr=True)
     directory = Path(output)
+    if not check_only:
+        check_output(directory, directory=True)
     if not models:
         unshipped = unshipped_stamps(directory) if directory.is_dir() else []
         if unshipped:

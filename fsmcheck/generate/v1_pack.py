@@ -14,16 +14,28 @@ RESERVED_PATTERNS = (0x8, 0xA5A5A5A0, 0xFFFFFFF8)
 
 
 def v1_pack_data(model: Model) -> dict:
-    """All v1 suites' data, as plain values."""
-    configs = {c.profile: c for c in model.configs()}
-    strict, lenient = configs["strict"], configs["lenient"]
+    """All v1 suites' data, as plain values.
+
+    Raises:
+        ValueError: the model has not exactly one profile of declared arcs
+            and one of all-requestable arcs (the v1 model's ``strict`` and
+            ``lenient``); or a valid state no path of the strict profile's arcs
+            reaches from the state at open (the pack could not bring a
+            device there; the ``reachability`` property, when checked, fails
+            for it), as ``file:line: states: message``.
+    """
+    strict, lenient = _strict_and_lenient(model)
     strict_graph, lenient_graph = arc_graph(model, strict), arc_graph(model, lenient)
     valid = [s for s in model.state_names if s in accepted_values(model, lenient)]
     value = {s.name: s.value for s in model.states}
+    paths = nx.single_source_shortest_path(strict_graph, model.initial) if model.initial in strict_graph else {}
     reach = {}
     for state in valid:
-        path = nx.shortest_path(strict_graph, model.initial, state)
-        reach[state] = [value[s] for s in path[1:]]
+        if state not in paths:
+            raise ValueError(f"{model.path}:{model.state(state).line}: states: {state} is a valid state but no "
+                             f"path of the strict profile's arcs reaches it from {model.initial}: the pack "
+                             "cannot bring a device there (add the arc, or check `reachability`)")
+        reach[state] = [value[s] for s in paths[state][1:]]
     invalid = [s.value for s in model.states if s.name not in valid]
     fields = {f["name"]: {"offset": f["offset"], "width": f["width"], "access": f["access"]} for f in model.region}
     bad_access = []
@@ -55,6 +67,25 @@ def v1_pack_data(model: Model) -> dict:
         "error_writes": [value[s] for s in valid],
         "coverage": {"states": len(valid) + 1, "arcs": len(strict_arcs)},
     }
+
+
+def _strict_and_lenient(model: Model):
+    """The configurations of the profile of declared arcs (the arcs the
+    sources require: ``strict``) and of the all-requestable profile (any valid
+    write: ``lenient``), told by their ``arcs`` kind, not their names.
+
+    Raises:
+        ValueError: not exactly one profile of each kind.
+    """
+    kinds = {"declared": [], "all-requestable": []}
+    for p in model.profiles:
+        kinds.setdefault(p.arcs, []).append(p.name)
+    if len(kinds["declared"]) != 1 or len(kinds["all-requestable"]) != 1:
+        found = ", ".join(f"{p.name} ({p.arcs})" for p in model.profiles) or "none"
+        raise ValueError(f"{model.path}:{model.line_of('profiles')}: profiles: the v1 pack needs one profile "
+                         f'with arcs = "declared" and one with arcs = "all-requestable" (found: {found})')
+    configs = {c.profile: c for c in model.configs()}
+    return configs[kinds["declared"][0]], configs[kinds["all-requestable"][0]]
 
 
 def render_v1_module(data: dict, model_path: str) -> str:

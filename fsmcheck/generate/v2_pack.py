@@ -84,9 +84,7 @@ def v2_pack_data(model: Model, config: Config) -> dict:
         "fault_model": FAULT_MODEL.format(n=len(supported), m=W_EXTRA_STATES),
         "coverage": {"states": len(supported), "arcs": len(spec["arcs"]), "pairs": len(pairs)},
         "precopy_states": precopy_states,
-        "precopy_paths": [p if p[-1] == "STOP_COPY" else p + ["STOP_COPY"] for p in saving_paths
-                          if p[0] in precopy_states
-                          and (p[-1] == "STOP_COPY" or table[(p[-1], "STOP_COPY")].outcome == PATH)],
+        "precopy_paths": _precopy_paths(model, config, table, saving_paths, precopy_states),
         **extra,
     }
 
@@ -115,6 +113,31 @@ def _precopy_states(model: Model, config: Config) -> list[str]:
               for s in model.groups[g]}
     running = set(model.groups.get("running", ()))
     return [s for s in model.state_names if s in supported and s in saving and s in running]
+
+
+def _stop_copy_state(model: Model, config: Config) -> str | None:
+    """The stop-and-copy state: the supported state of a read (saving)
+    session group outside the ``running`` group -- vfio.h's STOP_COPY, "the
+    device is stopped and the internal state can be read out" -- or None
+    when the model has no such state or more than one."""
+    supported = set(model.supported(config.flags))
+    saving = {s for g in model.session_groups if model.session_directions.get(g) == "read"
+              for s in model.groups[g]}
+    running = set(model.groups.get("running", ()))
+    found = [s for s in model.state_names if s in supported and s in saving and s not in running]
+    return found[0] if len(found) == 1 else None
+
+
+def _precopy_paths(model: Model, config: Config, table, saving_paths, precopy_states) -> list[list[str]]:
+    """The saving paths that start in a pre-copy state and end in the
+    stop-and-copy state (:func:`_stop_copy_state`, appended when the table
+    has a path to it); none when the model has no single stop-and-copy state."""
+    stop_copy = _stop_copy_state(model, config)
+    if stop_copy is None:
+        return []
+    return [p if p[-1] == stop_copy else p + [stop_copy] for p in saving_paths
+            if p[0] in precopy_states
+            and (p[-1] == stop_copy or table[(p[-1], stop_copy)].outcome == PATH)]
 
 
 def _saving_paths(model: Model, config: Config, table) -> list[list[str]]:

@@ -110,7 +110,7 @@ def read_order(path: Path, key: str) -> dict:
 def write_order(path: Path, key: str, runs: dict) -> None:
     """Write the killing-order file atomically (deterministic content, mode
     0666 less the umask); a cache that cannot be written is skipped silently."""
-    from ..generate.writer import write_file
+    from ..outputs import write_file
 
     text = json.dumps({"version": _ORDER_VERSION, "key": key, "runs": runs}, indent=1, sort_keys=True) + "\n"
     try:

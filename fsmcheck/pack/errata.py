@@ -22,10 +22,11 @@ were not hit (a fixed driver shows up there).
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..inputs import Diagnostic, InputError, parse_toml, read_text
+from ..inputs.positions import index_lines
 from .harness import ProtocolViolation
 from .v1_checks import RULES as V1_RULES
 from .v2_spec import RULES as V2_RULES
@@ -33,10 +34,15 @@ from .v2_spec import RULES as V2_RULES
 __all__ = ["Erratum", "ErrataError", "load_errata", "matching"]
 
 _RULES = {"v1": V1_RULES, "v2": V2_RULES}
+_KEYS = ("id", "protocol", "rule", "match", "reason")
+
+#: The largest errata file read (bytes): a list of known bugs, not data.
+MAX_ERRATA_BYTES = 1 << 20
 
 
-class ErrataError(ValueError):
-    """A malformed errata file; the message names the file and the entry."""
+class ErrataError(InputError, ValueError):
+    """A malformed errata file: every problem as a
+    :class:`~fsmcheck.inputs.Diagnostic` (``file:line: key: message``)."""
 
 
 @dataclass(frozen=True)
@@ -56,31 +62,57 @@ class Erratum:
 
 
 def load_errata(path: str | Path) -> list[Erratum]:
-    """Read an errata file.
+    """Read an errata file (through :mod:`fsmcheck.inputs`: read once, at
+    most :data:`MAX_ERRATA_BYTES`, UTF-8, nesting and integer guards).
+
+    Returns:
+        the errata, in file order.
 
     Raises:
-        ErrataError: unreadable TOML, a missing key, an unknown protocol or rule.
+        ErrataError: an unreadable file, bad TOML, ``erratum`` that is not an
+            array of tables, a missing key, a value of the wrong type, an
+            unknown protocol or rule -- every problem found, each at its line.
+            Other keys (``vfio_h``, ``upstream``: the evidence) are kept out
+            of the :class:`Erratum` and not checked.
     """
-    path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ErrataError(f"{path}: {exc}") from None
+        doc = read_text(path, max_bytes=MAX_ERRATA_BYTES)
+        data = parse_toml(doc)
+    except InputError as exc:
+        raise ErrataError(exc.diagnostics) from None
+    lines = index_lines(doc.text)
+    problems: list[Diagnostic] = []
+
+    def bad(key: tuple, message: str) -> None:
+        name = ".".join(str(k) for k in key[:1]) + "".join(
+            f"[{k}]" if isinstance(k, int) else f".{k}" for k in key[1:])
+        problems.append(Diagnostic(doc.path, lines.line(key), name, message))
+
+    entries = data.get("erratum", [])
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        bad(("erratum",), "must be an array of tables: [[erratum]]")
+        entries = []
     out = []
-    for i, entry in enumerate(data.get("erratum", [])):
-        where = f"{path}: erratum[{i}]"
-        missing = [k for k in ("id", "protocol", "rule", "match", "reason") if k not in entry]
+    for i, entry in enumerate(entries):
+        here = len(problems)
+        missing = [k for k in _KEYS if k not in entry]
         if missing:
-            raise ErrataError(f"{where}: missing {', '.join(missing)}")
-        if entry["protocol"] not in _RULES:
-            raise ErrataError(f"{where}: protocol {entry['protocol']!r} is not v1 or v2")
-        if entry["rule"] not in _RULES[entry["protocol"]]:
-            raise ErrataError(f"{where}: rule {entry['rule']!r} is not one of "
-                              f"{', '.join(sorted(_RULES[entry['protocol']]))}")
-        match = entry["match"]
-        if not isinstance(match, list) or not match or not all(isinstance(m, str) and m for m in match):
-            raise ErrataError(f"{where}: match must be a non-empty list of strings")
-        out.append(Erratum(str(entry["id"]), entry["protocol"], entry["rule"], tuple(match), str(entry["reason"])))
+            bad(("erratum", i), f"missing {', '.join(missing)}")
+        for key in ("id", "protocol", "rule", "reason"):
+            if key in entry and not (isinstance(entry[key], str) and entry[key]):
+                bad(("erratum", i, key), "must be a non-empty string")
+        protocol, rule, match = entry.get("protocol"), entry.get("rule"), entry.get("match")
+        if isinstance(protocol, str) and protocol and protocol not in _RULES:
+            bad(("erratum", i, "protocol"), f"{protocol!r} is not v1 or v2")
+        elif isinstance(protocol, str) and protocol in _RULES and isinstance(rule, str) and rule and rule not in _RULES[protocol]:
+            bad(("erratum", i, "rule"), f"{rule!r} is not one of {', '.join(sorted(_RULES[protocol]))}")
+        if "match" in entry and (not isinstance(match, list) or not match
+                                 or not all(isinstance(m, str) and m for m in match)):
+            bad(("erratum", i, "match"), "must be a non-empty list of non-empty strings")
+        if len(problems) == here:
+            out.append(Erratum(entry["id"], protocol, rule, tuple(match), entry["reason"]))
+    if problems:
+        raise ErrataError(problems)
     return out
 
 

@@ -20,7 +20,7 @@ import click
 from ..console import make_console
 from ..model.options import MODEL, configs_or_exit, load_or_exit, load_or_report, parse_flags
 from ..options import json_option, no_color_option, progress_option, quiet_option, show_progress
-from ..verifier.exit_codes import EXIT_INPUT, EXIT_INTERNAL, EXIT_OK
+from ..verifier.exit_codes import EXIT_FAIL, EXIT_INPUT, EXIT_INTERNAL, EXIT_OK
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -32,27 +32,49 @@ __all__ = ["render", "report", "table", "verify"]
 
 def _read_trace(model: Model, path: str, err):
     """A trace file: an ITF-like trace (``fsmcheck verify --trace-dir``) or a
-    JSON list of state names. Returns (steps, configuration label or None)."""
+    JSON list of state names. Returns (steps, configuration label or None).
+
+    Read through :mod:`fsmcheck.inputs` (once; UTF-8, nesting and size
+    guards); a file that is not such a trace is one diagnostic
+    ``file:line: key: message`` on ``err`` and exit 2."""
+    from ..inputs import InputError, parse_json, read_text
     from ..verifier.trace import steps
 
     try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        err.print(f"{path}: not a readable JSON trace: {exc}", markup=False)
+        doc = read_text(path)
+        data = parse_json(doc)
+    except InputError as exc:
+        for d in exc.diagnostics:
+            err.print(str(d), markup=False)
         sys.exit(EXIT_INPUT)
+
+    def bad(key: str, message: str):
+        at = doc.text.find(json.dumps(key)) if key != "<trace>" else -1
+        err.print(str(doc.error(doc.line_of(at) if at >= 0 else 1, key, message).diagnostics[0]), markup=False)
+        sys.exit(EXIT_INPUT)
+
+    if isinstance(data, dict) and "states" in data:
+        meta = data.get("#meta", {})
+        if not isinstance(meta, dict):
+            bad("#meta", "must be an object")
+        label = meta.get("configuration")
+        if label is not None and not isinstance(label, str):
+            bad("configuration", "must be a string")
+        states = data["states"]
+        if not isinstance(states, list) or not all(
+                isinstance(s, dict) and isinstance(s.get("state"), str) and isinstance(s.get("via"), (str, type(None)))
+                for s in states):
+            bad("states", 'must be a list of objects {"state": NAME, "via": KIND}')
+        names = [s["state"] + ("" if s.get("via") in (None, "open", "request") else f" [{s['via']}]")
+                 for s in states]
+    elif isinstance(data, list) and all(isinstance(x, str) for x in data):
+        label, names = None, data
+    else:
+        bad("<trace>", "expected an ITF-like trace object or a list of state names")
     try:
-        if isinstance(data, dict) and "states" in data:
-            label = data.get("#meta", {}).get("configuration")
-            names = [s["state"] + ("" if s.get("via") in (None, "open", "request") else f" [{s['via']}]")
-                     for s in data["states"]]
-        elif isinstance(data, list) and all(isinstance(x, str) for x in data):
-            label, names = None, data
-        else:
-            raise ValueError("expected an ITF-like trace object or a list of state names")
         return steps(model, names), label
     except (KeyError, TypeError, ValueError) as exc:
-        err.print(f"{path}: {exc}", markup=False)
-        sys.exit(EXIT_INPUT)
+        bad("<trace>", str(exc))
 
 
 @click.command()
@@ -76,8 +98,10 @@ def render(model_path, output, flags_text, profile, trace_path, quiet, no_color)
     open and the reset target are marked. Exit 0 on success, 2 on bad input
     or when graphviz's `dot` is missing (the message says how to install it).
     """
+    from ..outputs import check_output
     from .diagram import FORMATS, DotMissingError, diagram, render as render_file
 
+    check_output(output)
     out, err = make_console(no_color, quiet=quiet), make_console(no_color, stderr=True)
     model = load_or_exit(model_path, err)
     trace, label = (None, None)
@@ -134,10 +158,14 @@ def report(models, output, diagram_dir, timeout_ms, quiet, progress, no_color, r
     """
     from rich.text import Text
 
-    from ..generate.writer import write_file
     from ..model import ModelError
+    from ..outputs import check_output, write_file
     from .diagram import DotMissingError, diagram, render as render_file
     from .report import build_report
+
+    check_output(output)
+    if diagram_dir:
+        check_output(diagram_dir, directory=True)
 
     out, err = make_console(no_color), make_console(no_color, stderr=True)
     start = time.perf_counter()
@@ -181,6 +209,24 @@ def report(models, output, diagram_dir, timeout_ms, quiet, progress, no_color, r
     sys.exit(code)
 
 
+#: Bounds of verify's numbers (issue 23: --devices 10**30 overflowed, 10**9
+#: exhausted memory; --deadline inf/nan ended in a traceback). 1024 devices
+#: is far beyond one user context's VFIO devices and beyond what either
+#: orchestration engine decides within a deadline; a deadline is at most
+#: 10^6 s (11.6 days), finite.
+MAX_DEVICES = 1024
+MAX_DEADLINE_S = 1e6
+
+
+def _finite(ctx, param, value):
+    """Click callback: refuse NaN (a range check lets it through)."""
+    import math
+
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a number of seconds", ctx=ctx, param=param)
+    return value
+
+
 @click.command()
 @click.argument("models", nargs=-1, required=True, type=MODEL)
 @json_option("Print the results as JSON on stdout.")
@@ -194,7 +240,7 @@ def report(models, output, diagram_dir, timeout_ms, quiet, progress, no_color, r
                    "instance, located at the model line).")
 @click.option("--trace-dir", type=click.Path(file_okay=False),
               help="Also write each counterexample as an ITF-like JSON trace into this directory.")
-@click.option("--devices", default=2, show_default=True, type=click.IntRange(min=1),
+@click.option("--devices", default=2, show_default=True, type=click.IntRange(min=1, max=MAX_DEVICES),
               help="Orchestration models: the number of devices N.")
 @click.option("--failures", default=0, show_default=True, type=click.IntRange(min=0),
               help="Orchestration models: request failures allowed per run (F).")
@@ -202,7 +248,7 @@ def report(models, output, diagram_dir, timeout_ms, quiet, progress, no_color, r
               help="Orchestration models only (elsewhere exit 2): a device's flag set (STOP_COPY,P2P or 3); "
                    "repeat for devices 0, 1, ...; the last repeats. Default: the model's default_flags.")
 @click.option("--deadline", "deadline_s", default=1800.0, show_default=True,
-              type=click.FloatRange(min=0, min_open=True),
+              type=click.FloatRange(min=0, min_open=True, max=MAX_DEADLINE_S), callback=_finite,
               help="Seconds the whole run may take (all models); instances not decided by then are "
                    "'unknown' (exit 1). --timeout-ms bounds one z3 query, this bounds the run.")
 def verify(models, as_json, timeout_ms, quiet, progress, no_color, sarif_path, trace_dir, devices, failures, flag_sets,
@@ -225,7 +271,12 @@ def verify(models, as_json, timeout_ms, quiet, progress, no_color, sarif_path, t
     from ..verifier.verify_report import document_json, exit_code, print_results, results_json
 
     from ..orchestration import is_orchestration
+    from ..outputs import check_output
 
+    if sarif_path:
+        check_output(sarif_path)
+    if trace_dir:
+        check_output(trace_dir, directory=True)
     out, err = make_console(no_color), make_console(no_color, stderr=True)
     if flag_sets and not all(is_orchestration(path) for path in models):
         plain = ", ".join(str(p) for p in models if not is_orchestration(p))
@@ -246,6 +297,7 @@ def verify(models, as_json, timeout_ms, quiet, progress, no_color, sarif_path, t
 
             checked = verify_file(path, err, devices=devices, failures=failures, flags=flag_sets,
                                   timeout_ms=min(timeout_ms, int(remaining() * 1000)),
+                                  explicit_seconds=min(60.0, remaining()),
                                   progress=(lambda text: err.print(f"verifying {text}", markup=False))
                                   if live or lines else None)
             if checked is None:
@@ -298,7 +350,7 @@ def verify(models, as_json, timeout_ms, quiet, progress, no_color, sarif_path, t
     code = _worst(codes)
     if sarif_path:
         from ..ci.sarif import sarif_log
-        from ..generate.writer import write_file
+        from ..outputs import write_file
 
         write_file(Path(sarif_path), json.dumps(sarif_log(verified), indent=2) + "\n")
         if not quiet and not as_json:
@@ -332,7 +384,7 @@ def _write_traces(directory: Path, verified) -> list[Path]:
     """One ITF-like JSON file per counterexample: MODEL.PROPERTY.CONFIG.ENGINE.itf.json."""
     import re
 
-    from ..generate.writer import write_file
+    from ..outputs import write_file
     from ..verifier.trace import itf_trace
 
     written = []
@@ -381,6 +433,7 @@ def table(model_path, flags_text, profile, as_json, literal_rule, no_color):
     """
     from ..model.schema import Config
     from ..semantics.combination import derive_table, table_json
+    from ..semantics.graphs import UndecidedError
 
     out, err = make_console(no_color), make_console(no_color, stderr=True)
     model = load_or_report(model_path, err)
@@ -403,7 +456,12 @@ def table(model_path, flags_text, profile, as_json, literal_rule, no_color):
     documents, ambiguous = [], False
     for flags in flag_sets:
         config = Config(flags, profile, model.flag_order)
-        derived = derive_table(model, config, within_group=within)
+        try:
+            derived = derive_table(model, config, within_group=within)
+        except UndecidedError as exc:  # e.g. a validity predicate reading reserved bits
+            make_console(no_color, stderr=True).print(
+                f"unknown: the table of {config.label} is not derived: {exc}", markup=False)
+            sys.exit(EXIT_FAIL)
         ambiguous = ambiguous or any(e.ambiguous for e in derived.values())
         if as_json:
             documents.append(table_json(model, config, derived))

@@ -32,7 +32,7 @@ from typing import Sequence
 
 import graphviz
 
-from ..generate.writer import write_file
+from ..outputs import write_file
 from ..semantics.graphs import arc_graph
 from ..model.schema import Config, Model
 from ..verifier.trace import Step

@@ -19,6 +19,8 @@ import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..inputs import InputError, read_text
+
 __all__ = ["Citations", "cited_by_checks", "pack_citations"]
 
 
@@ -152,22 +154,43 @@ def _check_modules(protocol: str):
     return [v1_checks]
 
 
+def _parse_module(path, text: str) -> ast.Module:
+    """``ast.parse`` of a pack module.
+
+    Raises:
+        InputError: the file is not Python (a syntax error at its line; a NUL
+            byte; nesting too deep for the parser).
+    """
+    try:
+        return ast.parse(text, filename=str(path))
+    except SyntaxError as exc:
+        raise InputError.at(str(path), exc.lineno or 1, "<python>", f"not Python: {exc.msg}") from None
+    except (ValueError, RecursionError, MemoryError) as exc:
+        raise InputError.at(str(path), 1, "<python>", f"not Python: {exc or type(exc).__name__}") from None
+
+
 def pack_citations(pack) -> Citations:
     """Map every test function of a generated pack onto the rules its check
     cites. ``pack`` is the pack's directory (its ``test_*.py`` are read) or
     ``{module file name: source}`` (:func:`fsmcheck.generate.pack.pack_files`).
-    A module's protocol is v1 when it imports ``v1_checks``."""
+    A module's protocol is v1 when it imports ``v1_checks``.
+
+    Raises:
+        InputError: a module that cannot be read (not UTF-8, too large) or
+            is not Python, at its line.
+    """
     cited = {p: cited_by_checks(_check_modules(p)) for p in ("v2", "v1")}
     kills: dict = {}
     advises: dict = {}
     if isinstance(pack, dict):
         modules = sorted(pack.items())
     else:
-        modules = [(path.name, path.read_text(encoding="utf-8")) for path in sorted(Path(pack).glob("test_*.py"))]
-    for name, text in modules:
+        modules = [(path, read_text(path).text) for path in sorted(Path(pack).glob("test_*.py"))]
+    for path, text in modules:
+        name = Path(path).name
         protocol = "v1" if "v1_checks" in text else "v2"
         table = cited[protocol]
-        for node in ast.parse(text).body:
+        for node in _parse_module(path, text).body:
             targets = []
             if isinstance(node, ast.FunctionDef) and node.name.startswith("test"):
                 targets = [(node.name, n.func.attr) for n in ast.walk(node) if isinstance(n, ast.Call)

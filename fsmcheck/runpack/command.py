@@ -123,7 +123,7 @@ def _write_pack(directory: Path) -> list[Path]:
     """The v2 pack of the shipped model, written into ``directory`` (other
     ``test_*.py`` there are removed: the run is of this pack alone)."""
     from ..generate.pack import pack_files
-    from ..generate.writer import write_files
+    from ..outputs import write_files
     from ..model import load_model
     from ..model.shipped import shipped_model_path
 
@@ -182,7 +182,7 @@ def run_pack_command(vfio_group, device, vfio_cdev, devices_file, devices_alias,
     an errata or fleet file pytest refused), before anything runs where it
     can be told; 3 the pytest run broke or was interrupted.
     """
-    from ..generate.writer import write_file
+    from ..outputs import check_output, output_dir, write_file
     from .html import results_html
     from .results import junit_cases, rule_outcomes
 
@@ -207,6 +207,11 @@ def run_pack_command(vfio_group, device, vfio_cdev, devices_file, devices_alias,
     elif not devices_file and not vfio_cdev and not (vfio_group and device):
         raise click.UsageError("name the device: --vfio-group /dev/vfio/N --device NAME, or --vfio-cdev PATH "
                                "(or a fleet: --fleet FILE; or no device: --reference)")
+    check_output(output, directory=True)
+    if errata:  # a bad errata file is one diagnostic, exit 2, before the pack is written or run
+        from ..pack.errata import load_errata
+
+        load_errata(errata)
     env = {k: v for k, v in os.environ.items() if not k.startswith("FSMCHECK_VFIO_")}
     fleet: list[str] = []
     if reference:
@@ -233,7 +238,7 @@ def run_pack_command(vfio_group, device, vfio_cdev, devices_file, devices_alias,
             err.print(f"error: {named}: no such device file(s): {', '.join(missing)} (is vfio loaded and the "
                       "device bound to a vfio driver?); nothing was run", markup=False, highlight=False)
             sys.exit(EXIT_INPUT)
-    out = Path(output)
+    out = output_dir(Path(output))
     pack = out / "pack"
     _write_pack(pack)
     junit = out / "junit.xml"

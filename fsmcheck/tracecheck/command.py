@@ -57,6 +57,10 @@ def check_trace_command(traces, model_path, flags_text, as_json, sarif_path, qui
     from .detect import TraceInputError, open_trace
     from .output import print_report, report_json
 
+    from ..outputs import check_output
+
+    if sarif_path:
+        check_output(sarif_path)
     out, err = make_console(no_color), make_console(no_color, stderr=True)
     if model_path is None:
         try:
@@ -114,7 +118,7 @@ def check_trace_command(traces, model_path, flags_text, as_json, sarif_path, qui
         codes.append(EXIT_FAIL if report.violations_total else EXIT_OK)
     code = next((c for c in (EXIT_INTERNAL, EXIT_INPUT, EXIT_FAIL) if c in codes), EXIT_OK)
     if sarif_path:
-        from ..generate.writer import write_file
+        from ..outputs import write_file
         from .sarif import sarif_log
 
         write_file(Path(sarif_path), json.dumps(sarif_log(reports), indent=2) + "\n")
