@@ -5,7 +5,9 @@ BASE_PYTHON ?= python3
 VENV := .venv
 PYTHON := $(CURDIR)/$(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
-MODELS := models/vfio_v1.toml models/vfio_v2.toml
+DEVICE_MODELS := models/vfio_v1.toml models/vfio_v2.toml
+# verify and report also take the orchestration model (N = 2 devices by default)
+MODELS := $(DEVICE_MODELS) models/qemu_orchestration.toml
 
 .PHONY: all main setup lock verify report pack check-pack wheel-check test test-fast docs table kernel mutate bench bench-ci bench-memory bench-scale bench-startup bench-pack bench-fleet bench-trace bench-orchestration vm-e2e vm-qemu fuzz fuzz-ci clean vfio-user-e2e
 
@@ -53,7 +55,7 @@ report: setup
 	fsmcheck report $(MODELS) -o report.html --diagrams diagrams
 
 pack: setup
-	fsmcheck generate $(MODELS) -o generated_tests
+	fsmcheck generate $(DEVICE_MODELS) -o generated_tests
 	$(PYTHON) -m pytest -q -p no:cacheprovider generated_tests --junitxml=pack-junit.xml
 
 # Fails when the committed pack is not what the models generate.
@@ -167,6 +169,7 @@ bench: setup
 	$(RECORD) bench/bench_pack.py
 	$(RECORD) bench/bench_fleet.py --seed 1234
 	$(RECORD) bench/bench_memory.py
+	$(MAKE) --no-print-directory bench-orchestration
 
 # The bounded form CI runs (about 2 minutes): the same measurements, small.
 bench-ci: setup
@@ -198,9 +201,11 @@ bench-fleet: setup
 bench-trace: setup
 	$(RECORD) bench/bench_trace.py
 
-# N = 2..32 devices, explicit product vs z3; about 3 minutes (each explicit run bounded by 60 s)
+# N = 2..32 devices (F = 0) and 2..16 (F = 1): the explicit engine (counted
+# product, partial-order reduction) and z3, beside SPIN's pan on the Promela
+# export for N <= 8 (pan's C compile dominates: about 10-25 minutes on a loaded machine)
 bench-orchestration: setup
-	$(RECORD) bench/bench_orchestration.py
+	$(RECORD) bench/bench_orchestration.py --devices 2,4,8,12,16,32 --failures 0,1 --max-devices-with-failures 16
 
 # The verifier core under fuzzing (fuzz/, hypothesis-driven): >= 10^4 random
 # valid models through both engines (0 disagreements, 0 engine errors, 0
@@ -218,6 +223,8 @@ fuzz: setup
 	$(PYTHON) -m fuzz all $(if $(FUZZ_SEED),--seed $(FUZZ_SEED)) --models 10000 --inputs 100000 --traces 20000 \
 	  --pairs 1000 --errata 20000 --command-lines 5000 \
 	  --seconds $(FUZZ_SECONDS) --jobs $(FUZZ_JOBS) --progress
+	$(PYTHON) -m fuzz.orchestration all $(if $(FUZZ_SEED),--seed $(FUZZ_SEED)) --inputs 12000 \
+	  --seconds $(FUZZ_SECONDS)
 
 # The bounded form CI runs: fixed seed, 80 models, 3,000 loader inputs, 300
 # mutated traces (every 4th also through a pipe), 40 diff pairs, 1,000 errata
@@ -225,6 +232,8 @@ fuzz: setup
 fuzz-ci: setup
 	$(PYTHON) -m fuzz all --seed 13 --models 80 --inputs 3000 --traces 300 --pairs 40 --errata 1000 \
 	  --command-lines 200 --seconds 300 --batch 40
+	$(PYTHON) -m fuzz.orchestration loader --seed 13 --inputs 1000 --seconds 120
+	$(PYTHON) -m fuzz.orchestration engines --seed 13 --inputs 2 --seconds 180 --slow 60
 
 clean:
 	rm -rf fuzz-failures .venv .setup.stamp .pytest_cache .hypothesis *.egg-info .kernel-src .tools artifacts diagrams build \

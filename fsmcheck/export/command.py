@@ -29,7 +29,13 @@ __all__ = ["export"]
 @click.option("--flags", "flags_text", default=None, help="One flag set (promela, dot; with json: exit 2).")
 @click.option("--profile", default=None, help="One profile (promela, dot; with json: exit 2).")
 @click.option("--no-color", is_flag=True, envvar="NO_COLOR", help="Plain text output.")
-def export(model_path, fmt, output, flags_text, profile, no_color):
+@click.option("--run", "run_name", default=None,
+              help="Orchestration models (promela): the run to export (default: the first).")
+@click.option("--devices", default=2, show_default=True, type=click.IntRange(1, 64),
+              help="Orchestration models (promela): the number of devices N.")
+@click.option("--failures", default=0, show_default=True, type=click.IntRange(0, 16),
+              help="Orchestration models (promela): the failure budget F.")
+def export(model_path, fmt, output, flags_text, profile, no_color, run_name, devices, failures):
     """Export MODEL for other tools.
 
     promela: each configuration's FSM with the no-invalid-entry property as
@@ -41,6 +47,12 @@ def export(model_path, fmt, output, flags_text, profile, no_color):
     if output:
         check_output(output, directory=fmt == "promela" and not flags_text and not profile)
     err = make_console(no_color, stderr=True)
+    from ..orchestration import is_orchestration
+
+    if is_orchestration(model_path):
+        from .orchestration_command import export_orchestration
+
+        export_orchestration(model_path, fmt, output, run_name, devices, failures, err)
     if fmt == "json" and (flags_text or profile):
         raise click.UsageError("--format json exports every configuration; --flags/--profile choose nothing there")
     model = load_or_exit(model_path, err)

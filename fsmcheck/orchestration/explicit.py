@@ -1,13 +1,39 @@
-"""The explicit engine: the product of the N devices as a networkx graph.
+"""The explicit engine: the symmetric (counting) product, with partial-order reduction.
 
-Breadth-first construction of every reachable :class:`~.semantics.Global`
-state of a :class:`~.semantics.System` (no symmetry reduction: this is the
-cross-check of the z3 engine), as a :class:`networkx.DiGraph` (edges without attributes, to save memory:
-the :class:`~.semantics.Step` of an edge is recomputed when a trace is
-written). Counterexamples are
-:func:`networkx.shortest_path` from the state at open, so they are minimal
-in length. The search is bounded by wall time and by a number of states; a
-search that hits either bound answers ``unknown`` and says where it stopped.
+**Symmetry (counting).** Devices with the same flag set are interchangeable:
+a callback reads and writes only its own device's local state (device
+state, called in this phase, QEMU holds a data_fd), the shared part (phase,
+error reported, failures used) is touched the same way whichever device is
+called, and both properties (P2P safety, progress) are invariant under any
+permutation of such devices. So a global state is stored as
+:class:`Counted`: the shared part and, per flag-set class and local state,
+the *number* of devices in it -- the orbit of the concrete states under
+permutations within a class. The counted system is bisimilar to the
+concrete product (every concrete step maps to one counted step and back),
+so verdicts and shortest-counterexample lengths are the concrete ones; the
+z3 engine (:mod:`.symbolic`) uses the same abstraction. Per state the work
+no longer depends on N.
+
+**Partial-order reduction (ample sets).** Within one phase the callbacks of
+different devices commute: each writes its own device, the error flag by
+OR and the failures by addition. From a state where some pending device's
+callback is *safe* -- every outcome uses no failure (no contention for the
+budget), reports no error in an ``abort-now`` phase (which would skip the
+other devices), and leaves the device's P2P category (may initiate P2P /
+can take P2P) unchanged, so no atomic proposition of P2P safety changes
+(invisible) -- while no other pending device can abort the phase, only that
+device's outcomes are expanded (the ample set). The state graph is acyclic
+(each step calls one more device or moves to a later phase), so the cycle
+proviso holds; the reduced graph keeps every terminal state (progress) and
+is stuttering-equivalent for the P2P invariant (Clarke, Grumberg, Peled,
+*Model Checking*, ch. 10, conditions C0-C3). A failing property is then
+searched again breadth-first without the reduction, which gives the
+shortest counterexample (the reduction keeps reachability, not lengths).
+
+Counterexamples are concrete: the counted path is replayed on
+:meth:`~.semantics.System.successors` of the concrete product. The search is
+bounded by wall time and by a number of states; a search that hits either
+bound answers ``unknown`` and says where it stopped.
 """
 
 from __future__ import annotations
@@ -15,17 +41,162 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
-import networkx as nx
-
-from ..semantics.p2p import quiesce_violations
 from .semantics import Global, Step, System
 
-__all__ = ["Exploration", "explore", "DEFAULT_MAX_STATES"]
+__all__ = ["Counted", "Exploration", "explore", "DEFAULT_MAX_STATES", "CountedSystem"]
 
-#: Default bound on the number of global states explored (about 1 GB of
-#: networkx graph at N = 16; the search stops there and answers ``unknown``).
+#: Default bound on the number of counted states explored.
 DEFAULT_MAX_STATES = 250_000
+
+
+class Counted(NamedTuple):
+    """A counted global state: phase index ``pc``, ``error`` reported,
+    ``failures`` used, and ``counts``: sorted ``((class, state, called, fd), n)``
+    pairs with n >= 1 (class: the index of a flag set in
+    :attr:`CountedSystem.classes`)."""
+
+    pc: int
+    error: bool
+    failures: int
+    counts: tuple
+
+
+class CountedSystem:
+    """The counted view of a :class:`~.semantics.System` (same phases, outcomes, properties).
+
+    Attributes:
+        classes: the distinct flag sets, in first-device order.
+        members: per class, the device indices with that flag set.
+    """
+
+    def __init__(self, system: System):
+        self.system = system
+        self.classes: list[frozenset[str]] = list(dict.fromkeys(system.flags))
+        self.members = [[i for i, f in enumerate(system.flags) if f == c] for c in self.classes]
+        self._class_of = {c: k for k, c in enumerate(self.classes)}
+        model = system.device
+        self.initiating = frozenset(model.groups[model.p2p.initiating])
+        self.accepting = frozenset(model.groups[model.p2p.accepting])
+
+    # -- concrete <-> counted ----------------------------------------------
+    def count(self, g: Global) -> Counted:
+        """The counted state (orbit) of concrete state ``g``."""
+        tally: dict = {}
+        for d, f in zip(g.devices, self.system.flags):
+            key = (self._class_of[f], d.state, d.called, d.fd)
+            tally[key] = tally.get(key, 0) + 1
+        return Counted(g.pc, g.error, g.failures, tuple(sorted(tally.items())))
+
+    def representative(self, c: Counted) -> Global:
+        """A concrete state of orbit ``c`` (each class's members take its local states in sorted order)."""
+        from .semantics import Local
+
+        devices: list = [None] * self.system.n
+        for k, members in enumerate(self.members):
+            locals_ = [Local(s, called, fd) for (ci, s, called, fd), n in c.counts if ci == k for _ in range(n)]
+            for i, loc in zip(members, locals_):
+                devices[i] = loc
+        return Global(c.pc, c.error, c.failures, tuple(devices))
+
+    def initial(self) -> Counted:
+        return self.count(self.system.initial())
+
+    # -- steps --------------------------------------------------------------
+    def _enter(self, dest: int, tally: dict, close: bool) -> tuple:
+        sysm, out = self.system, {}
+        for (ci, s, _called, fd), n in tally.items():
+            key = (ci, s, sysm.rule(dest, self.classes[ci], s) is None, fd and not close)
+            out[key] = out.get(key, 0) + n
+        return tuple(sorted(out.items()))
+
+    def _category(self, state: str) -> tuple[bool, bool]:
+        return state in self.initiating, state in self.accepting
+
+    def _call(self, c: Counted, key: tuple, o, k: int = 1) -> Counted:
+        sysm = self.system
+        phase = sysm.phases[c.pc]
+        tally = dict(c.counts)
+        tally[key] -= k
+        if not tally[key]:
+            del tally[key]
+        ci, _s, _called, fd = key
+        new = (ci, o.state, True, fd or o.opens_fd)
+        tally[new] = tally.get(new, 0) + k
+        error, failures = c.error or o.error, c.failures + o.failures
+        if o.error and phase.on_error == "abort-now" and not sysm.in_abort[c.pc]:
+            dest = sysm.abort_start[c.pc]
+            return Counted(dest, error, failures, self._enter(dest, tally, phase.closes_data_fd))
+        return Counted(c.pc, error, failures, tuple(sorted(tally.items())))
+
+    def successors(self, c: Counted, reduce: bool = True, batch: bool = False) -> list[tuple[tuple | None, Counted]]:
+        """Every counted successor of ``c`` as ``(label, state)``: label None
+        for the move to the next phase, else ``(local key, outcome, k)`` -- k
+        devices of that key called with that outcome.
+
+        With ``reduce``: an ample subset, k = 1 (see the module docstring).
+        With ``batch``: a step may call any k >= 1 devices of one key with
+        the same outcome (k = 1 for an outcome that uses a failure or reports
+        an error that aborts at once) -- the steps of the z3 encoding, whose
+        counterexample lengths count such batches. Without either: every
+        single callback."""
+        sysm = self.system
+        if c.pc >= sysm.end_ok:
+            return []
+        pending = [key for key, _ in c.counts if not key[2]]
+        if not pending:
+            dest = sysm.next_err[c.pc] if c.error else sysm.next_ok[c.pc]
+            return [(None, Counted(dest, c.error, c.failures,
+                                   self._enter(dest, dict(c.counts), sysm.phases[c.pc].closes_data_fd)))]
+        phase = sysm.phases[c.pc]
+        abort_now = phase.on_error == "abort-now" and not sysm.in_abort[c.pc]
+        budget = sysm.budget - c.failures
+        options = [(key, sysm.outcomes(c.pc, self.classes[key[0]], key[1], key[3], budget)) for key in pending]
+        if reduce and sum(n for key, n in c.counts if not key[2]) > 1:
+            can_abort = [abort_now and any(o.error for o in outs) for _, outs in options]
+            for j, (key, outs) in enumerate(options):
+                if any(can_abort):  # an aborting callback skips the others: dependent
+                    break
+                cat = self._category(key[1])
+                if all(o.failures == 0 and self._category(o.state) == cat for o in outs):
+                    return self._distinct([((key, o, 1), self._call(c, key, o)) for o in outs])
+        out = []
+        counts = dict(c.counts)
+        for key, outs in options:
+            for o in outs:
+                single = not batch or o.failures or (o.error and abort_now)
+                for k in range(1, 2 if single else counts[key] + 1):
+                    out.append(((key, o, k), self._call(c, key, o, k)))
+        return self._distinct(out)
+
+    @staticmethod
+    def _distinct(pairs: list) -> list:
+        seen, out = set(), []
+        for label, state in pairs:
+            if state not in seen:
+                seen.add(state)
+                out.append((label, state))
+        return out
+
+    # -- properties ---------------------------------------------------------
+    def p2p_bad(self, c: Counted) -> bool:
+        """True when ``c`` breaks P2P safety (the device model's ``[p2p]`` rule over the counts)."""
+        if not self.system.p2p_checked(c.pc):
+            return False
+        i = b = ib = 0
+        for (_ci, s, _called, _fd), n in c.counts:
+            ini, acc = s in self.initiating, s in self.accepting
+            i += n if ini else 0
+            b += n if not acc else 0
+            ib += n if ini and not acc else 0
+        return i >= 1 and b >= 1 and not (i == 1 and b == 1 and ib == 1)
+
+    def vm_bad(self, c: Counted) -> bool:
+        """True when ``c`` breaks ``stopped-vm``: the VM is stopped and a
+        device is in a state that runs (may initiate DMA: the ``[p2p]`` rule's
+        initiating group, RUNNING and PRE_COPY)."""
+        return self.system.vm_stopped(c.pc) and any(s in self.initiating for (_ci, s, _c, _f), _n in c.counts)
 
 
 @dataclass
@@ -33,108 +204,156 @@ class Exploration:
     """The result of :func:`explore`.
 
     Attributes:
-        graph: the product graph explored (nodes :class:`~.semantics.Global`);
-            complete when ``complete``.
-        initial: the state at open.
-        complete: every reachable state was explored.
+        initial: the counted state at open.
+        system: the concrete system; ``counted`` its counted view.
+        complete: every reachable (reduced) state was explored.
         stopped: why the search stopped early (time or state bound), else "".
         seconds: wall time spent.
-        p2p_bad: the first state (in BFS order) that breaks P2P safety, or None.
-        progress_bad: the first end state that breaks progress (or a state
-            from which no end is reachable), with the reason, or None.
+        states: counted states stored.
+        reduced: partial-order reduction was on for the search that gave the verdicts.
+        p2p_bad: a counted state breaking P2P safety (the shortest: found
+            without reduction), or None.
+        progress_bad: ``(counted state, reason)`` for an end state breaking
+            progress or a state with no step, or None.
     """
 
-    graph: nx.DiGraph
-    initial: Global
+    initial: Counted
     system: System
+    counted: CountedSystem
     complete: bool
     stopped: str
     seconds: float
-    p2p_bad: Global | None = None
-    progress_bad: tuple[Global, str] | None = None
+    states: int = 0
+    reduced: bool = True
+    p2p_bad: Counted | None = None
+    progress_bad: tuple[Counted, str] | None = None
+    vm_bad: Counted | None = None
+    parents: dict = field(default_factory=dict, repr=False)
     extra: dict = field(default_factory=dict)
 
-    @property
-    def states(self) -> int:
-        """Number of global states explored."""
-        return self.graph.number_of_nodes()
+    def steps(self, target: Counted) -> list[tuple]:
+        """The labels of the path to ``target`` (see :meth:`CountedSystem.successors`)."""
+        labels = []
+        node = target
+        while self.parents[node] is not None:
+            node, label = self.parents[node]
+            labels.append(label)
+        return labels[::-1]
 
-    def trace(self, target: Global) -> list[tuple[Step | None, Global]]:
-        """The shortest path from the state at open to ``target``: ``(step, state)``
-        pairs, the first with step None."""
-        path = nx.shortest_path(self.graph, self.initial, target)
-        out = [(None, path[0])]
-        for u, v in zip(path, path[1:]):
-            out.append((next(step for step, nxt in self.system.successors(u) if nxt == v), v))
+    def length(self, target: Counted) -> int:
+        """The length of the path to ``target`` in steps of the search (batches
+        for a counterexample: the length z3's BMC reports)."""
+        return len(self.steps(target))
+
+    def trace(self, target: Counted) -> list[tuple[Step | None, Global]]:
+        """The path from the state at open to ``target`` (shortest in batches
+        when it is a counterexample), as concrete ``(step, state)`` pairs, one
+        per callback, the first with step None: the counted path replayed on
+        the concrete product."""
+        sysm, cs = self.system, self.counted
+        g = sysm.initial()
+        out: list = [(None, g)]
+        for label in self.steps(target):
+            if label is None:
+                out.append(next((s, h) for s, h in sysm.successors(g) if s.device is None))
+                g = out[-1][1]
+                continue
+            (ci, state, called, fd), o, k = label
+            for _ in range(k):
+                device = next(i for i in cs.members[ci] if g.devices[i] == (state, called, fd))
+                out.append(next((s, h) for s, h in sysm.successors(g) if s.device == device and s.outcome == o))
+                g = out[-1][1]
         return out
 
 
+def _search(cs: CountedSystem, reduce: bool, deadline: float, max_states: int, stop_at_first: str | None,
+            batch: bool = False):
+    sysm = cs.system
+    init = cs.initial()
+    parents = {init: None}
+    queue = deque([init])
+    p2p_bad = progress_bad = vm_bad = None
+    stopped = ""
+    while queue:
+        if len(parents) > max_states:
+            stopped = f"state bound {max_states} reached"
+            break
+        if time.perf_counter() > deadline:
+            stopped = "time bound reached"
+            break
+        c = queue.popleft()
+        if p2p_bad is None and cs.p2p_bad(c):
+            p2p_bad = c
+            if stop_at_first == "p2p-safety":
+                break
+        if vm_bad is None and cs.vm_bad(c):
+            vm_bad = c
+            if stop_at_first == "stopped-vm":
+                break
+        if c.pc >= sysm.end_ok:
+            if progress_bad is None:
+                problem = sysm.progress_problem(cs.representative(c))
+                if problem:
+                    progress_bad = (c, problem)
+                    if stop_at_first == "progress":
+                        break
+            continue
+        succ = cs.successors(c, reduce, batch)
+        if not succ and progress_bad is None:
+            progress_bad = (c, f"no step possible in phase {sysm.phase_name(c.pc)}")
+            if stop_at_first == "progress":
+                break
+        for label, nxt in succ:
+            if nxt not in parents:
+                parents[nxt] = (c, label)
+                queue.append(nxt)
+    return parents, {"p2p-safety": p2p_bad, "progress": progress_bad, "stopped-vm": vm_bad}, stopped, \
+        not queue and not stopped
+
+
 def explore(system: System, *, time_limit: float = 60.0, max_states: int = DEFAULT_MAX_STATES,
-            stop_at_first: bool = False) -> Exploration:
-    """Build the reachable product of ``system`` breadth-first.
+            stop_at_first: bool = False, reduce: bool = True) -> Exploration:
+    """Explore the counted product of ``system`` breadth-first.
 
     Args:
         system: the composed system.
         time_limit: seconds (> 0) after which the search stops (``complete`` False).
-        max_states: states after which the search stops.
+        max_states: counted states after which the search stops.
         stop_at_first: stop at the first P2P violation (a faster fail).
+        reduce: partial-order reduction (see the module docstring); a
+            violation found with it is searched again without it, for the
+            shortest counterexample.
 
     Returns:
-        An :class:`Exploration`; P2P violations and progress problems found
-        while exploring are recorded at the first (shortest) occurrence.
+        An :class:`Exploration`. Since the counted graph is acyclic and
+        finite, "every run ends" is "no reachable state without a step".
     """
     start = time.perf_counter()
     deadline = start + time_limit
-    model = system.device
-    graph = nx.DiGraph()
-    init = system.initial()
-    graph.add_node(init)
-    queue = deque([init])
-    result = Exploration(graph, init, system, False, "", 0.0)
-    ends = []
-    while queue:
-        if graph.number_of_nodes() > max_states:
-            result.stopped = f"state bound {max_states} reached"
-            break
-        if time.perf_counter() > deadline:
-            result.stopped = f"time bound {time_limit:g} s reached"
-            break
-        g = queue.popleft()
-        if result.p2p_bad is None and system.p2p_checked(g.pc) and quiesce_violations(model, system.states_of(g)):
-            result.p2p_bad = g
-            if stop_at_first:
-                result.stopped = "stopped at the first P2P violation"
-                break
-        if g.pc >= system.end_ok:
-            ends.append(g)
-            if result.progress_bad is None:
-                problem = system.progress_problem(g)
-                if problem:
-                    result.progress_bad = (g, problem)
+    cs = CountedSystem(system)
+    parents, bad, stopped, complete = _search(cs, reduce, deadline, max_states,
+                                              "p2p-safety" if stop_at_first else None)
+    result = Exploration(cs.initial(), system, cs, complete, stopped, 0.0, len(parents), reduce,
+                         bad["p2p-safety"], bad["progress"], bad["stopped-vm"], parents)
+    if stopped == "time bound reached":
+        result.stopped = f"time bound {time_limit:g} s reached"
+    if stop_at_first and bad["p2p-safety"] is not None:
+        result.stopped = "stopped at the first P2P violation"
+    merged = dict(parents)
+    for prop, found in bad.items():
+        if found is None:
             continue
-        succ = system.successors(g)
-        if not succ and result.progress_bad is None:
-            result.progress_bad = (g, f"no step possible in phase {system.phase_name(g.pc)}")
-        for step, nxt in succ:
-            if nxt not in graph:
-                graph.add_node(nxt)
-                queue.append(nxt)
-            graph.add_edge(g, nxt)  # steps are recomputed for traces only, to save memory
-    else:
-        result.complete = True
-    if result.complete and result.progress_bad is None:
-        # every state must be able to reach an end (the run ends)
-        reverse = graph.reverse(copy=False)
-        reaches = set(ends)
-        frontier = list(ends)
-        while frontier:
-            node = frontier.pop()
-            for prev in reverse.successors(node):
-                if prev not in reaches:
-                    reaches.add(prev)
-                    frontier.append(prev)
-        stuck = [g for g in graph.nodes if g not in reaches]
-        if stuck:
-            result.progress_bad = (stuck[0], "no end of the run is reachable from here")
+        # the shortest counterexample: breadth-first over batches, unreduced
+        parents2, bad2, stopped2, _ = _search(cs, False, deadline, max_states, prop, batch=True)
+        again = bad2[prop]
+        if again is None:  # bound hit: keep the reduced search's (longer) witness
+            result.extra[f"{prop}: shortest"] = stopped2 or "not found again"
+            continue
+        node = again if prop != "progress" else again[0]
+        while node is not None:  # the unreduced path's own parents win for its nodes
+            merged[node] = parents2[node]
+            node = parents2[node][0] if parents2[node] is not None else None
+        setattr(result, {"p2p-safety": "p2p_bad", "progress": "progress_bad", "stopped-vm": "vm_bad"}[prop], again)
+    result.parents = merged
     result.seconds = time.perf_counter() - start
     return result

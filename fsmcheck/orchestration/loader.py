@@ -12,12 +12,11 @@ carries :class:`~fsmcheck.model.loader.Diagnostic` objects rendered as
 from __future__ import annotations
 
 import hashlib
-import re
-import tomllib
 from pathlib import Path
 
-from ..model.loader import Diagnostic, ModelError, load_model
+from ..inputs import InputError, parse_toml, read_text
 from ..inputs.positions import index_lines
+from ..model.loader import Diagnostic, ModelError, load_model
 from .schema import RECOVER_CURRENT, Orchestration, Phase, Rule, Run
 
 __all__ = ["load_orchestration", "is_orchestration", "PROPERTIES", "FORMAT_VERSION"]
@@ -26,11 +25,11 @@ __all__ = ["load_orchestration", "is_orchestration", "PROPERTIES", "FORMAT_VERSI
 FORMAT_VERSION = 1
 
 #: Properties an orchestration model may list.
-PROPERTIES = ("p2p-safety", "progress")
+PROPERTIES = ("p2p-safety", "progress", "stopped-vm")
 
 _TOP = {"format", "orchestration", "groups", "phases", "runs"}
 _META = {"name", "title", "device_model", "default_flags", "properties", "sources"}
-_PHASE = {"name", "callback", "event", "rules", "on_error", "closes_data_fd", "source"}
+_PHASE = {"name", "callback", "event", "rules", "on_error", "closes_data_fd", "source", "vm"}
 _RULE = {"in", "needs", "runstate", "request", "recover"}
 _RUN = {"name", "runstate", "phases", "abort", "abort_from", "target", "abort_target", "p2p_from", "source"}
 
@@ -39,9 +38,9 @@ def is_orchestration(path: str | Path) -> bool:
     """True when ``path`` is a readable TOML file with an ``[orchestration]`` table
     (so ``fsmcheck verify`` treats it as an orchestration model). Never raises."""
     try:
-        return isinstance(tomllib.loads(Path(path).read_text("utf-8")).get("orchestration"), dict)
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return False
+        return isinstance(parse_toml(read_text(path)).get("orchestration"), dict)
+    except InputError:
+        return False  # the device-model reader then says what is wrong, exit 2
 
 
 class _Problems:
@@ -88,17 +87,13 @@ def load_orchestration(path: str | Path) -> Orchestration:
     """
     path = Path(path)
     try:
-        raw = path.read_bytes()
-        text = raw.decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ModelError([Diagnostic(str(path), 1, "<file>", f"cannot read: {exc}")]) from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        match = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
-        msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
-        raise ModelError([Diagnostic(str(path), int(match.group(1)) if match else 1, "<toml>",
-                                     f"TOML syntax error: {msg}")]) from None
+        doc = read_text(path)
+        data = parse_toml(doc)
+    except ModelError:
+        raise
+    except InputError as exc:  # one error type for every model file: ModelError is an InputError
+        raise ModelError(list(exc.diagnostics)) from None
+    raw, text = doc.data, doc.text
     p = _Problems(path, text)
     result = _build(p, path, data, hashlib.sha256(raw).hexdigest())
     if p.items or result is None:
@@ -189,6 +184,10 @@ def _build(p: _Problems, path: Path, d: dict, digest: str) -> Orchestration | No
         if on_error not in ("abort", "abort-now", "continue"):
             p.add(key + ("on_error",), f"expected \"abort\", \"abort-now\" or \"continue\", got {on_error!r}")
         closes = p.typed(ph, key, "closes_data_fd", bool, False)
+        vm = p.typed(ph, key, "vm", str, "") or ""
+        if vm not in ("", "stops", "starts"):
+            p.add(key + ("vm",), f"expected \"stops\" or \"starts\", got {vm!r}")
+            vm = ""
         rules_raw = ph.get("rules", None)
         rules = []
         if not isinstance(rules_raw, list):
@@ -210,19 +209,21 @@ def _build(p: _Problems, path: Path, d: dict, digest: str) -> Orchestration | No
             if not device.state(request).requestable:
                 p.add(rkey, f"rule {j}: {request} cannot be requested")
             recover = rule.get("recover", device.error)
-            if recover != RECOVER_CURRENT and recover not in states:
+            if not isinstance(recover, str) or (recover != RECOVER_CURRENT and recover not in states):
                 p.add(rkey, f"rule {j}: recover must be a state of {device.name} or \"current\", got {recover!r}")
                 continue
-            needs = rule.get("needs", [])
-            bad = [f for f in needs if f not in flags_known] if isinstance(needs, list) else [needs]
+            lists = {}
+            for k in ("in", "needs", "runstate"):
+                value = rule.get(k, [])
+                if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                    p.add(rkey, f"rule {j}: {k} must be an array of strings, got {value!r}")
+                    value = []
+                lists[k] = value
+            bad = [f for f in lists["needs"] if f not in flags_known]
             if bad:
                 p.add(rkey, f"rule {j}: unknown flag(s) {bad} (flags of {device.name}: {', '.join(device.flag_order)})")
-            runstates = rule.get("runstate", [])
-            if not isinstance(runstates, list):
-                p.add(rkey, f"rule {j}: runstate must be an array of run states")
-                runstates = []
-            rules.append(Rule(expand(rule.get("in", []), rkey), frozenset(needs) - set(bad),
-                              frozenset(runstates), request, recover, line))
+            rules.append(Rule(expand(lists["in"], rkey), frozenset(lists["needs"]) - set(bad),
+                              frozenset(lists["runstate"]), request, recover, line))
         if pname is None:
             continue
         if pname in phases:
@@ -230,7 +231,7 @@ def _build(p: _Problems, path: Path, d: dict, digest: str) -> Orchestration | No
         phases[pname] = Phase(pname, callback, event, tuple(rules), on_error if on_error != "continue" else "",
                               bool(closes),
                               ph.get("source", "") if isinstance(ph.get("source", ""), str) else "",
-                              p.lines.line(key))
+                              p.lines.line(key), vm)
 
     runs = []
     raw_runs = d.get("runs", [])

@@ -73,8 +73,15 @@ def orchestration_section(path: str, *, devices: int = 2, failure_budgets=(0, 1)
     statements = "".join(f"<li><b>{_esc(r.prop.name)}</b>: {_esc(r.statement)} "
                          f"<span class='small'>({_esc(r.prop.source)})</span></li>"
                          for r in {r.prop.name: r for r in all_results}.values())
+    try:
+        from .diagram import phase_svg
+
+        svg = phase_svg(orch)
+        svg = "<h4>per-phase diagram</h4>" + svg[svg.index("<svg"):]
+    except Exception as exc:  # graphviz's dot missing: the section without its diagram
+        svg = f"<p class='small'>per-phase diagram not drawn: {_esc(exc)}</p>"
     section = (f"<p class='small'>{_esc(orch.path)} · device model {_esc(orch.device.path)} · "
                f"N = {devices} devices · failure budgets {', '.join(map(str, failure_budgets))} · "
-               f"verified in {seconds:.2f} s</p><ul>{statements}</ul>{''.join(table)}"
+               f"verified in {seconds:.2f} s</p>{svg}<ul>{statements}</ul>{''.join(table)}"
                f"{''.join(charts) or '<p class=holds>No counterexample.</p>'}")
     return f"{orch.name}: {orch.title}", section, all_results

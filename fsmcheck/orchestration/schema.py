@@ -63,6 +63,10 @@ class Phase:
             with its abort phases) or ``"abort-now"`` (right after the
             failing callback; the devices not yet called are skipped).
         closes_data_fd: the callback closes QEMU's ``data_fd`` of every device.
+        vm: what the phase does to the VM's run state: ``"stops"`` (the VM
+            is stopped once this phase's callbacks are done: the end of
+            ``vm_state_notify(running=false)``), ``"starts"`` (the VM runs
+            from this phase on: ``vm_start()``), or ``""``.
         source: where the behaviour is written (QEMU file and function).
         line: the model-file line of the ``[[phases]]`` header.
     """
@@ -75,6 +79,7 @@ class Phase:
     closes_data_fd: bool = False
     source: str = ""
     line: int = 0
+    vm: str = ""
 
     def rule_for(self, state: str, flags: frozenset[str], runstate: str) -> Rule | None:
         """The rule a device in ``state`` with ``flags`` takes, or None (skipped)."""

@@ -229,6 +229,42 @@ class System:
             self.next_err[i] = dest if ph.on_error == "abort" else self.next_ok[i]
         for pc in range(len(run.phases), len(self.phases)):
             self.next_err[pc] = self.next_ok[pc]
+        self._vm = self._vm_states()
+
+    def _vm_states(self) -> dict:
+        """pc -> the VM is stopped in the states of phase ``pc`` (True/False),
+        or None where the phases leading there disagree (then not checked).
+        The VM runs at open; a ``vm = "stops"`` phase stops it once its
+        callbacks are done, a ``vm = "starts"`` phase starts it (QEMU 10
+        system/runstate.c: do_vm_stop() pauses the vCPUs, then
+        vm_state_notify(false); vm_start() runs vm_state_notify(true))."""
+        preds: dict = {0: set()}
+        for pc in range(self.end_ok):
+            dests = {self.next_ok[pc], self.next_err[pc]}
+            if self.phases[pc].on_error == "abort-now" and not self.in_abort[pc]:
+                dests.add(self.abort_start[pc])
+            for dest in dests:
+                preds.setdefault(dest, set()).add(pc)
+        vm: dict = {}
+
+        def after(pc: int):
+            state = vm.get(pc)
+            return True if self.phases[pc].vm == "stops" else state
+
+        for pc in range(self.end_abort + 1):
+            if pc < self.end_ok and self.phases[pc].vm == "starts":
+                vm[pc] = False
+                continue
+            if pc == 0:
+                vm[pc] = False
+                continue
+            origins = {after(q) for q in preds.get(pc, ()) if q < pc}
+            vm[pc] = origins.pop() if len(origins) == 1 else None
+        return vm
+
+    def vm_stopped(self, pc: int) -> bool:
+        """True when the VM is stopped (and its stop callbacks done) in phase ``pc``."""
+        return bool(self._vm.get(pc))
 
     # -- one device -------------------------------------------------------
     def phase_name(self, pc: int) -> str:

@@ -12,6 +12,17 @@ the product up to permutations within a class); devices with different flag
 sets are never merged. The number of z3 variables per step no longer
 depends on N, which is why z3 scales where the explicit product cannot.
 
+Steps are batches: a call move takes k >= 1 devices of one class and local
+state to the same outcome at once (k = 1 for an outcome that uses a failure
+or reports an error that aborts at once). Every intermediate state of a
+batch is reachable with smaller batches, so the reachable states -- and the
+verdicts -- are those of one callback per step, while BMC's depth no longer
+grows with N (N = 16, F = 1: 6 steps, not 35). Counterexample lengths are
+counted in such steps by both engines
+(:meth:`fsmcheck.orchestration.explicit.Exploration.length`); the trace is
+decoded into one line per callback. Counts that the lemma below fixes at 0
+in every phase are not variables at all.
+
 Transition relation: one disjunct per (phase, class, local state, outcome)
 and per phase move, each tagged with a ``choice`` value so a model decodes
 into the step taken; the outcomes come from
@@ -46,7 +57,7 @@ from .semantics import Global, Step, System
 __all__ = ["Proof", "prove", "PROPERTIES"]
 
 #: The properties this engine decides.
-PROPERTIES = ("p2p-safety", "progress")
+PROPERTIES = ("p2p-safety", "progress", "stopped-vm")
 
 
 @dataclass
@@ -86,6 +97,11 @@ class _Encoding:
                          for fd in (False, True)] for c in self.classes}
         self.pcs = list(range(system.end_abort + 1))
         self.reach = self._local_reach() if strengthen else None
+        if self.reach is not None:
+            # a count the lemma fixes at 0 in every phase is no variable at all
+            for c in self.classes:
+                used = {k for _, k in self.reach[c]}
+                self.keys[c] = [k for k in self.keys[c] if k in used]
         p2p = model.p2p
         self.initiating = frozenset(model.groups[p2p.initiating])
         self.accepting = frozenset(model.groups[p2p.accepting])
@@ -197,7 +213,7 @@ class _Encoding:
     # -- variables and formulas ----------------------------------------------------
     def state(self, t: int) -> dict:
         v = {"pc": z3.Int(f"pc_{t}"), "err": z3.Bool(f"err_{t}"), "f": z3.Int(f"f_{t}"),
-             "ch": z3.Int(f"ch_{t}")}
+             "ch": z3.Int(f"ch_{t}"), "k": z3.Int(f"k_{t}")}
         for ci, c in enumerate(self.classes):
             for key in self.keys[c]:
                 v[(ci, key)] = z3.Int(f"x_{t}_{ci}_{key[0]}_{int(key[1])}_{int(key[2])}")
@@ -234,16 +250,18 @@ class _Encoding:
                 _, pc, c, src, o, dest = mv
                 ci = self.classes.index(c)
                 dst = (o.state, True, src[2] or o.opens_fd)
-                guard = [v["pc"] == pc, v[(ci, src)] >= 1, w["pc"] == dest, w["f"] == v["f"] + o.failures,
-                         w["err"] == z3.Or(v["err"], z3.BoolVal(o.error))]
+                guard = [v["pc"] == pc, v["k"] >= 1, v[(ci, src)] >= v["k"], w["pc"] == dest,
+                         w["f"] == v["f"] + o.failures, w["err"] == z3.Or(v["err"], z3.BoolVal(o.error))]
+                if o.failures or (o.error and dest != pc):
+                    guard.append(v["k"] == 1)  # a failure, or an error that aborts: one device
                 if o.failures:
                     guard.append(v["f"] + o.failures <= sysm.budget)
-                delta = {(ci, src): -1, (ci, dst): +1}
+                delta = {(ci, src): -v["k"], (ci, dst): v["k"]}
                 remap = dest != pc
                 close = sysm.phases[pc].closes_data_fd
             else:
                 _, pc, with_error, dest = mv
-                guard = [v["pc"] == pc, w["pc"] == dest, w["f"] == v["f"], w["err"] == v["err"]]
+                guard = [v["pc"] == pc, v["k"] == 1, w["pc"] == dest, w["f"] == v["f"], w["err"] == v["err"]]
                 if with_error is not None:
                     guard.append(v["err"] if with_error else z3.Not(v["err"]))
                 guard += [v[(ci, k)] == 0 for ci, c in enumerate(self.classes) for k in self.keys[c] if not k[1]]
@@ -254,7 +272,9 @@ class _Encoding:
                     sums: dict = {k: [] for k in self.keys[c]}
                     for k in self.keys[c]:
                         term = v[(ci, k)] + delta[(ci, k)] if (ci, k) in delta else v[(ci, k)]
-                        sums[self._remap(dest, close, c, k)].append(term)
+                        target = self._remap(dest, close, c, k)
+                        if target in sums:  # else: a count the lemma fixes at 0 before this move
+                            sums[target].append(term)
                     for k in self.keys[c]:
                         updates[(ci, k)].append((idx, z3.Sum(sums[k]) if sums[k] else z3.IntVal(0)))
             else:
@@ -293,6 +313,10 @@ class _Encoding:
             ib = self.counts(v, lambda c, k: k[0] in self.initiating and k[0] not in self.accepting)
             checked = [v["pc"] == pc for pc in self.pcs if sysm.p2p_checked(pc)]
             return z3.And(z3.Or(checked), i >= 1, b >= 1, z3.Not(z3.And(i == 1, b == 1, ib == 1)))
+        if prop == "stopped-vm":
+            running = self.counts(v, lambda c, k: k[0] in self.initiating)
+            stopped = [v["pc"] == pc for pc in self.pcs if sysm.vm_stopped(pc)]
+            return z3.And(z3.Or(stopped), running >= 1) if stopped else z3.BoolVal(False)
         sessions = sysm.session_states()
         out = []
         for end in (sysm.end_ok, sysm.end_abort):
@@ -304,7 +328,7 @@ class _Encoding:
         return z3.Or(out) if out else z3.BoolVal(False)
 
     def distinct(self, v, w):
-        names = [k for k in v if k != "ch"]
+        names = [k for k in v if k not in ("ch", "k")]
         return z3.Or([v[k] != w[k] for k in names])
 
     def bound(self) -> int:
@@ -322,24 +346,29 @@ class _Encoding:
             chosen = None
             if mv[0] == "call":
                 _, pc, c, src, o, dest = mv
-                device = next(i for i in self.members[c]
-                              if (g.devices[i].state, g.devices[i].called, g.devices[i].fd) == src)
-                for step, nxt in sysm.successors(g):
-                    if step.device == device and (step.outcome.state, step.outcome.failures, step.outcome.error,
-                                                  step.outcome.opens_fd) == (o.state, o.failures, o.error, o.opens_fd):
-                        chosen = (step, nxt)
-                        break
+                for _ in range(m.eval(v["k"], model_completion=True).as_long()):  # a batch: k devices
+                    device = next(i for i in self.members[c]
+                                  if (g.devices[i].state, g.devices[i].called, g.devices[i].fd) == src)
+                    chosen = None
+                    for step, nxt in sysm.successors(g):
+                        if step.device == device and (step.outcome.state, step.outcome.failures, step.outcome.error,
+                                                      step.outcome.opens_fd) == (o.state, o.failures, o.error,
+                                                                                 o.opens_fd):
+                            chosen = (step, nxt)
+                            break
+                    if chosen is None:
+                        raise RuntimeError(f"z3 trace step {len(out)} does not decode to a step of the system")
+                    out.append(chosen)
+                    g = chosen[1]
             else:
-                chosen = next((s, n) for s, n in sysm.successors(g) if s.device is None)
-            if chosen is None:
-                raise RuntimeError(f"z3 trace step {len(out)} does not decode to a step of the system")
-            out.append(chosen)
-            g = chosen[1]
+                out.append(next((s, n) for s, n in sysm.successors(g) if s.device is None))
+                g = out[-1][1]
         return out
 
 
 #: The largest k for which the induction step is tried; deeper, BMC alone goes on to the bound D.
-INDUCTION_K = 3
+INDUCTION_K = 6
+
 
 
 def prove(system: System, prop: str, *, timeout_ms: int = 60000, max_k: int | None = None,
@@ -372,8 +401,9 @@ def prove(system: System, prop: str, *, timeout_ms: int = 60000, max_k: int | No
     bound = enc.bound()
     max_k = bound + 1 if max_k is None else max_k
     base, step = z3.Solver(), z3.Solver()
-    for s in (base, step):
-        s.set("timeout", timeout_ms)
+    base.set("timeout", timeout_ms)
+    step.set("timeout", timeout_ms)  # a step that times out does not end the proof: BMC goes on alone
+    step_gave_up = ""
     bvars = [enc.state(0)]
     base.add(enc.init(bvars[0]))
     svars = [enc.state(0)]
@@ -399,11 +429,11 @@ def prove(system: System, prop: str, *, timeout_ms: int = 60000, max_k: int | No
         if k - 1 >= bound:
             return Proof("holds", k - 1, by_bmc=True, seconds=time.perf_counter() - start,
                          note=f"BMC exhausted every run (depth bound {bound}); k-induction did not close up to "
-                              f"k={min(k, induction_k)} ({lemma_note})")
+                              f"k={min(k, induction_k)} ({lemma_note}){step_gave_up}")
         w = enc.state(len(bvars))
         base.add(enc.T(v, w))
         bvars.append(w)
-        if k > induction_k:
+        if k > induction_k or step_gave_up:
             continue
         # induction step for k
         u = svars[-1]
@@ -421,9 +451,8 @@ def prove(system: System, prop: str, *, timeout_ms: int = 60000, max_k: int | No
             return Proof("holds", k, seconds=time.perf_counter() - start,
                          note=f"k-induction closed at k={k} ({lemma_note}; symmetry: counter abstraction "
                               f"over {len(enc.classes)} flag-set class(es))")
-        if r == z3.unknown:
-            return Proof("unknown", k, note=f"z3: {step.reason_unknown()} (induction step k={k})",
-                         seconds=time.perf_counter() - start)
+        if r == z3.unknown:  # the induction step gives up; BMC goes on to the bound
+            step_gave_up = f"; the induction step k={k} gave up ({step.reason_unknown()})"
     return Proof("unknown", max_k, seconds=time.perf_counter() - start,
                  note=f"k-induction did not close up to k={min(max_k, induction_k)} ({lemma_note}) and BMC "
-                      f"found no counterexample to depth {max_k - 1}")
+                      f"found no counterexample to depth {max_k - 1}{step_gave_up}")

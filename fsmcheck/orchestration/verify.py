@@ -13,7 +13,11 @@ failure budget F, two properties:
   reset (the device model's reset state), with no data session left open
   (no state of a session group, no data_fd still held by QEMU).
 
-Both are decided by the explicit product (:mod:`.explicit`) and by z3
+* ``stopped-vm``: once ``vm_state_notify(running=false)`` is done and until
+  ``vm_start()``, no device runs (the ``[p2p]`` rule's initiating states).
+
+All are decided by the explicit engine (:mod:`.explicit`: the counted
+product with partial-order reduction; engine name ``networkx``) and by z3
 (:mod:`.symbolic`) and combined as for device models
 (:func:`fsmcheck.verifier.verify.combine`): the two must agree on the
 verdict and, when it fails, on the length of the shortest counterexample;
@@ -54,6 +58,12 @@ PROPERTIES = {
         "p2p-safety", "config", "an orchestration model", lambda m: True,
         lambda m, c: _p2p_statement(m),
         "vfio.h: the P2P quiescent states (RUNNING_P2P, PRE_COPY_P2P); QEMU 10 hw/vfio/migration.c"),
+    "stopped-vm": Property(
+        "stopped-vm", "config", "an orchestration model", lambda m: True,
+        lambda m, c: ("once vm_state_notify(running=false) is done and until vm_start(), no device is in a "
+                      f"state that runs ({', '.join(m.device.groups[m.device.p2p.initiating])}): "
+                      "the devices of a stopped VM do not run"),
+        "QEMU 10 system/runstate.c (do_vm_stop, vm_start); hw/vfio/migration.c vfio_vmstate_change()"),
     "progress": Property(
         "progress", "config", "an orchestration model", lambda m: True,
         lambda m, c: ("every run ends; at its end every device is in the run's target (or, with failures, "
@@ -104,6 +114,10 @@ def _summary(system: System, prop: str, trace, problem: str | None) -> str:
         v = quiesce_violations(system.device, system.states_of(last))[0]
         after = f" after {last_step.text.split(':', 1)[0]}" if last_step is not None else " at open"
         return f"P2P quiesce broken{after}: {v}"
+    if prop == "stopped-vm":
+        initiating = system.device.groups[system.device.p2p.initiating]
+        running = [f"dev{i} is {d.state}" for i, d in enumerate(last.devices) if d.state in initiating]
+        return f"a device runs while the VM is stopped ({system.run.runstate}): {', '.join(running)}"
     return f"progress: {problem}"
 
 
@@ -184,13 +198,17 @@ def _explicit_verdict(system, orch, name, exploration, error, seconds, checked, 
         return Verdict(ERROR, seconds, note=f"internal error: {error}")
     if name == "p2p-safety":
         bad, problem = exploration.p2p_bad, None
+    elif name == "stopped-vm":
+        bad, problem = exploration.vm_bad, None
     else:
         bad, problem = exploration.progress_bad or (None, None)
     if bad is not None:
         trace = exploration.trace(bad)
         checked.traces[(label, name, "networkx")] = trace
         return Verdict(FAILS, seconds, _cex(system, name, trace, problem, orch),
-                       note=f"{exploration.states} global states", evidence={"status": FAILS, "length": len(trace) - 1})
+                       note=f"{exploration.states} counted states; shortest in {exploration.length(bad)} batches "
+                            f"({len(trace) - 1} callbacks and phase moves)",
+                       evidence={"status": FAILS, "length": exploration.length(bad)})
     if not exploration.complete:
         return Verdict(UNKNOWN, seconds, note=f"explicit product not finished: {exploration.stopped} "
                                               f"after {exploration.states} global states")
