@@ -213,7 +213,7 @@ bench-orchestration: setup
 # ModelError), and 2 x 10^4 mutated real traces through check-trace (exit
 # 0/1/2 only, lines inside the file, a pipe's verdict the file's); then
 # (fuzz/robust.py) diff pairs, mutated errata files and command lines with odd
-# option values (exits 0/1/2 only, no traceback); figures in docs/fuzzing.md.
+# option values (exits 0/1/2 only, no traceback); figures in docs/fuzz.md.
 # Seeded (FUZZ_SEED=N replays a run; default random, printed),
 # bounded by FUZZ_SECONDS per campaign; failing inputs go to fuzz-failures/.
 FUZZ_SEED ?=

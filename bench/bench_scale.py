@@ -31,7 +31,7 @@ import z3  # noqa: E402
 from fsmcheck.engines import explicit, symbolic  # noqa: E402
 from fsmcheck.generate.pack import pack_files  # noqa: E402
 from fsmcheck.model import load_model  # noqa: E402
-from fsmcheck.verifier.properties import applicable  # noqa: E402
+from fsmcheck.model.properties import applicable  # noqa: E402
 from fsmcheck.verifier.verify import verify_model  # noqa: E402
 from fuzz.strategies import scale_model  # noqa: E402
 

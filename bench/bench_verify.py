@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 
 from fsmcheck.engines import explicit, symbolic  # noqa: E402
 from fsmcheck.model import load_model  # noqa: E402
-from fsmcheck.verifier.properties import applicable  # noqa: E402
+from fsmcheck.model.properties import applicable  # noqa: E402
 from fsmcheck.verifier.verify import verify_model  # noqa: E402
 
 

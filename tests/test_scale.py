@@ -19,7 +19,7 @@ from fsmcheck.generate.render import _data
 from fsmcheck.generate.v2_pack import v2_pack_data
 from fsmcheck.model import load_model
 from fsmcheck.semantics.combination import derive_table
-from fsmcheck.verifier.properties import applicable
+from fsmcheck.model.properties import applicable
 from fsmcheck.verifier.verify import verify_model
 from fuzz.strategies import scale_model
 

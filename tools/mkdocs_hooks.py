@@ -31,8 +31,8 @@ import docs_gen  # noqa: E402
 #: present follows them, alphabetically; absent ones are left out.
 ORDER = [
     "index.md", "install.md", "quick-start.md", "commands.md", "cli-reference.md", "model-format.md", "model-format-reference.md", "properties.md", "review-outputs.md", "diff.md", "packs.md", "conformance-pack.md",
-    "kernel-c.md", "vm.md", "qemu-traces.md", "check-trace.md", "vfio-user.md", "qemu-orchestration.md",
-    "orchestration.md", "every-run-ends.md", "robustness.md", "fuzz.md", "fuzzing.md", "findings.md",
+    "kernel-c.md", "vm.md", "qemu-traces.md", "check-trace.md", "vfio-user.md",
+    "orchestration.md", "every-run-ends.md", "robustness.md", "fuzz.md", "findings.md",
     "benchmarks.md", "layout.md", "architecture.md",
 ]
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..semantics.p2p import lacks_p2p, quiesce_violations
-from ..verifier.properties import Property
+from ..model.properties import Property
 from ..semantics.verdict import FAILS, HOLDS, UNKNOWN, Counterexample, Verdict
 from ..verifier.verify import ERROR, Result, combine
 from .explicit import DEFAULT_MAX_STATES, explore

@@ -46,7 +46,7 @@ class Result:
     """The combined verdict of one property instance.
 
     Attributes:
-        prop: the :class:`~fsmcheck.verifier.properties.Property`.
+        prop: the :class:`~fsmcheck.model.properties.Property`.
         config: the configuration label, or ``"all"`` for model-wide properties.
         statement: the one-line statement for this instance.
         status: ``holds``, ``fails``, ``unknown``, ``disagree`` or ``error``.
