@@ -13,13 +13,36 @@ from fsmcheck.verifier.verify import verify_model
 from .conftest import MODELS
 
 V2 = MODELS / "vfio_v2.toml"
-VARIANTS = sorted((MODELS / "variants").glob("*.toml"))
+VARIANTS = sorted((MODELS / "variants").glob("vfio_v2_*.toml"))
+ORCHESTRATION_VARIANTS = sorted((MODELS / "variants").glob("qemu_orchestration_*.toml"))
 
 
 def _write(tmp_path, text: str, name: str = "variant.toml"):
     path = tmp_path / name
     path.write_text(text)
     return path
+
+
+def test_an_entry_whose_match_key_is_a_table_matches_nothing(tmp_path):
+    """A table where a match key's value belongs ({ a = 1 } as a state's name)
+    is one schema diagnostic, not a TypeError inside the merge."""
+    path = tmp_path / "v.toml"
+    path.write_text('extends = "vfio_v2"\n[model]\nname = "v"\n[[states]]\nname = { a = 1 }\n')
+    diagnostics = _diagnostics(path)
+    assert diagnostics and all(d.path == str(path) for d in diagnostics[:1])
+
+
+@pytest.mark.parametrize("path", ORCHESTRATION_VARIANTS, ids=lambda p: p.stem)
+def test_orchestration_variants_state_only_their_change(path):
+    """Each repair policy extends qemu_orchestration in at most 40 lines: its
+    phases and runs merge into the base's by name, the rest is the base's."""
+    from fsmcheck.orchestration.loader import load_orchestration
+
+    assert "extends" in path.read_text() and len(path.read_text().splitlines()) <= 40
+    variant, base = load_orchestration(path), load_orchestration(MODELS / "qemu_orchestration.toml")
+    assert variant.name == path.stem != base.name
+    assert set(base.phases) <= set(variant.phases) and [r.name for r in variant.runs] == [r.name for r in base.runs]
+    assert variant.device.key == base.device.key  # device_model from the base's own directory
 
 
 def _diagnostics(path) -> list:

@@ -176,5 +176,7 @@ def test_verify_numbers_are_bounded(option, value, message):
 def test_the_most_devices_end_by_the_deadline():
     run = fsmcheck("verify", "-q", "--devices", "1024", "--deadline", "4", MODELS / "qemu_orchestration.toml",
                    timeout=60)
-    assert_clean(run, 1)
-    assert "unknown" in run.text
+    # The counting product decides 1,024 devices at once (it holds); an engine
+    # the deadline stops says unknown (exit 1) -- either way the run ends.
+    assert_clean(run, 0, 1)
+    assert run.rc == 0 or "unknown" in run.text, run.text[-2000:]

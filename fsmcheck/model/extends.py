@@ -44,9 +44,12 @@ Located = dict  # key path -> (file, line)
 
 
 def resolve(path: Path, data: dict, lines: KeyLines,
-            read: Callable[[Path], tuple[dict, KeyLines]], *, _seen: tuple = ()) -> tuple[dict, KeyLines]:
+            read: Callable[[Path], tuple[dict, KeyLines]], *, match: dict[str, tuple[str, ...]] = MATCH,
+            _seen: tuple = ()) -> tuple[dict, KeyLines]:
     """The document ``data`` of file ``path`` (its keys' lines in ``lines``)
     with its ``extends`` resolved; ``read(path)`` parses another model file.
+    ``match`` names the top-level arrays of tables whose entries match by key
+    (:data:`MATCH`, a device model's; an orchestration file passes its own).
 
     Returns ``(data, lines)`` unchanged for a file without ``extends``.
 
@@ -64,11 +67,11 @@ def resolve(path: Path, data: dict, lines: KeyLines,
         chain = " -> ".join(str(p) for p in (*_seen, path, base_path))
         raise _error(path, lines, ("extends",), f"extends forms a cycle or a chain too long: {chain}")
     base_data, base_lines = read(base_path)
-    base_data, base_lines = resolve(base_path, base_data, base_lines, read, _seen=(*_seen, path))
+    base_data, base_lines = resolve(base_path, base_data, base_lines, read, match=match, _seen=(*_seen, path))
     out: Located = {}
     merged = _table(base_data, _located(base_data, base_lines, base_path), (),
                     {k: v for k, v in data.items() if k not in ("extends", "remove")},
-                    _located(data, lines, path), (), out, path)
+                    _located(data, lines, path), (), out, path, match)
     for key in _removals(path, lines, data.get("remove", [])):
         _remove_key(merged, key, out, path, lines)
     files = {kp: f for kp, (f, _) in out.items()}
@@ -121,17 +124,17 @@ def _copy(src: Located, src_kp: tuple, out: Located, dst_kp: tuple) -> None:
 
 
 def _table(base: dict, bpos: Located, bkp: tuple, child: dict, cpos: Located, ckp: tuple,
-           out: Located, path: Path) -> dict:
+           out: Located, path: Path, match: dict) -> dict:
     merged = dict(base)
     _copy(bpos, bkp, out, ckp)  # the base's keys, at the merged path
     out[ckp] = cpos.get(ckp, out.get(ckp))
     for key, value in child.items():
         kp = ckp + (key,)
         old = base.get(key)
-        if ckp == () and key in MATCH and isinstance(old, list) and isinstance(value, list):
-            merged[key] = _array(key, old, bpos, value, cpos, out, path)
+        if ckp == () and key in match and isinstance(old, list) and isinstance(value, list):
+            merged[key] = _array(key, match[key], old, bpos, value, cpos, out, path)
         elif isinstance(old, dict) and isinstance(value, dict):
-            merged[key] = _table(old, bpos, bkp + (key,), value, cpos, kp, out, path)
+            merged[key] = _table(old, bpos, bkp + (key,), value, cpos, kp, out, path, match)
         else:
             for stale in [k for k in out if k[:len(kp)] == kp]:
                 del out[stale]
@@ -140,32 +143,39 @@ def _table(base: dict, bpos: Located, bkp: tuple, child: dict, cpos: Located, ck
     return merged
 
 
-def _match_key(name: str, entry) -> tuple | None:
+def _match_key(fields: tuple[str, ...], entry) -> tuple | None:
+    """The key an array entry matches by, or None (not a table, or a key value of
+    the wrong type: such an entry matches nothing, and the schema reports it)."""
     if not isinstance(entry, dict):
         return None
     parts = []
-    for field in MATCH[name]:
+    for field in fields:
         value = entry.get(field, [] if field == "needs" else None)
-        parts.append(tuple(sorted(map(str, value))) if isinstance(value, list) else value)
+        if isinstance(value, list):
+            value = tuple(sorted(map(str, value)))
+        elif isinstance(value, dict):
+            return None
+        parts.append(value)
     return tuple(parts)
 
 
-def _array(name: str, base: list, bpos: Located, child: list, cpos: Located, out: Located, path: Path) -> list:
+def _array(name: str, fields: tuple[str, ...], base: list, bpos: Located, child: list, cpos: Located,
+           out: Located, path: Path) -> list:
     for stale in [k for k in out if k[:1] == (name,)]:
         del out[stale]
     out[(name,)] = bpos.get((name,)) or cpos.get((name,))
     entries = [(e, bpos, (name, i)) for i, e in enumerate(base)]
-    index = {_match_key(name, e): i for i, e in enumerate(base) if _match_key(name, e) is not None}
+    index = {_match_key(fields, e): i for i, e in enumerate(base) if _match_key(fields, e) is not None}
     removed = set()
     for j, entry in enumerate(child):
-        key = _match_key(name, entry)
+        key = _match_key(fields, entry)
         at = index.get(key)
         if isinstance(entry, dict) and entry.get("remove") is True:
             if at is None:
                 file, line = cpos[(name, j)]
                 raise ModelError([Diagnostic(file, line, f"{name}[{j}]",
                                              f"remove = true matches no {name} entry of the base "
-                                             f"(matched by {', '.join(MATCH[name])})")])
+                                             f"(matched by {', '.join(fields)})")])
             removed.add(at)
         elif at is not None:
             entries[at] = ("merge", entries[at], (entry, cpos, (name, j)))
@@ -179,7 +189,7 @@ def _array(name: str, base: list, bpos: Located, child: list, cpos: Located, out
         if item[0] == "merge":
             (b, bp, bk), (c, cp, ck) = item[1], item[2]
             sub: Located = {}
-            value = _table(b, bp, bk, c, cp, ck, sub, path)
+            value = _table(b, bp, bk, c, cp, ck, sub, path, {})
             n = len(ck)
             for kp, where in sub.items():
                 out[dst + kp[n:]] = where

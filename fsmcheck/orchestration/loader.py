@@ -15,7 +15,8 @@ import hashlib
 from pathlib import Path
 
 from ..inputs import InputError, parse_toml, read_text
-from ..inputs.positions import index_lines
+from ..inputs.positions import KeyLines, index_lines
+from ..model.extends import resolve
 from ..model.loader import Diagnostic, ModelError, load_model
 from .schema import RECOVER_CURRENT, Orchestration, Phase, Rule, Run
 
@@ -44,12 +45,17 @@ def is_orchestration(path: str | Path) -> bool:
 
 
 class _Problems:
-    def __init__(self, path: Path, text: str):
-        self.path, self.lines, self.items = path, index_lines(text), []
+    def __init__(self, path: Path, lines: KeyLines):
+        self.path, self.lines, self.items = path, lines, []
+
+    def file_of(self, keypath: tuple) -> Path:
+        """The file that declares ``keypath`` (the base's, for what a variant inherits)."""
+        return Path(self.lines.where(keypath)[0] or self.path)
 
     def add(self, keypath: tuple, message: str) -> None:
         key = ".".join(str(k) if not isinstance(k, int) else f"[{k}]" for k in keypath).replace(".[", "[")
-        self.items.append(Diagnostic(str(self.path), self.lines.line(keypath), key or "<file>", message))
+        file, line = self.lines.where(keypath)
+        self.items.append(Diagnostic(file or str(self.path), line, key or "<file>", message))
 
     def unknown(self, table: dict, keypath: tuple, allowed: set) -> None:
         for key in table:
@@ -74,8 +80,27 @@ class _Problems:
         return value
 
 
+#: The arrays of tables a variant's entries match by key (``extends``: see
+#: :mod:`fsmcheck.model.extends`).
+MATCH = {"phases": ("name",), "runs": ("name",)}
+
+
+def _read_document(path: Path) -> tuple[dict, KeyLines]:
+    """An orchestration file's document and key lines (the base of an ``extends``)."""
+    try:
+        doc = read_text(path)
+        return parse_toml(doc), index_lines(doc.text)
+    except InputError as exc:
+        raise ModelError(list(exc.diagnostics)) from None
+
+
 def load_orchestration(path: str | Path) -> Orchestration:
     """Read, validate and return the orchestration model at ``path``.
+
+    A variant may state only its change: ``extends = "qemu_orchestration"`` (a
+    shipped name or a path) with the phases and runs it adds or changes, matched
+    by ``name`` (:data:`MATCH`; :mod:`fsmcheck.model.extends` merges them). A
+    relative ``device_model`` is taken from the file that declares it.
 
     Returns:
         The :class:`~.schema.Orchestration`, its ``device`` model loaded and
@@ -93,9 +118,9 @@ def load_orchestration(path: str | Path) -> Orchestration:
         raise
     except InputError as exc:  # one error type for every model file: ModelError is an InputError
         raise ModelError(list(exc.diagnostics)) from None
-    raw, text = doc.data, doc.text
-    p = _Problems(path, text)
-    result = _build(p, path, data, hashlib.sha256(raw).hexdigest())
+    data, lines = resolve(path, data, index_lines(doc.text), _read_document, match=MATCH)
+    p = _Problems(path, lines)
+    result = _build(p, path, data, hashlib.sha256(doc.data).hexdigest())
     if p.items or result is None:
         raise ModelError(p.items or [Diagnostic(str(path), 1, "<file>", "not a valid orchestration model")])
     return result
@@ -116,7 +141,7 @@ def _build(p: _Problems, path: Path, d: dict, digest: str) -> Orchestration | No
     if ref is None:
         return None
     try:
-        device = load_model(path.parent / ref)
+        device = load_model(p.file_of(("orchestration", "device_model")).parent / ref)
     except ModelError as exc:
         p.add(("orchestration", "device_model"), f"device model {ref!r} does not load: "
               + "; ".join(str(x) for x in exc.diagnostics[:3]))
