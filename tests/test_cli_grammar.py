@@ -181,12 +181,14 @@ def test_the_pack_under_xunit2_writes_valid_junit_and_warns_nothing(tmp_path):
 
 
 @pytest.mark.slow
-def test_run_pack_reports_pytests_usage_error_as_bad_input(tmp_path):
-    """An errata file the pack's plugin refuses is pytest's exit 4 (usage),
-    which run-pack reports as 2 (bad input), not as pytest's number."""
+def test_run_pack_refuses_a_bad_errata_file_before_running(tmp_path):
+    """A malformed errata file is bad input (2) with its file:line, found before
+    the pack is written or run (pytest's own usage code maps to 2 as well:
+    test_the_exit_code_table_is_the_four_codes_and_maps_every_pytest_code)."""
     errata = tmp_path / "errata.toml"
     errata.write_text("[[erratum]]\nid = 5\n")
     result = cli("run-pack", "--vfio-cdev", "/dev/null", "--adapter", "fsmcheck.drivers.reference:factory",
                  "--errata", errata, "-q", "-o", tmp_path / "out")
     assert result.exit_code == 2, result.output
-    assert "fsmcheck exit 2" in result.stderr or "(exit 2)" in result.stderr
+    assert f"{errata}:2: erratum[0].id: must be a non-empty string" in result.stderr
+    assert not (tmp_path / "out" / "junit.xml").exists()
