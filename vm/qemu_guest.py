@@ -80,7 +80,10 @@ class Scenario:
         capabilities: migration capabilities set on both sides.
         parameters: migration parameters set on the source.
         pause: ``stop`` the source before ``migrate``.
-        cancel: ``migrate_cancel`` once pre-copy runs.
+        cancel: ``migrate_cancel`` once pre-copy runs (``cancel_at = "pre-copy"``),
+            or once the migration waits in ``pre-switchover`` (with the
+            ``pause-before-switchover`` capability: deterministic, where a
+            paused VM's pre-copy may converge before a timed cancel arrives).
         fault: mdev index whose PRE_COPY -> PRE_COPY_P2P arc fails with -EIO.
         expect: final outcome, key -> value: ``migrate`` (source query-migrate
             status), ``source`` / ``destination`` (query-status, or ``exited``).
@@ -97,6 +100,7 @@ class Scenario:
     parameters: dict = field(default_factory=dict)
     pause: bool = False
     cancel: bool = False
+    cancel_at: str = "pre-copy"
     fault: int | None = None
     expect: dict = field(default_factory=dict)
     findings: dict = field(default_factory=dict)
@@ -119,9 +123,11 @@ SCENARIOS = [
     Scenario("paused", "the source is paused with stop, then migrated; the destination arrives paused",
              (0, 1), (2, 3), pause=True,
              expect={"migrate": "completed", "source": "postmigrate", "destination": "paused"}),
-    Scenario("cancel-paused", "the source is paused with stop, migrated and the migration cancelled: QEMU's "
-             "migration notifier moves each device to RUNNING, one at a time, while the VM stays paused",
-             (0, 1), (2, 3), parameters=SLOW, pause=True, cancel=True,
+    Scenario("cancel-paused", "the source is paused with stop, migrated and the migration cancelled (at "
+             "pre-switchover: a paused VM's pre-copy converges at once): QEMU's migration notifier moves each "
+             "device to RUNNING, one at a time, while the VM stays paused",
+             (0, 1), (2, 3), capabilities=("pause-before-switchover",), pause=True, cancel=True,
+             cancel_at="pre-switchover",
              expect={"migrate": "cancelled", "source": "paused"},
              findings={"source.trace": {"p2p-quiesce", "vm-stopped"},
                        "source.qmp.jsonl": {"p2p-quiesce", "vm-stopped"}}),
@@ -367,7 +373,11 @@ def run(s: Scenario, out: str) -> dict:
         if s.pause:
             result["source"]["stop"] = source.execute("stop")
         result["source"]["migrate"] = source.execute("migrate", uri=uri)
-        if s.cancel:
+        if s.cancel and s.cancel_at == "pre-switchover":
+            result["source"]["before-cancel"] = source.wait(
+                "query-migrate", lambda r: r.get("status") in ("pre-switchover", *FINISHED), "pre-switchover")
+            result["source"]["migrate_cancel"] = source.execute("migrate_cancel")
+        elif s.cancel:
             result["source"]["before-cancel"] = source.wait("query-migrate", _migrating, "pre-copy")
             time.sleep(0.5)
             result["source"]["migrate_cancel"] = source.execute("migrate_cancel")
