@@ -103,7 +103,7 @@ class ReferenceV2Device:
 
     def __init__(self, model: Model, flags: int, seed: int = 0):
         self.model = model
-        chosen = frozenset(f for f, bit in model.flag_bits.items() if flags >> bit & 1)
+        chosen = model.flags_of(flags)
         if chosen not in model.flag_sets:
             raise ValueError(f"flags {flags:#x} are not a defined flag set of {model.name}")
         self.flags_value, self.flags = flags, chosen
