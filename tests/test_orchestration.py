@@ -92,7 +92,7 @@ def test_no_prepare_callback_without_p2p(orch):
 @pytest.mark.slow
 @pytest.mark.parametrize("devices,failures", [(1, 0), (2, 0), (3, 0), (1, 1), (2, 1), (3, 1)])
 def test_engines_agree_on_the_shipped_model(orch, devices, failures):
-    results, _ = verify_orchestration(orch, devices=devices, failures=failures, timeout_ms=60000)
+    results = verify_orchestration(orch, devices=devices, failures=failures, timeout_ms=60000)
     assert all(r.status in ("holds", "fails") for r in results), [(r.config, r.status, r.detail) for r in results]
     for r in results:
         nx, z3 = r.verdicts["networkx"], r.verdicts["z3"]
@@ -111,23 +111,45 @@ def test_engines_agree_on_the_shipped_model(orch, devices, failures):
 def test_engines_agree_with_mixed_flag_sets(orch):
     """Symmetry reduction groups devices by flag set; mixed sets stay apart."""
     flags = [ALL, NO_PRECOPY, ALL]
-    results, _ = verify_orchestration(orch, devices=3, failures=1, flags=flags, timeout_ms=300000)  # loaded machines
+    results = verify_orchestration(orch, devices=3, failures=1, flags=flags, timeout_ms=300000)  # loaded machines
     for r in results:
         assert r.verdicts["networkx"].status == r.verdicts["z3"].status, r.config
 
 
 def test_a_device_without_p2p_breaks_p2p_safety(orch):
-    results, _ = verify_orchestration(orch, devices=2, flags=[ALL, frozenset({"STOP_COPY", "PRE_COPY"})],
+    results = verify_orchestration(orch, devices=2, flags=[ALL, frozenset({"STOP_COPY", "PRE_COPY"})],
                                       runs=["stop-cont"])
     [p2p] = [r for r in results if r.prop.name == "p2p-safety"]
     assert p2p.status == "fails" and "without P2P" in p2p.detail and "dev1" in p2p.detail
+
+
+def test_orchestration_engines_are_engines_of_the_one_registry(orch):
+    from fsmcheck.engines.protocol import Engine
+    from fsmcheck.model.properties import ORCHESTRATION, requirement
+    from fsmcheck.orchestration import explicit, loader, symbolic
+
+    assert loader.PROPERTIES == tuple(p.name for p in ORCHESTRATION)
+    for engine in (explicit.Explicit(), symbolic.Symbolic()):
+        assert isinstance(engine, Engine) and all(engine.implements(p.name) for p in ORCHESTRATION)
+    assert requirement("stopped-vm") in ORCHESTRATION and hash(orch) == hash(load_orchestration(ORCH))
+
+
+def test_one_exploration_per_configuration_and_the_deadline_bounds_it(orch):
+    from fsmcheck.orchestration import explicit
+
+    explicit._explored.cache_clear()
+    results = verify_orchestration(load_orchestration(MODELS / "qemu_orchestration_cancel.toml"), devices=2)
+    assert len({r.prop.name for r in results}) == 3
+    assert explicit._explored.cache_info().misses == len({r.config for r in results})
+    late = verify_orchestration(orch, devices=2, deadline=1e-9)
+    assert {v.note for r in late for v in r.verdicts.values()} == {"not decided before the deadline"}
 
 
 # -- the finding --------------------------------------------------------------------
 
 @pytest.mark.slow
 def test_failed_prepare_resets_a_device_while_another_is_stopped(orch):
-    results, checked = verify_orchestration(orch, devices=2, failures=1, runs=["migrate-source"])
+    results = verify_orchestration(orch, devices=2, failures=1, runs=["migrate-source"])
     [p2p] = [r for r in results if r.prop.name == "p2p-safety"]
     assert p2p.status == "fails"
     for engine in ("networkx", "z3"):
@@ -200,20 +222,20 @@ START_WITHOUT_PREPARE = ('phases = ["stop-prepare", "stop-main", "start-prepare"
 ], ids=["main-before-prepare", "prepare-skipped-without-pre-copy", "start-running-before-all-p2p"])
 def test_seeded_defects_fail_on_both_engines(orch_variant, edit, flags):
     path = orch_variant([edit])
-    results, _ = verify_orchestration(load_orchestration(path), devices=2, failures=0, flags=[flags],
+    results = verify_orchestration(load_orchestration(path), devices=2, failures=0, flags=[flags],
                                       runs=["stop-cont"])
     [p2p] = [r for r in results if r.prop.name == "p2p-safety"]
     assert p2p.verdicts["networkx"].status == p2p.verdicts["z3"].status == "fails"
     last = p2p.counterexample.data["steps"][-1]["states"]
     assert quiesce_violations(load_orchestration(path).device, {f"d{i}": s for i, s in enumerate(last)})
     # and the shipped model holds for the same configuration
-    shipped, _ = verify_orchestration(load_orchestration(ORCH), devices=2, flags=[flags], runs=["stop-cont"])
+    shipped = verify_orchestration(load_orchestration(ORCH), devices=2, flags=[flags], runs=["stop-cont"])
     assert all(r.status == "holds" for r in shipped)
 
 
 def test_start_defect_shows_a_running_device_next_to_a_stopped_one(orch_variant):
     path = orch_variant([START_WITHOUT_PREPARE])
-    results, _ = verify_orchestration(load_orchestration(path), devices=3, runs=["stop-cont"])
+    results = verify_orchestration(load_orchestration(path), devices=3, runs=["stop-cont"])
     [p2p] = [r for r in results if r.prop.name == "p2p-safety"]
     states = p2p.counterexample.data["steps"][-1]["states"]
     assert "RUNNING" in states and "STOP" in states and "RUNNING_P2P" not in states
@@ -254,10 +276,9 @@ def test_cli_flags_per_device_and_bad_flags():
 
 
 def test_cli_disagreement_exits_3(monkeypatch):
-    from fsmcheck.orchestration import verify as orch_verify
-    from fsmcheck.orchestration.symbolic import Proof
+    from fsmcheck.orchestration import symbolic
 
-    monkeypatch.setattr(orch_verify, "prove", lambda *a, **k: Proof("holds", 1, note="forced"))
+    monkeypatch.setattr(symbolic, "prove", lambda *a, **k: symbolic.Proof("holds", 1, note="forced"))
     result = run("verify", "--no-color", str(ORCH), "--failures", "1")
     assert result.exit_code == 3 and "disagree" in result.output
 

@@ -6,8 +6,11 @@ implementation, which every engine (:class:`fsmcheck.engines.Engine`)
 provides. The model loader reads the names from here (``[properties]
 check``), the verifier the entries (:func:`applicable`), the report the
 statements and sources. A property is decided per configuration (flag set and
-profile), or once per model when its ``scope`` is ``"model"``. Adding a
-property: docs/architecture.md.
+profile), or once per model when its ``scope`` is ``"model"``. The properties
+of orchestration models (:mod:`fsmcheck.orchestration`) are the second tuple,
+:data:`ORCHESTRATION`, decided per configuration (run, N devices' flag sets,
+failure budget) by the orchestration engines. Adding a property:
+docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Callable
 
 from .schema import Config, Model
 
-__all__ = ["Property", "PROPERTIES", "NAMES", "applicable", "requirement"]
+__all__ = ["Property", "PROPERTIES", "NAMES", "ORCHESTRATION", "ORCHESTRATION_NAMES", "applicable", "requirement"]
 
 
 @dataclass(frozen=True)
@@ -148,29 +151,68 @@ PROPERTIES: tuple[Property, ...] = (
     ),
 )
 
-_BY_NAME = {p.name: p for p in PROPERTIES}
+
+def _initiating(orch) -> str:
+    return ", ".join(orch.device.groups[orch.device.p2p.initiating])
+
+
+def _p2p_safety_statement(orch) -> str:
+    device = orch.device
+    blocked = ", ".join(s for s in device.state_names if s not in device.groups[device.p2p.accepting])
+    return (f"in every global state between callbacks, no device that may initiate P2P DMA ({_initiating(orch)}) "
+            f"while another cannot take it ({blocked})")
+
+
+#: The properties of orchestration models (statements over an
+#: :class:`~fsmcheck.orchestration.schema.Orchestration`, read duck-typed).
+ORCHESTRATION: tuple[Property, ...] = (
+    Property(
+        "p2p-safety", "config", "an orchestration model", lambda m: True,
+        lambda m, c: _p2p_safety_statement(m),
+        "vfio.h: the P2P quiescent states (RUNNING_P2P, PRE_COPY_P2P); QEMU 10 hw/vfio/migration.c",
+    ),
+    Property(
+        "progress", "config", "an orchestration model", lambda m: True,
+        lambda m, c: ("every run ends; at its end every device is in the run's target (or, with failures, "
+                      "reset) and no data session is left open"),
+        "QEMU 10 hw/vfio/migration.c (vfio_migration_set_state, vfio_save_cleanup); seed 002 (data_fd)",
+    ),
+    Property(
+        "stopped-vm", "config", "an orchestration model", lambda m: True,
+        lambda m, c: ("once vm_state_notify(running=false) is done and until vm_start(), no device is in a "
+                      f"state that runs ({_initiating(m)}): the devices of a stopped VM do not run"),
+        "QEMU 10 system/runstate.c (do_vm_stop, vm_start); hw/vfio/migration.c vfio_vmstate_change()",
+    ),
+)
+
+_BY_NAME = {p.name: p for p in PROPERTIES + ORCHESTRATION}
 
 #: The registered names, in registry order (what ``[properties] check`` may list).
-NAMES: tuple[str, ...] = tuple(_BY_NAME)
+NAMES: tuple[str, ...] = tuple(p.name for p in PROPERTIES)
+
+#: The orchestration properties' names (what ``[orchestration] properties`` may list).
+ORCHESTRATION_NAMES: tuple[str, ...] = tuple(p.name for p in ORCHESTRATION)
 
 
 def requirement(name: str) -> Property:
-    """The :class:`Property` called ``name`` (KeyError if unknown)."""
+    """The :class:`Property` called ``name``, of either tuple (KeyError if unknown)."""
     return _BY_NAME[name]
 
 
-def applicable(model: Model) -> list[Property]:
-    """The model's listed properties in the canonical order above; every
-    applicable property when the model lists none.
+def applicable(model, registry: tuple[Property, ...] | None = None) -> list[Property]:
+    """The model's listed properties in the canonical order of ``registry``
+    (default :data:`PROPERTIES`; :data:`ORCHESTRATION` for an orchestration
+    model); every applicable property when the model lists none.
 
     Raises:
         ValueError: a listed property does not apply to the model; the
             message names what the property needs.
     """
+    registry = PROPERTIES if registry is None else registry
     if model.properties is None:
-        return [prop for prop in PROPERTIES if prop.applies(model)]
+        return [prop for prop in registry if prop.applies(model)]
     out = []
-    for prop in PROPERTIES:
+    for prop in registry:
         if prop.name not in model.properties:
             continue
         if not prop.applies(model):

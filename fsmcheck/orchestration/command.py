@@ -45,9 +45,9 @@ def verify_file(path: str, err: Console, *, devices: int, failures: int, flags: 
         return None
     start = time.perf_counter()
     try:
-        results, _ = verify_orchestration(orch, devices=devices, failures=failures, flags=sets,
-                                          timeout_ms=timeout_ms, explicit_seconds=explicit_seconds,
-                                          progress=progress)
+        results = verify_orchestration(orch, devices=devices, failures=failures, flags=sets,
+                                       timeout_ms=timeout_ms, explicit_seconds=explicit_seconds,
+                                       progress=progress)
     except ValueError as exc:
         err.print(f"error: {exc}", markup=False)
         return None

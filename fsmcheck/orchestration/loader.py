@@ -26,7 +26,7 @@ __all__ = ["load_orchestration", "is_orchestration", "PROPERTIES", "FORMAT_VERSI
 FORMAT_VERSION = 1
 
 #: Properties an orchestration model may list.
-PROPERTIES = ("p2p-safety", "progress", "stopped-vm")
+from ..model.properties import ORCHESTRATION_NAMES as PROPERTIES  # noqa: E402 (the registry's names)
 
 _TOP = {"format", "orchestration", "groups", "phases", "runs"}
 _META = {"name", "title", "device_model", "default_flags", "properties", "sources"}

@@ -42,20 +42,17 @@ def orchestration_section(path: str, *, devices: int = 2, failure_budgets=(0, 1)
     start = time.perf_counter()
     all_results, charts = [], []
     for failures in failure_budgets:
-        results, checked = verify_orchestration(orch, devices=devices, failures=failures, timeout_ms=timeout_ms)
+        results = verify_orchestration(orch, devices=devices, failures=failures, timeout_ms=timeout_ms)
         all_results += results
         for r in results:
-            # the engine whose counterexample the result shows (networkx first, as Result.counterexample)
-            trace = checked.traces.get((r.config, r.prop.name, "networkx")) or checked.traces.get(
-                (r.config, r.prop.name, "z3"))
-            if trace is None:
+            cex = r.counterexample  # the first engine's (networkx) when both have one
+            if cex is None:
                 continue
-            rows = chart_rows(checked.systems[r.config], trace)
+            rows = chart_rows(orch, cex)
             head = "".join(f"<th>{_esc(c)}</th>" for c in rows[0])
             body = "".join(
                 "<tr" + (" class='violation'" if i == len(rows) - 2 else "") + ">"
                 + "".join(f"<td>{_esc(c)}</td>" for c in row) + "</tr>" for i, row in enumerate(rows[1:]))
-            cex = r.counterexample
             charts.append(f"<h4 class='fails'>{_esc(r.prop.name)} [{_esc(r.config)}]</h4>"
                           f"<p>{_esc(cex.summary)}</p><p class='small'>phase declared at "
                           f"<code>{_esc(orch.path)}:{cex.line}</code>; {len(rows) - 2} steps, shortest "

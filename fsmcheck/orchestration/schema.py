@@ -143,6 +143,11 @@ class Orchestration:
     sources: tuple[str, ...] = ()
     lines: object = None
 
+    def __hash__(self) -> int:
+        # The content key (the file's SHA-256 and the device model's), what
+        # the engines' caches are keyed by; equality stays field-wise.
+        return hash((self.digest, self.path, self.device))
+
     def line_of(self, *path) -> int:
         """The line declaring ``path`` (or its nearest declared prefix; 1 if none)."""
         return self.lines.line(path) if self.lines is not None else 1

@@ -35,6 +35,7 @@ and are not checked.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -42,7 +43,8 @@ from ..model.schema import Config, Model
 from ..semantics.combination import NOOP, PATH, derive_table
 from .schema import RECOVER_CURRENT, Orchestration, Phase, Run
 
-__all__ = ["Outcome", "callback_outcomes", "Local", "Global", "Step", "System", "device_config"]
+__all__ = ["Outcome", "callback_outcomes", "Local", "Global", "Step", "System", "device_config",
+           "Configuration", "configuration_label", "system_of"]
 
 
 @dataclass(frozen=True)
@@ -79,15 +81,10 @@ def device_config(device: Model, flags: frozenset[str]) -> Config:
     raise ValueError(f"{','.join(sorted(flags))} is not a flag set of {device.name}")
 
 
-_TABLES: dict = {}
-
-
+@functools.lru_cache(maxsize=32)
 def _table(device: Model, flags: frozenset[str]):
-    """The derived combination table, computed once per model content and flag set."""
-    key = (str(device.path), device.digest, flags)
-    if key not in _TABLES:
-        _TABLES[key] = derive_table(device, device_config(device, flags))
-    return _TABLES[key]
+    """The derived combination table, computed once per model (its content key) and flag set."""
+    return derive_table(device, device_config(device, flags))
 
 
 def _opens(device: Model, current: str, requested: str) -> bool:
@@ -203,7 +200,8 @@ class System:
             device_config(orch.device, f)
         self.orch, self.run, self.device = orch, run, orch.device
         self.flags, self.budget, self.n = tuple(flags), failures, len(flags)
-        self._outcome_cache: dict = {}
+        # bounded: (phase, flag set, state, fd, budget left) tuples, a few hundred per run
+        self.outcomes = functools.lru_cache(maxsize=4096)(self._outcomes)
         segments = [(False, run.phases), (True, run.abort)]
         segments += [(True, seq) for seq in (run.abort_from or {}).values()]
         self.phases: list[Phase] = []
@@ -281,15 +279,13 @@ class System:
             return None
         return self.phases[pc].rule_for(state, flags, self.run.runstate)
 
-    def outcomes(self, pc: int, flags: frozenset[str], state: str, fd: bool, budget: int) -> tuple[Outcome, ...]:
+    def _outcomes(self, pc: int, flags: frozenset[str], state: str, fd: bool, budget: int) -> tuple[Outcome, ...]:
         """The outcomes of calling phase ``pc``'s callback on such a device
-        (empty when no rule applies); computed once per argument tuple."""
-        key = (pc, flags, state, fd, budget)
-        if key not in self._outcome_cache:
-            rule = self.rule(pc, flags, state)
-            self._outcome_cache[key] = () if rule is None else callback_outcomes(
-                self.device, flags, rule.request, rule.recover, state, fd, budget)
-        return self._outcome_cache[key]
+        (empty when no rule applies); as :meth:`outcomes`, which caches them
+        per argument tuple."""
+        rule = self.rule(pc, flags, state)
+        return () if rule is None else callback_outcomes(self.device, flags, rule.request, rule.recover, state,
+                                                         fd, budget)
 
     def enter(self, pc: int, locals_: tuple[Local, ...], close_fds: bool) -> tuple[Local, ...]:
         """The devices on entering phase ``pc``: called = no rule applies."""
@@ -378,3 +374,44 @@ class System:
                 return f"dev{i} ends the run in {d.state} with a data session open"
         return None
 
+
+def configuration_label(orch: Orchestration, run_name: str, flags, failures: int) -> str:
+    """``migrate-source N=2 F=1 [STOP_COPY,P2P,PRE_COPY x2]``."""
+    order = orch.device.flag_order
+    groups: dict = {}
+    for f in flags:
+        groups[f] = groups.get(f, 0) + 1
+    sets = "; ".join(f"{','.join(x for x in order if x in f)} x{k}" for f, k in groups.items())
+    return f"{run_name} N={len(flags)} F={failures} [{sets}]"
+
+
+@dataclass(frozen=True)
+class Configuration:
+    """One configuration of an orchestration model, as the engines take it:
+    a run, one flag set per device, the failure budget (hashable, a cache key).
+
+    Attributes:
+        run: the run's name; ``flags``: N >= 1 flag sets; ``failures``: F >= 0.
+        label: how reports name it (:func:`configuration_label`).
+    """
+
+    run: str
+    flags: tuple[frozenset[str], ...]
+    failures: int
+    label: str
+
+    @classmethod
+    def of(cls, orch: Orchestration, run: str, flags, failures: int) -> "Configuration":
+        """The configuration of ``run`` over ``flags`` with budget ``failures``."""
+        flags = tuple(flags)
+        return cls(run, flags, failures, configuration_label(orch, run, flags, failures))
+
+
+@functools.lru_cache(maxsize=8)
+def system_of(orch: Orchestration, config: Configuration) -> System:
+    """The composed :class:`System` of ``config``, built once for both engines.
+
+    Raises:
+        KeyError: no such run; ValueError: as :class:`System`.
+    """
+    return System(orch, orch.run(config.run), config.flags, config.failures)

@@ -52,12 +52,14 @@ from dataclasses import dataclass
 
 import z3
 
-from .semantics import Global, Step, System
+from ..model.properties import ORCHESTRATION_NAMES as PROPERTIES
+from ..semantics import deadline
+from ..semantics.verdict import FAILS, HOLDS, UNKNOWN, Verdict
+from .schema import Orchestration
+from .semantics import Configuration, Global, Step, System, system_of
+from .trace import counterexample
 
-__all__ = ["Proof", "prove", "PROPERTIES"]
-
-#: The properties this engine decides.
-PROPERTIES = ("p2p-safety", "progress", "stopped-vm")
+__all__ = ["Proof", "prove", "PROPERTIES", "Symbolic"]
 
 
 @dataclass
@@ -456,3 +458,30 @@ def prove(system: System, prop: str, *, timeout_ms: int = 60000, max_k: int | No
     return Proof("unknown", max_k, seconds=time.perf_counter() - start,
                  note=f"k-induction did not close up to k={min(max_k, induction_k)} ({lemma_note}) and BMC "
                       f"found no counterexample to depth {max_k - 1}{step_gave_up}")
+
+
+class Symbolic:
+    """The z3 engine on orchestration models, an
+    :class:`~fsmcheck.engines.protocol.Engine`: ``check(prop, orch, config)``
+    for a :class:`~.semantics.Configuration` by :func:`prove`, each query's
+    timeout ``timeout_ms`` (> 0) clamped to the deadline in force."""
+
+    name = "z3"
+
+    def __init__(self, timeout_ms: int = 60000):
+        self.timeout_ms = timeout_ms
+
+    def implements(self, prop: str) -> bool:
+        return prop in PROPERTIES
+
+    def check(self, prop: str, orch: Orchestration, config: Configuration) -> Verdict:
+        """Decide ``prop`` with :func:`prove`; ``fails`` carries its shortest counterexample."""
+        system = system_of(orch, config)
+        proof = prove(system, prop, timeout_ms=deadline.remaining_ms(self.timeout_ms))
+        if proof.status == FAILS:
+            problem = system.progress_problem(proof.trace[-1][1]) if prop == "progress" else None
+            return Verdict(FAILS, counterexample=counterexample(system, prop, proof.trace, problem), note=proof.note,
+                           evidence={"status": FAILS, "length": proof.k})
+        if proof.status == HOLDS:
+            return Verdict(HOLDS, note=proof.note, evidence={"status": HOLDS})
+        return Verdict(UNKNOWN, note=proof.note)

@@ -3,13 +3,15 @@
 A trace is a list of ``(step, global state)`` pairs from the state at open
 (the first step None), as both engines produce it
 (:meth:`fsmcheck.orchestration.explicit.Exploration.trace`,
-:func:`fsmcheck.orchestration.symbolic.prove`). This module writes it
+:func:`fsmcheck.orchestration.symbolic.prove`). Both engines make it a
+:class:`~fsmcheck.semantics.verdict.Counterexample` here
+(:func:`counterexample`): a summary, one text line per step -- the callback,
+the device, what the request did, then every device's state -- and the
+steps as data, from which this module also writes
 
-* as text lines, one per step: the callback, the device, what the request
-  did, then every device's state (:func:`trace_lines`);
-* as a sequence chart: a table with one column per device
-  (:func:`chart_rows`, used by the text output and the HTML report);
-* as an ITF trace (:func:`itf_from_counterexample`): variables ``phase``
+* a sequence chart: a table with one column per device (:func:`chart_rows`,
+  used by the HTML report);
+* an ITF trace (:func:`itf_from_counterexample`): variables ``phase``
   (the phase of the step), ``event`` (the step's text, ``open`` first) and
   one variable per device (``dev0``..., its ``device_state`` name).
 """
@@ -17,40 +19,74 @@ A trace is a list of ``(step, global state)`` pairs from the state at open
 from __future__ import annotations
 
 from .. import __version__
+from ..semantics.p2p import quiesce_violations
+from ..semantics.verdict import Counterexample
 from .semantics import System
 
-__all__ = ["trace_lines", "chart_rows", "itf_from_counterexample", "ITF_DESCRIPTION"]
+__all__ = ["counterexample", "chart_rows", "itf_from_counterexample", "ITF_DESCRIPTION"]
 
 ITF_DESCRIPTION = ("https://apalache-mc.org/docs/adr/015adr-trace.html (fsmcheck orchestration variant: "
                    "vars phase, event, dev0..devN-1)")
 
 
-def _states(system: System, g) -> str:
-    return " ".join(f"dev{i}={d.state}" for i, d in enumerate(g.devices))
+def _summary(system: System, prop: str, trace, problem: str | None) -> str:
+    last_step, last = trace[-1]
+    if prop == "p2p-safety":
+        v = quiesce_violations(system.device, system.states_of(last))[0]
+        after = f" after {last_step.text.split(':', 1)[0]}" if last_step is not None else " at open"
+        return f"P2P quiesce broken{after}: {v}"
+    if prop == "stopped-vm":
+        initiating = system.device.groups[system.device.p2p.initiating]
+        running = [f"dev{i} is {d.state}" for i, d in enumerate(last.devices) if d.state in initiating]
+        return f"a device runs while the VM is stopped ({system.run.runstate}): {', '.join(running)}"
+    return f"progress: {problem}"
 
 
-def trace_lines(system: System, trace) -> tuple[str, ...]:
-    """One line per step: ``open: dev0=RUNNING dev1=RUNNING``, then
-    ``vfio_vmstate_change(dev1) (stop-main): STOP: ok | dev0=RUNNING dev1=STOP``."""
-    out = []
-    for step, g in trace:
-        head = "open" if step is None else step.text
-        out.append(f"{head} | {_states(system, g)}")
-    return tuple(out)
+def counterexample(system: System, prop: str, trace, problem: str | None = None) -> Counterexample:
+    """The counterexample of registered property ``prop`` from ``trace``.
+
+    Args:
+        system: the composed system the trace runs in.
+        trace: ``(step, global state)`` pairs, the first step None; the last
+            state breaks ``prop``.
+        problem: for ``progress``: why the end state breaks it
+            (:meth:`~.semantics.System.progress_problem`).
+
+    Returns:
+        A counterexample whose ``trace`` has one line per step
+        (``vfio_vmstate_change(dev1) (stop-main): STOP: ok | dev0=RUNNING dev1=STOP``),
+        whose ``line`` is that of the last callback's phase (the run's, when
+        there is none) and whose ``data`` holds the run, the length, the
+        devices' flag sets and the steps.
+    """
+    step = next((s for s, _ in reversed(trace) if s is not None), None)
+    line = system.orch.phases[step.phase].line if step is not None else system.run.line
+    lines = tuple(f"{'open' if s is None else s.text} | "
+                  + " ".join(f"dev{i}={d.state}" for i, d in enumerate(g.devices)) for s, g in trace)
+    data = {"run": system.run.name, "length": len(trace) - 1, "devices": [sorted(f) for f in system.flags],
+            "steps": [{"phase": s.phase if s else "open", "device": s.device if s else None,
+                       "event": s.text if s else "open", "states": [d.state for d in g.devices]}
+                      for s, g in trace]}
+    return Counterexample(_summary(system, prop, trace, problem), lines, line, data)
 
 
-def chart_rows(system: System, trace) -> list[list[str]]:
-    """A sequence chart: header ``["#", "phase", "event", "dev0", ...]``, then
-    one row per step; a device's cell is its state, marked ``*`` on the
-    device the step called."""
-    rows = [["#", "phase", "event"] + [f"dev{i}" for i in range(system.n)]]
-    for n, (step, g) in enumerate(trace):
-        cells = []
-        for i, d in enumerate(g.devices):
-            cells.append(d.state + (" *" if step is not None and step.device == i else ""))
-        event = "open" if step is None else step.text.split(": ", 1)[-1] if step.device is not None else step.text
-        callback = "" if step is None or step.device is None else step.text.split(" (", 1)[0] + ": "
-        rows.append([str(n), system.phase_name(g.pc) if step is None else step.phase, callback + event] + cells)
+def chart_rows(orch, cex: Counterexample) -> list[list[str]]:
+    """A sequence chart of ``cex`` (a counterexample of ``orch``): header
+    ``["#", "phase", "event", "dev0", ...]``, then one row per step; a
+    device's cell is its state, marked ``*`` on the device the step called."""
+    steps = cex.data["steps"]
+    rows = [["#", "phase", "event"] + [f"dev{i}" for i in range(len(cex.data["devices"]))]]
+    for n, step in enumerate(steps):
+        device, text = step["device"], step["event"]
+        cells = [state + (" *" if n and device == i else "") for i, state in enumerate(step["states"])]
+        if not n:  # the state at open, in the run's first phase
+            flags = tuple(frozenset(f) for f in cex.data["devices"])
+            phase, event = System(orch, orch.run(cex.data["run"]), flags, 0).phase_name(0), "open"
+        elif device is None:
+            phase, event = step["phase"], text
+        else:
+            phase, event = step["phase"], text.split(" (", 1)[0] + ": " + text.split(": ", 1)[-1]
+        rows.append([str(n), phase, event] + cells)
     return rows
 
 

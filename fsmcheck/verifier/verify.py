@@ -24,7 +24,7 @@ from __future__ import annotations
 import time
 import traceback
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterable
 
 from ..engines import explicit, symbolic
 from ..engines.protocol import Engine
@@ -33,7 +33,7 @@ from ..semantics import deadline as _deadline
 from ..model.properties import Property, applicable
 from ..semantics.verdict import FAILS, HOLDS, UNKNOWN, Verdict
 
-__all__ = ["Result", "verify_model", "DISAGREE", "ERROR", "ENGINES"]
+__all__ = ["Result", "verify_model", "decide", "DISAGREE", "ERROR", "ENGINES"]
 
 DISAGREE, ERROR = "disagree", "error"
 
@@ -142,15 +142,36 @@ def verify_model(model: Model, *, timeout_ms: int = symbolic.DEFAULT_TIMEOUT_MS,
 
 
 def _verify(model: Model, engines: tuple[Engine, ...], progress) -> list[Result]:
+    def instances():
+        configs = model.configs()
+        for prop in applicable(model):
+            for config in configs[:1] if prop.scope == "model" else configs:
+                label = "all" if prop.scope == "model" else config.label
+                if progress:
+                    progress(f"{model.name}: {prop.name} [{label}]")
+                yield prop, config, label
+
+    return decide(model, instances(), engines)
+
+
+def decide(model, instances: Iterable[tuple[Property, object, str]], engines: tuple[Engine, ...]) -> list[Result]:
+    """The verdict loop every model kind goes through: each ``(property,
+    configuration, label)`` of ``instances`` decided by every engine (a
+    deadline or an engine's exception made ``unknown`` / ``error``), the
+    verdicts combined (:func:`combine`).
+
+    Args:
+        model: a device model (:class:`~fsmcheck.model.schema.Model`) or an
+            orchestration model, as ``engines`` take it.
+        instances: in report order; a generator may report progress as it goes.
+        engines: :class:`~fsmcheck.engines.protocol.Engine` objects, in report order.
+
+    Returns:
+        One :class:`Result` per instance, labelled ``label``.
+    """
     results = []
-    configs = model.configs()
-    for prop in applicable(model):
-        instances = configs[:1] if prop.scope == "model" else configs
-        for config in instances:
-            label = "all" if prop.scope == "model" else config.label
-            if progress:
-                progress(f"{model.name}: {prop.name} [{label}]")
-            verdicts = {engine.name: _run(engine, prop.name, model, config) for engine in engines}
-            status, detail = combine(verdicts)
-            results.append(Result(prop, label, prop.statement(model, config), status, verdicts, detail))
+    for prop, config, label in instances:
+        verdicts = {engine.name: _run(engine, prop.name, model, config) for engine in engines}
+        status, detail = combine(verdicts)
+        results.append(Result(prop, label, prop.statement(model, config), status, verdicts, detail))
     return results
