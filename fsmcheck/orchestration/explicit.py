@@ -217,9 +217,7 @@ class Exploration:
         system: the concrete system; ``counted`` its counted view.
         complete: every reachable (reduced) state was explored.
         stopped: why the search stopped early (time or state bound), else "".
-        seconds: wall time spent.
         states: counted states stored.
-        reduced: partial-order reduction was on for the search that gave the verdicts.
         p2p_bad: a counted state breaking P2P safety (the shortest: found
             without reduction), or None.
         progress_bad: ``(counted state, reason)`` for an end state breaking
@@ -231,14 +229,11 @@ class Exploration:
     counted: CountedSystem
     complete: bool
     stopped: str
-    seconds: float
     states: int = 0
-    reduced: bool = True
     p2p_bad: Counted | None = None
     progress_bad: tuple[Counted, str] | None = None
     vm_bad: Counted | None = None
     parents: dict = field(default_factory=dict, repr=False)
-    extra: dict = field(default_factory=dict)
 
     def steps(self, target: Counted) -> list[tuple]:
         """The labels of the path to ``target`` (see :meth:`CountedSystem.successors`)."""
@@ -273,6 +268,10 @@ class Exploration:
                 out.append(next((s, h) for s, h in sysm.successors(g) if s.device == device and s.outcome == o))
                 g = out[-1][1]
         return out
+
+
+#: The :class:`Exploration` field holding each property's bad state.
+_BAD = {"p2p-safety": "p2p_bad", "stopped-vm": "vm_bad", "progress": "progress_bad"}
 
 
 def _search(cs: CountedSystem, reduce: bool, deadline: float, max_states: int, stop_at_first: str | None,
@@ -321,14 +320,13 @@ def _search(cs: CountedSystem, reduce: bool, deadline: float, max_states: int, s
 
 
 def explore(system: System, *, time_limit: float = 60.0, max_states: int = DEFAULT_MAX_STATES,
-            stop_at_first: bool = False, reduce: bool = True) -> Exploration:
+            reduce: bool = True) -> Exploration:
     """Explore the counted product of ``system`` breadth-first.
 
     Args:
         system: the composed system.
         time_limit: seconds (> 0) after which the search stops (``complete`` False).
         max_states: counted states after which the search stops.
-        stop_at_first: stop at the first P2P violation (a faster fail).
         reduce: partial-order reduction (see the module docstring); a
             violation found with it is searched again without it, for the
             shortest counterexample.
@@ -337,39 +335,29 @@ def explore(system: System, *, time_limit: float = 60.0, max_states: int = DEFAU
         An :class:`Exploration`. Since the counted graph is acyclic and
         finite, "every run ends" is "no reachable state without a step".
     """
-    start = time.perf_counter()
-    deadline = start + time_limit
+    deadline = time.perf_counter() + time_limit
     cs = CountedSystem(system)
-    parents, bad, stopped, complete = _search(cs, reduce, deadline, max_states,
-                                              "p2p-safety" if stop_at_first else None)
-    result = Exploration(cs.initial(), system, cs, complete, stopped, 0.0, len(parents), reduce,
-                         bad["p2p-safety"], bad["progress"], bad["stopped-vm"], parents)
+    parents, bad, stopped, complete = _search(cs, reduce, deadline, max_states, None)
     if stopped == "time bound reached":
-        result.stopped = f"time bound {time_limit:g} s reached"
-    if stop_at_first and bad["p2p-safety"] is not None:
-        result.stopped = "stopped at the first P2P violation"
+        stopped = f"time bound {time_limit:g} s reached"
+    result = Exploration(cs.initial(), system, cs, complete, stopped, len(parents),
+                         bad["p2p-safety"], bad["progress"], bad["stopped-vm"], parents)
     merged = dict(parents)
     for prop, found in bad.items():
         if found is None:
             continue
         # the shortest counterexample: breadth-first over batches, unreduced
-        parents2, bad2, stopped2, _ = _search(cs, False, deadline, max_states, prop, batch=True)
+        parents2, bad2, _, _ = _search(cs, False, deadline, max_states, prop, batch=True)
         again = bad2[prop]
         if again is None:  # bound hit: keep the reduced search's (longer) witness
-            result.extra[f"{prop}: shortest"] = stopped2 or "not found again"
             continue
         node = again if prop != "progress" else again[0]
         while node is not None:  # the unreduced path's own parents win for its nodes
             merged[node] = parents2[node]
             node = parents2[node][0] if parents2[node] is not None else None
-        setattr(result, {"p2p-safety": "p2p_bad", "progress": "progress_bad", "stopped-vm": "vm_bad"}[prop], again)
+        setattr(result, _BAD[prop], again)
     result.parents = merged
-    result.seconds = time.perf_counter() - start
     return result
-
-
-#: Exploration field holding each property's bad state.
-_BAD = {"p2p-safety": "p2p_bad", "stopped-vm": "vm_bad", "progress": "progress_bad"}
 
 
 @functools.lru_cache(maxsize=1)  # the verifier asks a configuration's properties in a row

@@ -36,6 +36,7 @@ and are not checked.
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -44,7 +45,7 @@ from ..semantics.combination import NOOP, PATH, derive_table
 from .schema import RECOVER_CURRENT, Orchestration, Phase, Run
 
 __all__ = ["Outcome", "callback_outcomes", "Local", "Global", "Step", "System", "device_config",
-           "Configuration", "configuration_label", "system_of"]
+           "Configuration", "system_of"]
 
 
 @dataclass(frozen=True)
@@ -200,7 +201,6 @@ class System:
             device_config(orch.device, f)
         self.orch, self.run, self.device = orch, run, orch.device
         self.flags, self.budget, self.n = tuple(flags), failures, len(flags)
-        # bounded: (phase, flag set, state, fd, budget left) tuples, a few hundred per run
         self.outcomes = functools.lru_cache(maxsize=4096)(self._outcomes)
         segments = [(False, run.phases), (True, run.abort)]
         segments += [(True, seq) for seq in (run.abort_from or {}).values()]
@@ -281,8 +281,7 @@ class System:
 
     def _outcomes(self, pc: int, flags: frozenset[str], state: str, fd: bool, budget: int) -> tuple[Outcome, ...]:
         """The outcomes of calling phase ``pc``'s callback on such a device
-        (empty when no rule applies); as :meth:`outcomes`, which caches them
-        per argument tuple."""
+        (empty when no rule applies); :meth:`outcomes` is this, cached (bounded)."""
         rule = self.rule(pc, flags, state)
         return () if rule is None else callback_outcomes(self.device, flags, rule.request, rule.recover, state,
                                                          fd, budget)
@@ -375,25 +374,12 @@ class System:
         return None
 
 
-def configuration_label(orch: Orchestration, run_name: str, flags, failures: int) -> str:
-    """``migrate-source N=2 F=1 [STOP_COPY,P2P,PRE_COPY x2]``."""
-    order = orch.device.flag_order
-    groups: dict = {}
-    for f in flags:
-        groups[f] = groups.get(f, 0) + 1
-    sets = "; ".join(f"{','.join(x for x in order if x in f)} x{k}" for f, k in groups.items())
-    return f"{run_name} N={len(flags)} F={failures} [{sets}]"
-
-
 @dataclass(frozen=True)
 class Configuration:
-    """One configuration of an orchestration model, as the engines take it:
-    a run, one flag set per device, the failure budget (hashable, a cache key).
-
-    Attributes:
-        run: the run's name; ``flags``: N >= 1 flag sets; ``failures``: F >= 0.
-        label: how reports name it (:func:`configuration_label`).
-    """
+    """One configuration of an orchestration model as the engines take it
+    (hashable: a cache key): the ``run``'s name, one flag set per device
+    (N >= 1), the failure budget F >= 0, and the report's ``label``
+    (``migrate-source N=2 F=1 [STOP_COPY,P2P,PRE_COPY x2]``, see :meth:`of`)."""
 
     run: str
     flags: tuple[frozenset[str], ...]
@@ -401,10 +387,11 @@ class Configuration:
     label: str
 
     @classmethod
-    def of(cls, orch: Orchestration, run: str, flags, failures: int) -> "Configuration":
+    def of(cls, orch: Orchestration, run: str, flags, failures: int) -> Configuration:
         """The configuration of ``run`` over ``flags`` with budget ``failures``."""
-        flags = tuple(flags)
-        return cls(run, flags, failures, configuration_label(orch, run, flags, failures))
+        order, flags = orch.device.flag_order, tuple(flags)
+        sets = "; ".join(f"{','.join(x for x in order if x in f)} x{k}" for f, k in Counter(flags).items())
+        return cls(run, flags, failures, f"{run} N={len(flags)} F={failures} [{sets}]")
 
 
 @functools.lru_cache(maxsize=8)

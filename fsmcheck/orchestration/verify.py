@@ -1,7 +1,8 @@
 """Deciding an orchestration model's properties with both engines.
 
 For each run of the model, with N devices (each with its flag set) and a
-failure budget F, two properties:
+failure budget F, the listed properties of the registry's
+:data:`~fsmcheck.model.properties.ORCHESTRATION` tuple:
 
 * ``p2p-safety``: in every reachable global state (between callbacks), no
   device is in a state that may initiate P2P DMA while another device is in
@@ -11,23 +12,17 @@ failure budget F, two properties:
 * ``progress``: every run ends, and at its end every device is in the run's
   target (after an abort: the abort target), or -- with failures allowed --
   reset (the device model's reset state), with no data session left open
-  (no state of a session group, no data_fd still held by QEMU).
-
+  (no state of a session group, no data_fd still held by QEMU);
 * ``stopped-vm``: once ``vm_state_notify(running=false)`` is done and until
   ``vm_start()``, no device runs (the ``[p2p]`` rule's initiating states).
 
-The properties are entries of the one registry
-(:data:`fsmcheck.model.properties.ORCHESTRATION`). All are decided by the
-explicit engine (:class:`.explicit.Explicit`: the counted product with
-partial-order reduction; engine name ``networkx``) and by z3
-(:class:`.symbolic.Symbolic`), both :class:`~fsmcheck.engines.protocol.Engine`
-objects, in the device models' verdict loop
-(:func:`fsmcheck.verifier.verify.decide`: the deadline in force, internal
-errors, :func:`~fsmcheck.verifier.verify.combine`): the two must agree on the
-verdict and, when it fails, on the length of the shortest counterexample;
-otherwise the result is ``disagree`` (exit 3). An explicit search that hits
-its time or state bound is ``unknown`` for that engine, and the z3 verdict
-stands alone (said in the note).
+Both engines, :class:`.explicit.Explicit` (the counted product with
+partial-order reduction; ``networkx``) and :class:`.symbolic.Symbolic` (z3),
+decide them in the device models' verdict loop
+(:func:`fsmcheck.verifier.verify.decide`): the two must agree on the verdict
+and, when it fails, on the length of the shortest counterexample; otherwise
+the result is ``disagree`` (exit 3). An explicit search that hits its time or
+state bound is ``unknown`` for that engine, and the z3 verdict stands alone.
 """
 
 from __future__ import annotations

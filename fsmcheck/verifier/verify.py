@@ -155,20 +155,11 @@ def _verify(model: Model, engines: tuple[Engine, ...], progress) -> list[Result]
 
 
 def decide(model, instances: Iterable[tuple[Property, object, str]], engines: tuple[Engine, ...]) -> list[Result]:
-    """The verdict loop every model kind goes through: each ``(property,
-    configuration, label)`` of ``instances`` decided by every engine (a
-    deadline or an engine's exception made ``unknown`` / ``error``), the
-    verdicts combined (:func:`combine`).
-
-    Args:
-        model: a device model (:class:`~fsmcheck.model.schema.Model`) or an
-            orchestration model, as ``engines`` take it.
-        instances: in report order; a generator may report progress as it goes.
-        engines: :class:`~fsmcheck.engines.protocol.Engine` objects, in report order.
-
-    Returns:
-        One :class:`Result` per instance, labelled ``label``.
-    """
+    """The one verdict loop (device and orchestration models): every engine
+    (an :class:`Engine`) decides each ``(property, configuration, label)`` of
+    ``instances`` (in report order; a generator may report progress) within
+    the deadline in force, an exception being ``error``; one :class:`Result`
+    per instance, the verdicts combined (:func:`combine`)."""
     results = []
     for prop, config, label in instances:
         verdicts = {engine.name: _run(engine, prop.name, model, config) for engine in engines}
