@@ -20,9 +20,7 @@ import time
 from collections import deque
 
 import pytest
-from click.testing import CliRunner
 
-from fsmcheck.cli import main
 from fsmcheck.model import ModelError
 from fsmcheck.model.shipped import resolve_model
 from fsmcheck.orchestration import is_orchestration, load_orchestration
@@ -30,16 +28,12 @@ from fsmcheck.orchestration.explicit import CountedSystem, explore
 from fsmcheck.orchestration.semantics import System
 from fsmcheck.orchestration.symbolic import prove
 
-from .conftest import MODELS
+from .conftest import MODELS, cli
 
 
 @pytest.fixture(scope="module")
 def orch():
     return load_orchestration(MODELS / "qemu_orchestration.toml")
-
-
-def run(*args):
-    return CliRunner().invoke(main, list(args), catch_exceptions=False)
 
 
 def _concrete_orbits(system: System) -> set:
@@ -120,7 +114,7 @@ def test_z3_agrees_at_n16_f1_on_p2p_safety(orch):
 
 
 def test_verify_16_devices_exits_0_with_both_engines_deciding():
-    result = run("verify", "qemu_orchestration", "--devices", "16", "--json")
+    result = cli("verify", "qemu_orchestration", "--devices", "16", "--json", catch_exceptions=False)
     assert result.exit_code == 0, result.output
     import json
 
@@ -129,7 +123,7 @@ def test_verify_16_devices_exits_0_with_both_engines_deciding():
 
 
 def test_verify_2_devices_1_failure_exits_1_with_the_counterexample():
-    result = run("verify", "qemu_orchestration", "--devices", "2", "--failures", "1")
+    result = cli("verify", "qemu_orchestration", "--devices", "2", "--failures", "1", catch_exceptions=False)
     assert result.exit_code == 1
     assert "FAILS p2p-safety [migrate-source N=2 F=1" in result.output
     assert "vfio_vmstate_change_prepare(dev" in result.output
@@ -171,7 +165,7 @@ def test_deep_nesting_is_one_line_exit_2_also_via_verify_and_report(tmp_path):
     path = _orch_file(tmp_path, "[orchestration]\nx = " + "[{a=" * 265 + "1" + "}]" * 265 + "\n")
     assert is_orchestration(path) is False  # no RecursionError
     for args in (("verify", str(path)), ("report", str(path), "-o", str(tmp_path / "r.html"))):
-        result = CliRunner().invoke(main, list(args))
+        result = cli(*args)
         assert result.exit_code == 2, result.output
         assert "nested more than" in result.output and "Traceback" not in result.output
     with pytest.raises(ModelError) as exc:
@@ -192,7 +186,7 @@ def test_mistyped_rule_keys_are_diagnostics(tmp_path, rule):
     with pytest.raises(ModelError) as exc:
         load_orchestration(path)
     assert all(d.line > 1 and d.key.startswith("phases[") for d in exc.value.diagnostics)
-    assert run("verify", str(path)).exit_code == 2
+    assert cli("verify", path, catch_exceptions=False).exit_code == 2
 
 
 def test_orchestration_fuzz_campaign_bounded(tmp_path):
@@ -248,12 +242,11 @@ def test_repair_variants_load_and_still_break_p2p_at_one_failure(name):
 
 def test_export_promela_of_an_orchestration_model(tmp_path):
     out = tmp_path / "o.pml"
-    result = CliRunner().invoke(main, ["export", "qemu_orchestration", "--format", "promela", "--devices", "3",
-                                       "--failures", "1", "--run", "stop-cont", "-o", str(out)])
+    result = cli("export", "qemu_orchestration", "--format", "promela", "--devices", "3", "--failures", "1",
+                 "--run", "stop-cont", "-o", out)
     assert result.exit_code == 0, result.output
     assert "run stop-cont, N = 3, F = 1" in out.read_text()
-    assert CliRunner().invoke(main, ["export", "qemu_orchestration", "--format", "promela",
-                                     "--run", "nope"]).exit_code == 2
+    assert cli("export", "qemu_orchestration", "--format", "promela", "--run", "nope").exit_code == 2
 
 
 def test_the_edit_that_made_z3_give_up_is_decided(tmp_path):

@@ -254,20 +254,9 @@ class Exploration:
         when it is a counterexample), as concrete ``(step, state)`` pairs, one
         per callback, the first with step None: the counted path replayed on
         the concrete product."""
-        sysm, cs = self.system, self.counted
-        g = sysm.initial()
-        out: list = [(None, g)]
-        for label in self.steps(target):
-            if label is None:
-                out.append(next((s, h) for s, h in sysm.successors(g) if s.device is None))
-                g = out[-1][1]
-                continue
-            (ci, state, called, fd), o, k = label
-            for _ in range(k):
-                device = next(i for i in cs.members[ci] if g.devices[i] == (state, called, fd))
-                out.append(next((s, h) for s, h in sysm.successors(g) if s.device == device and s.outcome == o))
-                g = out[-1][1]
-        return out
+        members = self.counted.members
+        return self.system.replay(None if label is None else (members[label[0][0]], label[0][1:], *label[1:])
+                                  for label in self.steps(target))
 
 
 #: The :class:`Exploration` field holding each property's bad state.

@@ -145,6 +145,10 @@ def callback_outcomes(device: Model, flags: frozenset[str], request: str, recove
     return tuple(dict.fromkeys(out))
 
 
+def _effect(o: Outcome) -> tuple:
+    return o.state, o.failures, o.error, o.opens_fd
+
+
 class Local(NamedTuple):
     """One device in a global state: its ``state``, whether it has been
     ``called`` in the current phase, and whether QEMU holds its data_fd.
@@ -325,6 +329,37 @@ class System:
             text = f"{phase.event or phase.name} done{why} -> {self.phase_name(dest)}"
             nxt = Global(dest, g.error, g.failures, self.enter(dest, g.devices, phase.closes_data_fd))
             out.append((Step(phase.name, None, text), nxt))
+        return out
+
+    def replay(self, moves) -> list[tuple[Step | None, Global]]:
+        """The concrete trace of ``moves`` (an engine's counted steps) from the
+        state at open: ``(step, state)`` pairs, the first step None, one per
+        callback or phase move.
+
+        Args:
+            moves: each None (the move to the next phase) or ``(devices,
+                local, outcome, k)``: k devices among ``devices`` (indices)
+                in local state ``local`` called with ``outcome``'s effect
+                (state, failures, error, data_fd), the first such outcome.
+
+        Raises:
+            RuntimeError: a move is no step of the system (an engine bug).
+        """
+        g = self.initial()
+        out: list = [(None, g)]
+        for move in moves:
+            for _ in range(1 if move is None else move[3]):
+                if move is None:
+                    device, effect = None, None
+                else:
+                    device = next(i for i in move[0] if g.devices[i] == move[1])
+                    effect = _effect(move[2])
+                found = next(((s, h) for s, h in self.successors(g)
+                              if s.device == device and (device is None or _effect(s.outcome) == effect)), None)
+                if found is None:
+                    raise RuntimeError(f"trace step {len(out)} does not decode to a step of the system")
+                out.append(found)
+                g = found[1]
         return out
 
     # -- properties ---------------------------------------------------------

@@ -47,7 +47,6 @@ timeout (``unknown``).
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import z3
@@ -56,7 +55,7 @@ from ..model.properties import ORCHESTRATION_NAMES as PROPERTIES
 from ..semantics import deadline
 from ..semantics.verdict import FAILS, HOLDS, UNKNOWN, Verdict
 from .schema import Orchestration
-from .semantics import Configuration, Global, Step, System, system_of
+from .semantics import Configuration, System, system_of
 from .trace import counterexample
 
 __all__ = ["Proof", "prove", "PROPERTIES", "Symbolic"]
@@ -76,7 +75,6 @@ class Proof:
         trace: for ``fails``: ``(step, global state)`` pairs from the state at
             open (the first step None), decoded to concrete devices.
         note: how it was decided, for the report.
-        seconds: wall time.
     """
 
     status: str
@@ -84,7 +82,6 @@ class Proof:
     by_bmc: bool = False
     trace: list | None = None
     note: str = ""
-    seconds: float = 0.0
 
 
 class _Encoding:
@@ -340,32 +337,12 @@ class _Encoding:
 
     # -- decoding -----------------------------------------------------------------
     def decode(self, m: z3.ModelRef, vs: list) -> list:
-        sysm = self.system
-        g = sysm.initial()
-        out: list[tuple[Step | None, Global]] = [(None, g)]
+        moves = []
         for v in vs[:-1]:
             mv = self.moves[m.eval(v["ch"], model_completion=True).as_long()]
-            chosen = None
-            if mv[0] == "call":
-                _, pc, c, src, o, dest = mv
-                for _ in range(m.eval(v["k"], model_completion=True).as_long()):  # a batch: k devices
-                    device = next(i for i in self.members[c]
-                                  if (g.devices[i].state, g.devices[i].called, g.devices[i].fd) == src)
-                    chosen = None
-                    for step, nxt in sysm.successors(g):
-                        if step.device == device and (step.outcome.state, step.outcome.failures, step.outcome.error,
-                                                      step.outcome.opens_fd) == (o.state, o.failures, o.error,
-                                                                                 o.opens_fd):
-                            chosen = (step, nxt)
-                            break
-                    if chosen is None:
-                        raise RuntimeError(f"z3 trace step {len(out)} does not decode to a step of the system")
-                    out.append(chosen)
-                    g = chosen[1]
-            else:
-                out.append(next((s, n) for s, n in sysm.successors(g) if s.device is None))
-                g = out[-1][1]
-        return out
+            k = m.eval(v["k"], model_completion=True).as_long()
+            moves.append((self.members[mv[2]], mv[3], mv[4], k) if mv[0] == "call" else None)
+        return self.system.replay(moves)
 
 
 #: The largest k for which the induction step is tried; deeper, BMC alone goes on to the bound D.
@@ -398,7 +375,6 @@ def prove(system: System, prop: str, *, timeout_ms: int = 60000, max_k: int | No
     """
     if prop not in PROPERTIES:
         raise ValueError(f"unknown orchestration property {prop!r}")
-    start = time.perf_counter()
     enc = _Encoding(system, strengthen)
     bound = enc.bound()
     max_k = bound + 1 if max_k is None else max_k
@@ -417,19 +393,16 @@ def prove(system: System, prop: str, *, timeout_ms: int = 60000, max_k: int | No
         base.add(z3.Or(enc.B(v, prop), z3.Not(enc.L(v))))
         r = base.check()
         if r == z3.unknown:
-            return Proof("unknown", k, note=f"z3: {base.reason_unknown()} (BMC depth {k - 1})",
-                         seconds=time.perf_counter() - start)
+            return Proof("unknown", k, note=f"z3: {base.reason_unknown()} (BMC depth {k - 1})")
         if r == z3.sat:
             m = base.model()
             if not z3.is_true(m.eval(enc.B(v, prop), model_completion=True)):
                 raise RuntimeError("the local-reachability lemma fails on a reachable state")
-            trace = enc.decode(m, bvars)
-            return Proof("fails", k - 1, trace=trace, seconds=time.perf_counter() - start,
-                         note=f"BMC: shortest counterexample at depth {k - 1}")
+            return Proof("fails", k - 1, trace=enc.decode(m, bvars), note=f"BMC: shortest counterexample at depth {k - 1}")
         base.pop()
         base.add(z3.Not(enc.B(v, prop)), enc.L(v))
         if k - 1 >= bound:
-            return Proof("holds", k - 1, by_bmc=True, seconds=time.perf_counter() - start,
+            return Proof("holds", k - 1, by_bmc=True,
                          note=f"BMC exhausted every run (depth bound {bound}); k-induction did not close up to "
                               f"k={min(k, induction_k)} ({lemma_note}){step_gave_up}")
         w = enc.state(len(bvars))
@@ -450,12 +423,12 @@ def prove(system: System, prop: str, *, timeout_ms: int = 60000, max_k: int | No
         r = step.check()
         step.pop()
         if r == z3.unsat:
-            return Proof("holds", k, seconds=time.perf_counter() - start,
+            return Proof("holds", k,
                          note=f"k-induction closed at k={k} ({lemma_note}; symmetry: counter abstraction "
                               f"over {len(enc.classes)} flag-set class(es))")
         if r == z3.unknown:  # the induction step gives up; BMC goes on to the bound
             step_gave_up = f"; the induction step k={k} gave up ({step.reason_unknown()})"
-    return Proof("unknown", max_k, seconds=time.perf_counter() - start,
+    return Proof("unknown", max_k,
                  note=f"k-induction did not close up to k={min(max_k, induction_k)} ({lemma_note}) and BMC "
                       f"found no counterexample to depth {max_k - 1}{step_gave_up}")
 
