@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -92,10 +92,7 @@ class CountedSystem:
     # -- concrete <-> counted ----------------------------------------------
     def count(self, g: Global) -> Counted:
         """The counted state (orbit) of concrete state ``g``."""
-        tally: dict = {}
-        for d, f in zip(g.devices, self.system.flags):
-            key = (self._class_of[f], d.state, d.called, d.fd)
-            tally[key] = tally.get(key, 0) + 1
+        tally = Counter((self._class_of[f], d.state, d.called, d.fd) for d, f in zip(g.devices, self.system.flags))
         return Counted(g.pc, g.error, g.failures, tuple(sorted(tally.items())))
 
     def representative(self, c: Counted) -> Global:
@@ -114,10 +111,9 @@ class CountedSystem:
 
     # -- steps --------------------------------------------------------------
     def _enter(self, dest: int, tally: dict, close: bool) -> tuple:
-        sysm, out = self.system, {}
+        out: Counter = Counter()
         for (ci, s, _called, fd), n in tally.items():
-            key = (ci, s, sysm.rule(dest, self.classes[ci], s) is None, fd and not close)
-            out[key] = out.get(key, 0) + n
+            out[(ci, s, self.system.rule(dest, self.classes[ci], s) is None, fd and not close)] += n
         return tuple(sorted(out.items()))
 
     def _category(self, state: str) -> tuple[bool, bool]:
@@ -126,13 +122,10 @@ class CountedSystem:
     def _call(self, c: Counted, key: tuple, o, k: int = 1) -> Counted:
         sysm = self.system
         phase = sysm.phases[c.pc]
-        tally = dict(c.counts)
+        tally = Counter(dict(c.counts))
         tally[key] -= k
-        if not tally[key]:
-            del tally[key]
-        ci, _s, _called, fd = key
-        new = (ci, o.state, True, fd or o.opens_fd)
-        tally[new] = tally.get(new, 0) + k
+        tally[(key[0], o.state, True, key[3] or o.opens_fd)] += k
+        tally = +tally  # drops the emptied key
         error, failures = c.error or o.error, c.failures + o.failures
         if o.error and phase.on_error == "abort-now" and not sysm.in_abort[c.pc]:
             dest = sysm.abort_start[c.pc]
@@ -181,12 +174,10 @@ class CountedSystem:
 
     @staticmethod
     def _distinct(pairs: list) -> list:
-        seen, out = set(), []
+        first: dict = {}
         for label, state in pairs:
-            if state not in seen:
-                seen.add(state)
-                out.append((label, state))
-        return out
+            first.setdefault(state, label)
+        return [(label, state) for state, label in first.items()]
 
     # -- properties ---------------------------------------------------------
     def p2p_bad(self, c: Counted) -> bool:
@@ -265,13 +256,11 @@ _BAD = {"p2p-safety": "p2p_bad", "stopped-vm": "vm_bad", "progress": "progress_b
 
 def _search(cs: CountedSystem, reduce: bool, deadline: float, max_states: int, stop_at_first: str | None,
             batch: bool = False):
-    sysm = cs.system
-    init = cs.initial()
-    parents = {init: None}
-    queue = deque([init])
-    p2p_bad = progress_bad = vm_bad = None
+    sysm, init = cs.system, cs.initial()
+    parents, queue = {init: None}, deque([init])
+    bad: dict = dict.fromkeys(_BAD)
     stopped = ""
-    while queue:
+    while queue and (stop_at_first is None or bad[stop_at_first] is None):
         if len(parents) > max_states:
             stopped = f"state bound {max_states} reached"
             break
@@ -279,33 +268,19 @@ def _search(cs: CountedSystem, reduce: bool, deadline: float, max_states: int, s
             stopped = "time bound reached"
             break
         c = queue.popleft()
-        if p2p_bad is None and cs.p2p_bad(c):
-            p2p_bad = c
-            if stop_at_first == "p2p-safety":
-                break
-        if vm_bad is None and cs.vm_bad(c):
-            vm_bad = c
-            if stop_at_first == "stopped-vm":
-                break
-        if c.pc >= sysm.end_ok:
-            if progress_bad is None:
-                problem = sysm.progress_problem(cs.representative(c))
-                if problem:
-                    progress_bad = (c, problem)
-                    if stop_at_first == "progress":
-                        break
-            continue
+        for prop, breaks in (("p2p-safety", cs.p2p_bad), ("stopped-vm", cs.vm_bad)):
+            if bad[prop] is None and breaks(c):
+                bad[prop] = c
         succ = cs.successors(c, reduce, batch)
-        if not succ and progress_bad is None:
-            progress_bad = (c, f"no step possible in phase {sysm.phase_name(c.pc)}")
-            if stop_at_first == "progress":
-                break
+        if bad["progress"] is None:
+            problem = (sysm.progress_problem(cs.representative(c)) if c.pc >= sysm.end_ok
+                       else None if succ else f"no step possible in phase {sysm.phase_name(c.pc)}")
+            bad["progress"] = (c, problem) if problem else None
         for label, nxt in succ:
             if nxt not in parents:
                 parents[nxt] = (c, label)
                 queue.append(nxt)
-    return parents, {"p2p-safety": p2p_bad, "progress": progress_bad, "stopped-vm": vm_bad}, stopped, \
-        not queue and not stopped
+    return parents, bad, stopped, not queue and not stopped
 
 
 def explore(system: System, *, time_limit: float = 60.0, max_states: int = DEFAULT_MAX_STATES,

@@ -332,19 +332,11 @@ class System:
         return out
 
     def replay(self, moves) -> list[tuple[Step | None, Global]]:
-        """The concrete trace of ``moves`` (an engine's counted steps) from the
-        state at open: ``(step, state)`` pairs, the first step None, one per
-        callback or phase move.
-
-        Args:
-            moves: each None (the move to the next phase) or ``(devices,
-                local, outcome, k)``: k devices among ``devices`` (indices)
-                in local state ``local`` called with ``outcome``'s effect
-                (state, failures, error, data_fd), the first such outcome.
-
-        Raises:
-            RuntimeError: a move is no step of the system (an engine bug).
-        """
+        """The concrete trace of an engine's counted ``moves`` from the state at
+        open: ``(step, state)`` pairs, the first step None. A move is None
+        (to the next phase) or ``(devices, local, outcome, k)``: k devices of
+        ``devices`` in ``local`` called with ``outcome``'s effect. Raises
+        RuntimeError when a move is no step of the system (an engine bug)."""
         g = self.initial()
         out: list = [(None, g)]
         for move in moves:
@@ -431,9 +423,5 @@ class Configuration:
 
 @functools.lru_cache(maxsize=8)
 def system_of(orch: Orchestration, config: Configuration) -> System:
-    """The composed :class:`System` of ``config``, built once for both engines.
-
-    Raises:
-        KeyError: no such run; ValueError: as :class:`System`.
-    """
+    """The :class:`System` of ``config``, built once for both engines (KeyError: no such run)."""
     return System(orch, orch.run(config.run), config.flags, config.failures)

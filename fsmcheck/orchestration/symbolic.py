@@ -231,12 +231,6 @@ class _Encoding:
                 cs.append(v[(ci, k)] == (len(self.members[c]) if k == (first.state, first.called, first.fd) else 0))
         return z3.And(cs)
 
-    def _remap(self, dest, close, c, key):
-        s, called, fd = key
-        if dest >= self.system.end_ok:
-            return (s, True, fd and not close)
-        return (s, self.system.rule(dest, c, s) is None, fd and not close)
-
     def trans(self, v, w):
         """The transition relation: ``ch`` picks a move; its guard and effect on
         the phase, error and failures are implications, and each count is an
@@ -271,7 +265,7 @@ class _Encoding:
                     sums: dict = {k: [] for k in self.keys[c]}
                     for k in self.keys[c]:
                         term = v[(ci, k)] + delta[(ci, k)] if (ci, k) in delta else v[(ci, k)]
-                        target = self._remap(dest, close, c, k)
+                        target = self._enter(dest, c, k[0], k[2], close, 0)[1:4]
                         if target in sums:  # else: a count the lemma fixes at 0 before this move
                             sums[target].append(term)
                     for k in self.keys[c]:

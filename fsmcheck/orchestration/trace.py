@@ -2,18 +2,12 @@
 
 A trace is a list of ``(step, global state)`` pairs from the state at open
 (the first step None), as both engines produce it
-(:meth:`fsmcheck.orchestration.explicit.Exploration.trace`,
-:func:`fsmcheck.orchestration.symbolic.prove`). Both engines make it a
-:class:`~fsmcheck.semantics.verdict.Counterexample` here
-(:func:`counterexample`): a summary, one text line per step -- the callback,
-the device, what the request did, then every device's state -- and the
-steps as data, from which this module also writes
-
-* a sequence chart: a table with one column per device (:func:`chart_rows`,
-  used by the HTML report);
-* an ITF trace (:func:`itf_from_counterexample`): variables ``phase``
-  (the phase of the step), ``event`` (the step's text, ``open`` first) and
-  one variable per device (``dev0``..., its ``device_state`` name).
+(:meth:`~.semantics.System.replay`); :func:`counterexample` makes it the
+:class:`~fsmcheck.semantics.verdict.Counterexample` of either engine: text
+lines (the callback, the device, what the request did, every device's
+state) and the steps as data, from which :func:`chart_rows` (the report's
+sequence chart) and :func:`itf_from_counterexample` (an ITF trace: ``phase``,
+``event``, and ``dev0``... with their ``device_state`` names) are written.
 """
 
 from __future__ import annotations
@@ -43,22 +37,9 @@ def _summary(system: System, prop: str, trace, problem: str | None) -> str:
 
 
 def counterexample(system: System, prop: str, trace, problem: str | None = None) -> Counterexample:
-    """The counterexample of registered property ``prop`` from ``trace``.
-
-    Args:
-        system: the composed system the trace runs in.
-        trace: ``(step, global state)`` pairs, the first step None; the last
-            state breaks ``prop``.
-        problem: for ``progress``: why the end state breaks it
-            (:meth:`~.semantics.System.progress_problem`).
-
-    Returns:
-        A counterexample whose ``trace`` has one line per step
-        (``vfio_vmstate_change(dev1) (stop-main): STOP: ok | dev0=RUNNING dev1=STOP``),
-        whose ``line`` is that of the last callback's phase (the run's, when
-        there is none) and whose ``data`` holds the run, the length, the
-        devices' flag sets and the steps.
-    """
+    """The counterexample of ``prop`` along ``trace`` (whose last state breaks
+    it; ``problem``: why, for ``progress``): one line per step, the line of
+    the last callback's phase, and the run, length, flag sets and steps as data."""
     step = next((s for s, _ in reversed(trace) if s is not None), None)
     line = system.orch.phases[step.phase].line if step is not None else system.run.line
     lines = tuple(f"{'open' if s is None else s.text} | "
