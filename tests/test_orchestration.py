@@ -26,7 +26,7 @@ from .conftest import MODELS, cli
 
 ORCH = MODELS / "qemu_orchestration.toml"
 ALL = frozenset({"STOP_COPY", "P2P", "PRE_COPY"})
-NO_PRECOPY = frozenset({"STOP_COPY", "P2P"})
+NO_PRECOPY, NO_P2P = frozenset({"STOP_COPY", "P2P"}), frozenset({"STOP_COPY", "PRE_COPY"})
 
 
 @pytest.fixture(scope="module")
@@ -117,8 +117,7 @@ def test_engines_agree_with_mixed_flag_sets(orch):
 
 
 def test_a_device_without_p2p_breaks_p2p_safety(orch):
-    results = verify_orchestration(orch, devices=2, flags=[ALL, frozenset({"STOP_COPY", "PRE_COPY"})],
-                                      runs=["stop-cont"])
+    results = verify_orchestration(orch, devices=2, flags=[ALL, NO_P2P], runs=["stop-cont"])
     [p2p] = [r for r in results if r.prop.name == "p2p-safety"]
     assert p2p.status == "fails" and "without P2P" in p2p.detail and "dev1" in p2p.detail
 
@@ -222,8 +221,7 @@ START_WITHOUT_PREPARE = ('phases = ["stop-prepare", "stop-main", "start-prepare"
 ], ids=["main-before-prepare", "prepare-skipped-without-pre-copy", "start-running-before-all-p2p"])
 def test_seeded_defects_fail_on_both_engines(orch_variant, edit, flags):
     path = orch_variant([edit])
-    results = verify_orchestration(load_orchestration(path), devices=2, failures=0, flags=[flags],
-                                      runs=["stop-cont"])
+    results = verify_orchestration(load_orchestration(path), devices=2, failures=0, flags=[flags], runs=["stop-cont"])
     [p2p] = [r for r in results if r.prop.name == "p2p-safety"]
     assert p2p.verdicts["networkx"].status == p2p.verdicts["z3"].status == "fails"
     last = p2p.counterexample.data["steps"][-1]["states"]

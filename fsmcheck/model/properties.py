@@ -6,11 +6,9 @@ implementation, which every engine (:class:`fsmcheck.engines.Engine`)
 provides. The model loader reads the names from here (``[properties]
 check``), the verifier the entries (:func:`applicable`), the report the
 statements and sources. A property is decided per configuration (flag set and
-profile), or once per model when its ``scope`` is ``"model"``. The properties
-of orchestration models (:mod:`fsmcheck.orchestration`) are the second tuple,
-:data:`ORCHESTRATION`, decided per configuration (run, N devices' flag sets,
-failure budget) by the orchestration engines. Adding a property:
-docs/architecture.md.
+profile), or once per model when its ``scope`` is ``"model"``; those of
+orchestration models (:data:`ORCHESTRATION`) per run, flag sets and failure
+budget. Adding a property: docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -156,11 +154,8 @@ def _initiating(orch) -> str:
     return ", ".join(orch.device.groups[orch.device.p2p.initiating])
 
 
-def _p2p_safety_statement(orch) -> str:
-    device = orch.device
-    blocked = ", ".join(s for s in device.state_names if s not in device.groups[device.p2p.accepting])
-    return (f"in every global state between callbacks, no device that may initiate P2P DMA ({_initiating(orch)}) "
-            f"while another cannot take it ({blocked})")
+def _blocking(orch) -> str:
+    return ", ".join(s for s in orch.device.state_names if s not in orch.device.groups[orch.device.p2p.accepting])
 
 
 #: The properties of orchestration models (statements over an
@@ -168,7 +163,8 @@ def _p2p_safety_statement(orch) -> str:
 ORCHESTRATION: tuple[Property, ...] = (
     Property(
         "p2p-safety", "config", "an orchestration model", lambda m: True,
-        lambda m, c: _p2p_safety_statement(m),
+        lambda m, c: (f"in every global state between callbacks, no device that may initiate P2P DMA "
+                      f"({_initiating(m)}) while another cannot take it ({_blocking(m)})"),
         "vfio.h: the P2P quiescent states (RUNNING_P2P, PRE_COPY_P2P); QEMU 10 hw/vfio/migration.c",
     ),
     Property(

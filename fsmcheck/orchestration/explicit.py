@@ -51,7 +51,7 @@ from typing import NamedTuple
 from ..model.properties import ORCHESTRATION_NAMES
 from ..semantics.verdict import FAILS, HOLDS, UNKNOWN, Verdict
 from .schema import Orchestration
-from .semantics import Configuration, Global, Step, System, system_of
+from .semantics import Configuration, Global, Local, Step, System, system_of
 from .trace import counterexample
 
 __all__ = ["Counted", "Exploration", "explore", "DEFAULT_MAX_STATES", "CountedSystem", "Explicit"]
@@ -97,8 +97,6 @@ class CountedSystem:
 
     def representative(self, c: Counted) -> Global:
         """A concrete state of orbit ``c`` (each class's members take its local states in sorted order)."""
-        from .semantics import Local
-
         devices: list = [None] * self.system.n
         for k, members in enumerate(self.members):
             locals_ = [Local(s, called, fd) for (ci, s, called, fd), n in c.counts if ci == k for _ in range(n)]
@@ -155,11 +153,10 @@ class CountedSystem:
         abort_now = phase.on_error == "abort-now" and not sysm.in_abort[c.pc]
         budget = sysm.budget - c.failures
         options = [(key, sysm.outcomes(c.pc, self.classes[key[0]], key[1], key[3], budget)) for key in pending]
-        if reduce and sum(n for key, n in c.counts if not key[2]) > 1:
-            can_abort = [abort_now and any(o.error for o in outs) for _, outs in options]
-            for j, (key, outs) in enumerate(options):
-                if any(can_abort):  # an aborting callback skips the others: dependent
-                    break
+        # an aborting callback skips the others: dependent, no reduction
+        if reduce and sum(n for key, n in c.counts if not key[2]) > 1 and not (
+                abort_now and any(o.error for _, outs in options for o in outs)):
+            for key, outs in options:
                 cat = self._category(key[1])
                 if all(o.failures == 0 and self._category(o.state) == cat for o in outs):
                     return self._distinct([((key, o, 1), self._call(c, key, o)) for o in outs])
@@ -204,7 +201,6 @@ class Exploration:
     """The result of :func:`explore`.
 
     Attributes:
-        initial: the counted state at open.
         system: the concrete system; ``counted`` its counted view.
         complete: every reachable (reduced) state was explored.
         stopped: why the search stopped early (time or state bound), else "".
@@ -215,7 +211,6 @@ class Exploration:
             progress or a state with no step, or None.
     """
 
-    initial: Counted
     system: System
     counted: CountedSystem
     complete: bool
@@ -304,7 +299,7 @@ def explore(system: System, *, time_limit: float = 60.0, max_states: int = DEFAU
     parents, bad, stopped, complete = _search(cs, reduce, deadline, max_states, None)
     if stopped == "time bound reached":
         stopped = f"time bound {time_limit:g} s reached"
-    result = Exploration(cs.initial(), system, cs, complete, stopped, len(parents),
+    result = Exploration(system, cs, complete, stopped, len(parents),
                          bad["p2p-safety"], bad["progress"], bad["stopped-vm"], parents)
     merged = dict(parents)
     for prop, found in bad.items():
@@ -330,14 +325,10 @@ def _explored(orch: Orchestration, config: Configuration, seconds: float, max_st
 
 
 class Explicit:
-    """The explicit engine on orchestration models, an
-    :class:`~fsmcheck.engines.protocol.Engine`: ``check(prop, orch, config)``
-    for a :class:`~.semantics.Configuration`.
-
-    Args:
-        seconds: the time bound of one exploration (> 0), ``max_states`` its
-            state bound; a search that hits either answers ``unknown``.
-    """
+    """The explicit :class:`~fsmcheck.engines.protocol.Engine` of orchestration
+    models (``check(prop, orch, config)``, ``config`` a
+    :class:`~.semantics.Configuration`); an exploration bounded by ``seconds``
+    (> 0) or ``max_states`` answers ``unknown``."""
 
     name = "networkx"
 

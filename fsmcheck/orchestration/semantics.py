@@ -341,13 +341,9 @@ class System:
         out: list = [(None, g)]
         for move in moves:
             for _ in range(1 if move is None else move[3]):
-                if move is None:
-                    device, effect = None, None
-                else:
-                    device = next(i for i in move[0] if g.devices[i] == move[1])
-                    effect = _effect(move[2])
-                found = next(((s, h) for s, h in self.successors(g)
-                              if s.device == device and (device is None or _effect(s.outcome) == effect)), None)
+                device = None if move is None else next(i for i in move[0] if g.devices[i] == move[1])
+                found = next(((s, h) for s, h in self.successors(g) if s.device == device
+                              and (device is None or _effect(s.outcome) == _effect(move[2]))), None)
                 if found is None:
                     raise RuntimeError(f"trace step {len(out)} does not decode to a step of the system")
                 out.append(found)

@@ -392,7 +392,8 @@ def prove(system: System, prop: str, *, timeout_ms: int = 60000, max_k: int | No
             m = base.model()
             if not z3.is_true(m.eval(enc.B(v, prop), model_completion=True)):
                 raise RuntimeError("the local-reachability lemma fails on a reachable state")
-            return Proof("fails", k - 1, trace=enc.decode(m, bvars), note=f"BMC: shortest counterexample at depth {k - 1}")
+            return Proof("fails", k - 1, trace=enc.decode(m, bvars),
+                         note=f"BMC: shortest counterexample at depth {k - 1}")
         base.pop()
         base.add(z3.Not(enc.B(v, prop)), enc.L(v))
         if k - 1 >= bound:
@@ -428,10 +429,8 @@ def prove(system: System, prop: str, *, timeout_ms: int = 60000, max_k: int | No
 
 
 class Symbolic:
-    """The z3 engine on orchestration models, an
-    :class:`~fsmcheck.engines.protocol.Engine`: ``check(prop, orch, config)``
-    for a :class:`~.semantics.Configuration` by :func:`prove`, each query's
-    timeout ``timeout_ms`` (> 0) clamped to the deadline in force."""
+    """The z3 :class:`~fsmcheck.engines.protocol.Engine` of orchestration models
+    (:func:`prove`; each query's ``timeout_ms`` clamped to the deadline in force)."""
 
     name = "z3"
 

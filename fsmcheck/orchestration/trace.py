@@ -60,13 +60,11 @@ def chart_rows(orch, cex: Counterexample) -> list[list[str]]:
     for n, step in enumerate(steps):
         device, text = step["device"], step["event"]
         cells = [state + (" *" if n and device == i else "") for i, state in enumerate(step["states"])]
+        callback = "" if device is None else text.split(" (", 1)[0] + ": "
+        phase, event = step["phase"], callback + (text if device is None else text.split(": ", 1)[-1])
         if not n:  # the state at open, in the run's first phase
             flags = tuple(frozenset(f) for f in cex.data["devices"])
             phase, event = System(orch, orch.run(cex.data["run"]), flags, 0).phase_name(0), "open"
-        elif device is None:
-            phase, event = step["phase"], text
-        else:
-            phase, event = step["phase"], text.split(" (", 1)[0] + ": " + text.split(": ", 1)[-1]
         rows.append([str(n), phase, event] + cells)
     return rows
 

@@ -2,19 +2,11 @@
 
 For each run of the model, with N devices (each with its flag set) and a
 failure budget F, the listed properties of the registry's
-:data:`~fsmcheck.model.properties.ORCHESTRATION` tuple:
-
-* ``p2p-safety``: in every reachable global state (between callbacks), no
-  device is in a state that may initiate P2P DMA while another device is in
-  a state that cannot take it -- the device model's ``[p2p]`` rule, evaluated
-  by :func:`fsmcheck.semantics.p2p.quiesce_violations` (vfio.h, the P2P
-  quiescent states);
-* ``progress``: every run ends, and at its end every device is in the run's
-  target (after an abort: the abort target), or -- with failures allowed --
-  reset (the device model's reset state), with no data session left open
-  (no state of a session group, no data_fd still held by QEMU);
-* ``stopped-vm``: once ``vm_state_notify(running=false)`` is done and until
-  ``vm_start()``, no device runs (the ``[p2p]`` rule's initiating states).
+:data:`~fsmcheck.model.properties.ORCHESTRATION` tuple (statements and
+sources there): ``p2p-safety`` (the device model's ``[p2p]`` rule between
+callbacks, :func:`fsmcheck.semantics.p2p.quiesce_violations`), ``progress``
+(every run ends in its target, or reset with failures, no data session or
+data_fd left open) and ``stopped-vm`` (no device runs in a stopped VM).
 
 Both engines, :class:`.explicit.Explicit` (the counted product with
 partial-order reduction; ``networkx``) and :class:`.symbolic.Symbolic` (z3),
@@ -60,8 +52,7 @@ def device_flags(orch: Orchestration, devices: int, flags: list[frozenset[str]] 
 def verify_orchestration(orch: Orchestration, *, devices: int = 2, failures: int = 0,
                          flags: list[frozenset[str]] | None = None, runs: list[str] | None = None,
                          timeout_ms: int = 60000, explicit_seconds: float = 60.0,
-                         max_states: int = DEFAULT_MAX_STATES, engines=("networkx", "z3"),
-                         progress: Callable[[str], None] | None = None,
+                         max_states: int = DEFAULT_MAX_STATES, progress: Callable[[str], None] | None = None,
                          deadline: float | None = None) -> list[Result]:
     """Decide every listed property of every run on both engines.
 
@@ -72,11 +63,9 @@ def verify_orchestration(orch: Orchestration, *, devices: int = 2, failures: int
         runs: run names to check (default: all).
         timeout_ms: z3's timeout per query (ms); ``explicit_seconds`` and
             ``max_states`` bound the explicit search (then ``unknown``).
-        engines: the names of the engines to run (the benchmark runs them apart).
         progress: called with a short description before each run.
-        deadline: seconds (> 0) the whole call may take, or None (also
-            bounded by any deadline already in force,
-            :mod:`fsmcheck.semantics.deadline`); what it interrupts is ``unknown``.
+        deadline: seconds (> 0) the call may take, or None (as
+            :func:`~fsmcheck.verifier.verify.verify_model`).
 
     Returns:
         One :class:`~fsmcheck.verifier.verify.Result` per run and property,
@@ -93,7 +82,6 @@ def verify_orchestration(orch: Orchestration, *, devices: int = 2, failures: int
     configs = [Configuration.of(orch, run, per_device, failures) for run in runs or [r.name for r in orch.runs]]
     for config in configs:
         system_of(orch, config)  # bad input (a run, a flag set) raises here, not inside an engine
-    chosen = [e for e in (Explicit(explicit_seconds, max_states), Symbolic(timeout_ms)) if e.name in engines]
     props = applicable(orch, ORCHESTRATION)
 
     def instances():
@@ -104,7 +92,7 @@ def verify_orchestration(orch: Orchestration, *, devices: int = 2, failures: int
                 yield prop, config, config.label
 
     with _deadline.deadline(deadline):
-        results = decide(orch, instances(), tuple(chosen))
+        results = decide(orch, instances(), (Explicit(explicit_seconds, max_states), Symbolic(timeout_ms)))
     lacking = lacks_p2p(orch.device, {f"dev{i}": f for i, f in enumerate(per_device)})
     if lacking:
         note = f"devices without P2P (no prepare callback, cannot be quiesced): {', '.join(lacking)}"

@@ -138,20 +138,17 @@ def verify_model(model: Model, *, timeout_ms: int = symbolic.DEFAULT_TIMEOUT_MS,
     """
     engines = (explicit.Explicit(), symbolic.Symbolic(timeout_ms))
     with _deadline.deadline(deadline):
-        return _verify(model, engines, progress)
+        return decide(model, _instances(model, progress), engines)
 
 
-def _verify(model: Model, engines: tuple[Engine, ...], progress) -> list[Result]:
-    def instances():
-        configs = model.configs()
-        for prop in applicable(model):
-            for config in configs[:1] if prop.scope == "model" else configs:
-                label = "all" if prop.scope == "model" else config.label
-                if progress:
-                    progress(f"{model.name}: {prop.name} [{label}]")
-                yield prop, config, label
-
-    return decide(model, instances(), engines)
+def _instances(model: Model, progress):
+    configs = model.configs()
+    for prop in applicable(model):
+        for config in configs[:1] if prop.scope == "model" else configs:
+            label = "all" if prop.scope == "model" else config.label
+            if progress:
+                progress(f"{model.name}: {prop.name} [{label}]")
+            yield prop, config, label
 
 
 def decide(model, instances: Iterable[tuple[Property, object, str]], engines: tuple[Engine, ...]) -> list[Result]:
