@@ -3,7 +3,8 @@
 An engine decides one registered property (:mod:`fsmcheck.model.properties`)
 of one model in one configuration. The verifier holds its engines as
 :class:`Engine` objects and compares their verdicts
-(:mod:`fsmcheck.verifier.verify`).
+(:func:`fsmcheck.verifier.verify.decide`); the orchestration engines
+(:mod:`fsmcheck.orchestration`) implement it for orchestration models.
 """
 
 from __future__ import annotations

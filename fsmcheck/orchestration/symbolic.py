@@ -53,7 +53,7 @@ import z3
 
 from ..model.properties import ORCHESTRATION_NAMES as PROPERTIES
 from ..semantics import deadline
-from ..semantics.verdict import FAILS, HOLDS, UNKNOWN, Verdict
+from ..semantics.verdict import FAILS, HOLDS, Verdict
 from .schema import Orchestration
 from .semantics import Configuration, System, system_of
 from .trace import counterexample
@@ -445,9 +445,6 @@ class Symbolic:
         system = system_of(orch, config)
         proof = prove(system, prop, timeout_ms=deadline.remaining_ms(self.timeout_ms))
         if proof.status == FAILS:
-            problem = system.progress_problem(proof.trace[-1][1]) if prop == "progress" else None
-            return Verdict(FAILS, counterexample=counterexample(system, prop, proof.trace, problem), note=proof.note,
+            return Verdict(FAILS, counterexample=counterexample(system, prop, proof.trace), note=proof.note,
                            evidence={"status": FAILS, "length": proof.k})
-        if proof.status == HOLDS:
-            return Verdict(HOLDS, note=proof.note, evidence={"status": HOLDS})
-        return Verdict(UNKNOWN, note=proof.note)
+        return Verdict(proof.status, note=proof.note, evidence={"status": HOLDS} if proof.status == HOLDS else None)

@@ -33,12 +33,13 @@ def _summary(system: System, prop: str, trace, problem: str | None) -> str:
         initiating = system.device.groups[system.device.p2p.initiating]
         running = [f"dev{i} is {d.state}" for i, d in enumerate(last.devices) if d.state in initiating]
         return f"a device runs while the VM is stopped ({system.run.runstate}): {', '.join(running)}"
-    return f"progress: {problem}"
+    return f"progress: {problem or system.progress_problem(last)}"
 
 
 def counterexample(system: System, prop: str, trace, problem: str | None = None) -> Counterexample:
     """The counterexample of ``prop`` along ``trace`` (whose last state breaks
-    it; ``problem``: why, for ``progress``): one line per step, the line of
+    it; ``problem``: why, for ``progress``, if not the end state's
+    :meth:`~.semantics.System.progress_problem`): one line per step, the line of
     the last callback's phase, and the run, length, flag sets and steps as data."""
     step = next((s for s, _ in reversed(trace) if s is not None), None)
     line = system.orch.phases[step.phase].line if step is not None else system.run.line
