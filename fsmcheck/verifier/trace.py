@@ -38,6 +38,7 @@ import re
 from dataclasses import dataclass
 
 from .. import __version__
+from ..inputs.positions import file_of
 from ..model.schema import Model
 
 __all__ = ["Step", "steps", "itf_trace", "ITF_DESCRIPTION"]
@@ -132,6 +133,7 @@ def itf_trace(model: Model, result, engine: str | None = None) -> dict:
             "engine": engine,
             "summary": cex.summary,
             "line": cex.line,
+            "file": file_of(cex.line, model.path),
             "data": cex.data,
         },
         "params": ["flags", "profile"],
