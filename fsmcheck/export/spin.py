@@ -72,8 +72,7 @@ def _run(cmd, cwd: Path, timeout: float) -> str:
         try:
             stdout, stderr = proc.communicate(timeout=timeout)
         except BaseException:  # a timeout, ^C, or SIGTERM (:func:`_sigterm_exits`): the whole group ends
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
+            os.killpg(proc.pid, signal.SIGKILL)  # (reaped as the with block ends)
             raise
     if proc.returncode != 0 and not _ERRORS.search(stdout):
         raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}): {stdout[-500:]}{stderr[-500:]}")
