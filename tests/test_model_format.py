@@ -130,8 +130,8 @@ def test_a_counterexample_names_the_file_that_declared_its_key(tmp_path):
     """verify's text and JSON, SARIF, the ITF traces and the report locate a
     counterexample in the file declaring its key: the arc a variant adds at the
     variant's line, the 6.12 walk it inherits (two levels down, through
-    vfio_v2_future_flag) at vfio_v2's line; an orchestration variant's phase
-    at the line of the file declaring the phase."""
+    vfio_v2_future_flag) at vfio_v2's line; the cancel run's failing phase
+    (an orchestration variant) at qemu_orchestration's line."""
     import json
 
     from fsmcheck.ci.sarif import artifact_location
@@ -158,13 +158,12 @@ def test_a_counterexample_names_the_file_that_declared_its_key(tmp_path):
     cli("report", "-q", path, "-o", tmp_path / "r.html")
     assert f"declared at <code>{base}:{walk_row}</code>" in (tmp_path / "r.html").read_text()
 
-    cancel = MODELS / "qemu_orchestration_cancel.toml"
-    orchestration = _write(tmp_path, 'extends = "qemu_orchestration_cancel"\n[orchestration]\nname = "o"\n', "o.toml")
+    cancel, base = MODELS / "qemu_orchestration_cancel.toml", (MODELS / "qemu_orchestration.toml").resolve()
     found = {(r["counterexample"]["file"], r["counterexample"]["line"])
-             for r in json.loads(cli("verify", orchestration, "--json").output)["models"][0]["results"]}
-    assert {f for f, _ in found} == {str(cancel.resolve())}
-    assert all(cancel.read_text().splitlines()[n - 1] == "[[phases]]" for _, n in found)
-    assert f"at {cancel.resolve()}:" in cli("verify", orchestration).output
+             for r in json.loads(cli("verify", cancel, "--json").output)["models"][0]["results"]}
+    assert {f for f, _ in found} == {str(base)}  # the cancel run fails in a phase the base declares
+    assert all(base.read_text().splitlines()[n - 1] == "[[phases]]" for _, n in found)
+    assert f"at {base}:" in cli("verify", cancel).output
 
 
 def test_an_extends_cycle_is_an_error(tmp_path):
