@@ -13,6 +13,7 @@ sequence chart) and :func:`itf_from_counterexample` (an ITF trace: ``phase``,
 from __future__ import annotations
 
 from .. import __version__
+from ..inputs.positions import file_of
 from ..semantics.p2p import quiesce_violations
 from ..semantics.verdict import Counterexample
 from .semantics import System
@@ -93,7 +94,8 @@ def itf_from_counterexample(orch, result, engine: str) -> dict:
         "#meta": {"format": "ITF", "format-description": ITF_DESCRIPTION, "source": str(orch.path),
                   "fsmcheck": __version__, "model": orch.name, "run": cex.data["run"],
                   "property": result.prop.name, "configuration": result.config, "engine": engine,
-                  "summary": cex.summary, "line": cex.line, "flags": cex.data["devices"]},
+                  "summary": cex.summary, "line": cex.line, "file": file_of(cex.line, orch.path),
+                  "flags": cex.data["devices"]},
         "params": ["flags"],
         "vars": ["phase", "event"] + [f"dev{i}" for i in range(n)],
         "states": states,
