@@ -12,11 +12,12 @@ import hashlib
 import json
 from pathlib import Path
 
-from ..inputs import Diagnostic, InputError, parse_toml, read_text
+from ..inputs import Diagnostic, InputError, Text, directory_of, parse_toml, read_text
 from ..inputs.positions import index_lines
 from .diagnostics import ModelError
 from .expr import PredicateError, parse_predicate
 from .extends import resolve
+from ..inputs.schema import key_name
 from .format import kind_of, structural_problems
 from .properties import NAMES
 from .schema import (
@@ -42,10 +43,8 @@ class _Reader:
         self.problems: list[Diagnostic] = []
 
     def error(self, keypath: tuple, message: str) -> None:
-        key = ".".join(str(k) if not isinstance(k, int) else f"[{k}]" for k in keypath)
-        key = key.replace(".[", "[")
         file, line = self.lines.where(keypath)
-        self.problems.append(Diagnostic(file or str(self.path), line, key, message))
+        self.problems.append(Diagnostic(file or str(self.path), line, key_name(keypath), message))
 
     def file_of(self, keypath: tuple) -> Path:
         """The file that declared ``keypath`` (a base's, for what a variant inherits)."""
@@ -69,8 +68,9 @@ def _is_kind(value, kind) -> bool:
 
 
 
-def load_model(path: str | Path) -> Model:
-    """Read, validate and return the model in TOML file ``path``.
+def load_model(path: str | Path, *, text: Text | None = None) -> Model:
+    """Read, validate and return the model in TOML file ``path`` (``text``:
+    the file, already read: :func:`fsmcheck.orchestration.load` reads once).
 
     Returns:
         The validated :class:`~.schema.Model`, with ``digest`` the SHA-256 of
@@ -83,13 +83,13 @@ def load_model(path: str | Path) -> Model:
             ``[correspondence]`` model is loaded too, and its state names and
             profiles checked against the map.
     """
-    return _load(Path(path), link=True)
+    return _load(Path(path), link=True, text=text)
 
 
-def _load(path: Path, *, link: bool) -> Model:
+def _load(path: Path, *, link: bool, text: Text | None = None) -> Model:
     """:func:`load_model`; ``link`` also loads and checks the correspondence
     model (never followed further, so two models may name each other)."""
-    raw, data, lines = _read(path)
+    raw, data, lines = _read(text or path)
     data, lines = resolve(path, data, lines, lambda p: _read(p)[1:])
     reader = _Reader(path, data, lines)
     for keypath, message in sorted(structural_problems(data), key=lambda p: lines.line(p[0])):
@@ -101,11 +101,12 @@ def _load(path: Path, *, link: bool) -> Model:
     return model
 
 
-def _read(path: Path):
-    """``(bytes, document, key lines)`` of the model file ``path`` (read
-    through :mod:`fsmcheck.inputs`: its size, decoding and nesting guards)."""
+def _read(source: Path | Text):
+    """``(bytes, document, key lines)`` of the model file ``source`` (read
+    through :mod:`fsmcheck.inputs`: its size, decoding and nesting guards),
+    unless it is already read."""
     try:
-        doc = read_text(path)
+        doc = source if isinstance(source, Text) else read_text(source)
         return doc.data, parse_toml(doc), index_lines(doc.text)
     except InputError as exc:
         raise ModelError(exc.diagnostics) from None
@@ -536,7 +537,7 @@ def _target(r: _Reader, kp: tuple, other: str) -> Path | None:
             r.error(kp, str(exc))
             return None
     try:
-        target = (r.file_of(kp).parent / other).resolve()
+        target = (directory_of(r.file_of(kp)) / other).resolve()
         found = target.is_file()
     except (OSError, ValueError) as exc:  # a NUL byte, a name too long for the file system
         r.error(kp, f"not a usable file name {other[:80]!r}{'...' if len(other) > 80 else ''}: "
