@@ -8,9 +8,9 @@ exist in the device model or the file, a recover state -- the loader
 
 from __future__ import annotations
 
-from ..inputs.schema import boolean, entries, integer, names, reference, string, table
+from ..inputs.schema import boolean, entries, integer, names, string, table
 
-__all__ = ["FORMAT_VERSION", "PROPERTIES", "SCHEMA", "format_reference"]
+__all__ = ["FORMAT_VERSION", "PROPERTIES", "SCHEMA"]
 
 #: The format version this loader reads.
 FORMAT_VERSION = 1
@@ -73,7 +73,3 @@ SCHEMA: dict = table("An orchestration model (TOML): the callbacks a VMM makes o
     }, ["name", "target"], minItems=1),
 }, ["format", "orchestration", "phases", "runs"])
 
-
-def format_reference() -> str:
-    """The orchestration-format reference as Markdown, generated from :data:`SCHEMA`."""
-    return reference(SCHEMA, "Orchestration file format")

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..inputs import Diagnostic, InputError
-from ..inputs.schema import entries, load_toml, names, reference, string, table
+from ..inputs.schema import entries, load_toml, names, string, table
 from .citations import pack_citations
 
-__all__ = ["CATALOGUE", "LEVELS", "SCHEMA", "CatalogueError", "Rule", "RuleRow", "format_reference", "load_catalogue",
+__all__ = ["CATALOGUE", "LEVELS", "SCHEMA", "CatalogueError", "Rule", "RuleRow", "load_catalogue",
            "pack_rule_keys", "rule_table", "uncovered_musts"]
 
 #: The shipped catalogue.
@@ -148,10 +148,6 @@ def load_catalogue(path: Path = CATALOGUE) -> list[Rule]:
         raise CatalogueError(problems)
     return rules
 
-
-def format_reference() -> str:
-    """The catalogue-format reference as Markdown, generated from :data:`SCHEMA`."""
-    return reference(SCHEMA, "Rule catalogue format")
 
 
 def rule_table(pack: Path | dict[str, str], rules: list[Rule] | None = None) -> list[RuleRow]:
