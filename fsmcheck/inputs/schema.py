@@ -17,8 +17,6 @@ import functools
 import json
 import os
 
-import jsonschema
-
 from .diagnostic import Diagnostic, InputError
 from .documents import parse_toml
 from .positions import KeyLines, index_lines
@@ -60,13 +58,6 @@ def entries(doc: str, properties: dict, required=(), **more) -> dict:
     return {"type": "array", "description": doc, "items": table(doc, properties, required), **more}
 
 
-# TOML's integers are Python ints; a float or a boolean is never one (JSON
-# Schema's "integer" would take 1.0, Python's int takes True).
-_Validator = jsonschema.validators.extend(
-    jsonschema.Draft202012Validator,
-    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
-        "integer", lambda _checker, v: isinstance(v, int) and not isinstance(v, bool)),
-)
 
 _KINDS = {"integer": "an integer", "string": "a string", "boolean": "a boolean", "array": "an array",
           "object": "a table", "number": "a number"}
@@ -96,7 +87,18 @@ def _expected(schema: dict) -> str:
 
 @functools.lru_cache(maxsize=None)
 def _validator(schema_json: str):
-    return _Validator(json.loads(schema_json))
+    """A validator of the schema (jsonschema is imported when a file is read,
+    not when a command's ``--help`` is)."""
+    import jsonschema
+
+    # TOML's integers are Python ints; a float or a boolean is never one (JSON
+    # Schema's "integer" would take 1.0, Python's int takes True).
+    validator = jsonschema.validators.extend(
+        jsonschema.Draft202012Validator,
+        type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
+            "integer", lambda _checker, v: isinstance(v, int) and not isinstance(v, bool)),
+    )
+    return validator(json.loads(schema_json))
 
 
 def problems(document: dict, schema: dict) -> list[tuple[tuple, str]]:
