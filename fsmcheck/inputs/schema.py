@@ -76,8 +76,10 @@ def _expected(schema: dict) -> str:
         words = [json.dumps(v) for v in schema["enum"]]
         return ", ".join(words[:-1]) + " or " + words[-1] if len(words) > 1 else words[0]
     kind = _KINDS[schema["type"]]
-    if schema.get("minLength") or schema.get("minItems"):
+    if schema.get("minLength") or schema.get("minItems") or schema.get("minProperties"):
         kind = "a non-empty " + kind.split(" ", 1)[1]
+    if "minimum" in schema:
+        kind += f" {schema['minimum']}..{schema['maximum']}" if "maximum" in schema else f" >= {schema['minimum']}"
     items = schema.get("items")
     if schema["type"] == "array" and isinstance(items, dict) and items.get("type") in ("string", "object"):
         kind += " of tables" if items["type"] == "object" else \
@@ -109,7 +111,7 @@ def problems(document: dict, schema: dict) -> list[tuple[tuple, str]]:
     out, tables, typed = [], set(), set()
     for error in _validator(json.dumps(schema, sort_keys=True)).iter_errors(document):
         path = tuple(error.absolute_path)
-        if error.validator in ("type", "enum", "minLength", "minItems"):
+        if error.validator in ("type", "enum", "minLength", "minItems", "minProperties", "minimum", "maximum"):
             if path not in typed:
                 typed.add(path)
                 out.append((path, f"expected {_expected(error.schema)}, got {kind_of(error.instance)} "

@@ -12,6 +12,7 @@ model-format reference.
 
 from __future__ import annotations
 
+from .schema import SESSION_EFFECTS
 from ..inputs.schema import boolean, entries, integer, kind_of, names, problems, reference, string, table
 
 __all__ = ["SCHEMA", "format_reference", "kind_of", "structural_problems"]
@@ -26,8 +27,9 @@ SCHEMA: dict = table("A protocol model (TOML). A variant may instead give `exten
     "model": table("what the model is", {
         "name": string("the model's name (a shipped model's name is its file's stem)"),
         "title": string("a one-line title for reports"),
-        "encoding": string("`enum` (a state is a value) or `bits` (a state is a bit pattern of device_state)"),
-        "width": integer("bits in device_state, 1..64 (default 32)"),
+        "encoding": string("`enum` (a state is a value) or `bits` (a state is a bit pattern of device_state)",
+                           enum=["enum", "bits"]),
+        "width": integer("bits in device_state, 1..64 (default 32)", minimum=1, maximum=64),
         "sources": names("the documents the model is written from"),
     }, ["name"]),
     "encoding": table("a bit-encoded model's encoding (with `encoding = \"bits\"`)", {
@@ -42,10 +44,12 @@ SCHEMA: dict = table("A protocol model (TOML). A variant may instead give `exten
         "error": string("the error state, entered only by a failed request"),
     }, ["initial", "reset"]),
     "flags": table("feature flags (VFIO_DEVICE_FEATURE_MIGRATION)", {
-        "bits": {"type": "object", "description": "FLAG = bit number 0..63"},
+        "bits": {"type": "object", "description": "FLAG = bit number 0..63",
+                 "additionalProperties": integer("a bit number", minimum=0, maximum=63)},
         "always": names("flags every flag set has"),
         "sets": {"type": "array", "items": {"type": "array", "items": {"type": "string"}},
-                 "description": "the defined flag sets, each an array of flag names (default: all flags)"},
+                 "description": "the defined flag sets, each an array of flag names (default: all flags)",
+                 "minItems": 1},
     }),
     "states": entries("`[[states]]`: one per state", {
         "name": string("the state's name as the uAPI spells it"),
@@ -58,14 +62,15 @@ SCHEMA: dict = table("A protocol model (TOML). A variant may instead give `exten
                "description": "named groups of states: GROUP = [states]"},
     "sessions": table("data sessions (data_fd)", {
         "groups": names("the groups in which a data session is open"),
-        "directions": {"type": "object", "description": "GROUP = `read` or `write`"},
+        "directions": {"type": "object", "description": "GROUP = `read` or `write`",
+                       "additionalProperties": string("a direction", enum=["read", "write"])},
     }),
     "arcs": entries("`[[arcs]]`: one step a driver implements", {
         "from": string("the current state"),
         "to": string("the next state"),
         "needs": names("flags that must all be set"),
         "unless": names("flags that must all be clear"),
-        "session": string("`starts`, `keeps`, `ends` or `none` (default)"),
+        "session": string("`starts`, `keeps`, `ends` or `none` (default)", enum=list(SESSION_EFFECTS)),
         "tag": string("a class for profiles (v1: `required`, `agreed`)"),
         "source": _SOURCE,
     }, ["from", "to"]),
@@ -76,13 +81,13 @@ SCHEMA: dict = table("A protocol model (TOML). A variant may instead give `exten
         "unless": names("flags under which the request is not blocked"),
     }, ["from", "to"]),
     "combination": table("how a (current, requested) pair becomes a path of arcs", {
-        "path": string("`shortest` (the only rule)"),
+        "path": string("`shortest` (the only rule)", enum=["shortest"]),
         "no_interior": names("groups whose states may not be interior to a path"),
         "within_group": boolean("a path wholly inside one such group is admissible"),
     }),
-    "profiles": {"type": "object", "description": "named arc selections: `[profiles.NAME]`",
+    "profiles": {"type": "object", "description": "named arc selections: `[profiles.NAME]`", "minProperties": 1,
                  "additionalProperties": table("one profile", {
-                     "arcs": string("`declared` (default) or `all-requestable`"),
+                     "arcs": string("`declared` (default) or `all-requestable`", enum=["declared", "all-requestable"]),
                      "tags": names("only the declared arcs with these tags"),
                      "doc": string("what the profile is"),
                  })},
@@ -92,14 +97,16 @@ SCHEMA: dict = table("A protocol model (TOML). A variant may instead give `exten
         "reject": names("next states that fail the request with EINVAL"),
         "requires": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}},
                      "description": "STATE = [flags it requires; `*` is every flag]"},
-        "next": {"type": "object", "description": "CURRENT = { REQUESTED = next state }"},
+        "next": {"type": "object", "description": "CURRENT = { REQUESTED = next state }",
+                 "additionalProperties": {"type": "object", "additionalProperties": string("a state name")}},
         "check_current": boolean("an unsupported current state fails the request (default true)"),
         "check_requested": boolean("an unsupported requested state fails the request (default true)"),
     }, ["next"]),
     "correspondence": table("a state map to another model (v2 -> v1)", {
         "model": string("the other model: a shipped name (`vfio_v1`) or a path relative to this file"),
         "profile": string("the other model's profile the arcs must map into"),
-        "map": {"type": "object", "description": "STATE = the other model's state"},
+        "map": {"type": "object", "description": "STATE = the other model's state",
+                "additionalProperties": string("a state name")},
     }, ["model", "profile", "map"]),
     "properties": table("the properties to check", {
         "check": names("property names (default: every applicable property)"),
@@ -109,7 +116,7 @@ SCHEMA: dict = table("A protocol model (TOML). A variant may instead give `exten
             "name": string("the field's name"),
             "offset": integer("its byte offset"),
             "width": integer("its width in bytes: 1, 2, 4 or 8"),
-            "access": string("`ro` or `rw` (default)"),
+            "access": string("`ro` or `rw` (default)", enum=["ro", "rw"]),
         }, ["name", "offset", "width"]),
     }),
     "p2p": table("the P2P quiesce rule across the devices of one user context", {

@@ -18,7 +18,7 @@ from .diagnostics import ModelError
 from .expr import PredicateError, parse_predicate
 from .extends import resolve
 from ..inputs.schema import key_name
-from .format import kind_of, structural_problems
+from .format import structural_problems
 from .properties import NAMES
 from .schema import (
     ALL_FLAGS, SESSION_EFFECTS, Arc, Blocked, Capability, CombinationRule, Correspondence,
@@ -136,13 +136,9 @@ def _build(r: _Reader, digest: str, link: bool = True, content_key: str = "") ->
     meta = r.get(d, "model", dict) or {}
     name = r.get(meta, "name", str) or "?"
     title = r.get(meta, "title", str, "")
-    encoding = r.get(meta, "encoding", str, "enum")
-    if encoding not in ("enum", "bits"):
-        r.error(("model", "encoding"), f"must be 'enum' or 'bits', got {encoding!r}")
+    encoding = r.get(meta, "encoding", str, "enum")  # the schema says which values are valid
     width = r.get(meta, "width", int, 32)
-    if width is not None and not 1 <= width <= 64:
-        r.error(("model", "width"), f"must be between 1 and 64, got {width}")
-        width = 32
+    width = width if 1 <= width <= 64 else 32
     sources = tuple(r.get(meta, "sources", list, []) or ())
 
     # Names declared by an entry with an error still count as declared: the
@@ -175,8 +171,6 @@ def _build(r: _Reader, digest: str, link: bool = True, content_key: str = "") ->
     for g, direction in directions.items():
         if g not in session_groups:
             r.error(("sessions", "directions", g), f"{g!r} is not a session group")
-        elif direction not in ("read", "write"):
-            r.error(("sessions", "directions", g), f"must be 'read' or 'write', got {direction!r}")
     _check_disjoint(r, session_groups, groups)
 
     arcs = _arcs(r, names, flag_names, flag_sets)
@@ -214,8 +208,8 @@ def _flags(r: _Reader):
     seen: dict[int, str] = {}
     for flag, bit in bits.items():
         if not _is_kind(bit, int) or not 0 <= bit < 64:
-            r.error(("flags", "bits", flag), f"expected a bit number 0..63, got {bit!r}")
-        elif bit in seen:
+            continue  # the schema's diagnostic
+        if bit in seen:
             r.error(("flags", "bits", flag), f"bit {bit} is already flag {seen[bit]!r}")
         else:
             seen[bit] = flag
@@ -350,8 +344,6 @@ def _arcs(r: _Reader, names: set[str], flags: set[str], flag_sets=()) -> tuple[A
         needs = frozenset(_names(r, entry.get("needs", []), kp + ("needs",), flags, "flag"))
         unless = frozenset(_names(r, entry.get("unless", []), kp + ("unless",), flags, "flag"))
         session = r.get(entry, "session", str, "none")
-        if session not in SESSION_EFFECTS:
-            r.error(kp + ("session",), f"must be one of {', '.join(SESSION_EFFECTS)}, got {session!r}")
         if needs & unless:
             r.error(kp + ("unless",), f"flags {sorted(needs & unless)} are both needed and excluded")
         if pair is None:
@@ -429,9 +421,6 @@ def _combination(r: _Reader, groups: set[str]) -> CombinationRule | None:
     if table is None:
         return None
     kp = ("combination",)
-    path = r.get(table, "path", str, "shortest")
-    if path != "shortest":
-        r.error(kp + ("path",), f"only 'shortest' is supported, got {path!r}")
     no_interior = _names(r, table.get("no_interior", []), kp + ("no_interior",), groups, "group")
     within = r.get(table, "within_group", bool, False)
     return CombinationRule("shortest", no_interior, bool(within), r.lines.line(kp))
@@ -447,14 +436,10 @@ def _profiles(r: _Reader, tags: set[str]) -> tuple[Profile, ...]:
         if not isinstance(entry, dict):
             continue
         arcs = r.get(entry, "arcs", str, "declared")
-        if arcs not in ("declared", "all-requestable"):
-            r.error(kp + ("arcs",), f"must be 'declared' or 'all-requestable', got {arcs!r}")
         chosen = None
         if "tags" in entry:
             chosen = frozenset(_names(r, entry["tags"], kp + ("tags",), tags, "arc tag"))
         out.append(Profile(name, arcs, chosen, r.get(entry, "doc", str, ""), r.lines.line(kp)))
-    if not out:
-        r.error(("profiles",), "declare at least one profile, or leave [profiles] out")
     return tuple(out) or (Profile("spec"),)
 
 
@@ -479,18 +464,15 @@ def _walk(r: _Reader, names: set[str], flags: set[str]) -> Walk | None:
             r.error(rkp, f"unknown state {cur!r}")
             continue
         if not isinstance(row, dict):
-            r.error(rkp, "expected a table of requested state = next state")
             continue
         for req in sorted(names - set(row)):
             r.error(rkp, f"missing entry for requested state {req!r}")
         for req, step in row.items():
             if req not in names:
                 r.error(rkp + (req,), f"unknown requested state {req!r}")
-            elif not isinstance(step, str):
-                r.error(rkp + (req,), f"expected a state name, got {kind_of(step)} {step!r}")
-            elif step not in names:
+            elif isinstance(step, str) and step not in names:
                 r.error(rkp + (req,), f"unknown next state {step!r}")
-            else:
+            elif isinstance(step, str):
                 nxt[(cur, req)] = step
     return Walk(
         next=nxt, requires=requires,
@@ -513,9 +495,6 @@ def _correspondence(r: _Reader, names: set[str], link: bool = True) -> Correspon
     for state in mapping:
         if state not in names:
             r.error(kp + ("map", state), f"unknown state {state!r}")
-    for state, image in mapping.items():
-        if not isinstance(image, str):
-            r.error(kp + ("map", state), f"expected a state name, got {kind_of(image)} {image!r}")
     if other is None or profile is None:
         return None
     target = _target(r, kp + ("model",), other)
@@ -615,8 +594,6 @@ def _region(r: _Reader) -> tuple[dict, ...]:
             r.error(kp, f"field {name!r}: width {width} at offset {offset} is not a natural alignment")
         if offset < end:
             r.error(kp, f"field {name!r} overlaps the previous field")
-        if access not in ("ro", "rw"):
-            r.error(kp + ("access",), f"must be 'ro' or 'rw', got {access!r}")
         end = offset + width
         out.append({"name": name, "offset": offset, "width": width, "access": access})
     return tuple(out)
