@@ -58,7 +58,6 @@ def entries(doc: str, properties: dict, required=(), **more) -> dict:
     return {"type": "array", "description": doc, "items": table(doc, properties, required), **more}
 
 
-
 _KINDS = {"integer": "an integer", "string": "a string", "boolean": "a boolean", "array": "an array",
           "object": "a table", "number": "a number"}
 

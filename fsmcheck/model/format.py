@@ -3,19 +3,19 @@ the format reference.
 
 :data:`SCHEMA` says which tables and keys a model file has, their types and
 which are required, each with a description. The loader checks every
-document against it first (:func:`structural_problems`: wrong types, missing
-and unknown keys, each at the key's ``file:line``); what the schema cannot
-say -- a state name that names no state, a bit outside the mask -- the loader
-checks after. :func:`format_reference` renders the schema as the docs'
-model-format reference.
+document against it first (:func:`fsmcheck.inputs.schema.problems`: wrong
+types and values, missing and unknown keys, each at the key's ``file:line``);
+what the schema cannot say -- a state name that names no state, a bit outside
+the mask -- the loader checks after. ``tools/docs_gen.py`` renders the schema
+as the docs' model-format reference.
 """
 
 from __future__ import annotations
 
+from ..inputs.schema import boolean, entries, integer, names, string, table
 from .schema import SESSION_EFFECTS
-from ..inputs.schema import boolean, entries, integer, kind_of, names, problems, reference, string, table
 
-__all__ = ["SCHEMA", "format_reference", "kind_of", "structural_problems"]
+__all__ = ["SCHEMA"]
 
 
 _SOURCE = string("the uAPI, kernel or seed text the declaration comes from")
@@ -133,14 +133,3 @@ SCHEMA: dict = table("A protocol model (TOML). A variant may instead give `exten
         "source": _SOURCE,
     }, ["name", "feature"]),
 }, ["format", "model", "device"])
-
-
-def structural_problems(document: dict) -> list[tuple[tuple, str]]:
-    """Every place ``document`` (a parsed model file) breaks :data:`SCHEMA`, as
-    ``(key path, message)`` (:func:`fsmcheck.inputs.schema.problems`)."""
-    return problems(document, SCHEMA)
-
-
-def format_reference() -> str:
-    """The model-format reference as Markdown, generated from :data:`SCHEMA`."""
-    return reference(SCHEMA, "Model file format")

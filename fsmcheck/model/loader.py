@@ -17,8 +17,8 @@ from ..inputs.positions import index_lines
 from .diagnostics import ModelError
 from .expr import PredicateError, parse_predicate
 from .extends import resolve
-from ..inputs.schema import key_name
-from .format import structural_problems
+from ..inputs.schema import key_name, problems
+from .format import SCHEMA
 from .properties import NAMES
 from .schema import (
     ALL_FLAGS, SESSION_EFFECTS, Arc, Blocked, Capability, CombinationRule, Correspondence,
@@ -92,7 +92,7 @@ def _load(path: Path, *, link: bool, text: Text | None = None) -> Model:
     raw, data, lines = _read(text or path)
     data, lines = resolve(path, data, lines, lambda p: _read(p)[1:])
     reader = _Reader(path, data, lines)
-    for keypath, message in sorted(structural_problems(data), key=lambda p: lines.line(p[0])):
+    for keypath, message in sorted(problems(data, SCHEMA), key=lambda p: lines.line(p[0])):
         reader.error(keypath, message)
     resolved = json.dumps(data, sort_keys=True, default=str).encode()
     model = _build(reader, hashlib.sha256(raw).hexdigest(), link, hashlib.sha256(resolved).hexdigest())
