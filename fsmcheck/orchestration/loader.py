@@ -7,9 +7,10 @@
 :func:`fsmcheck.model.load_model`, and checks every name against it.
 :func:`load` reads any model file once and returns what it holds: a device
 :class:`~fsmcheck.model.schema.Model` or an :class:`~.schema.Orchestration`.
-Every problem is reported, not only the first: :class:`~fsmcheck.model.ModelError`
-carries :class:`~fsmcheck.inputs.Diagnostic` objects rendered as
-``file:line: key: message`` (the same shape as device models).
+Every problem is reported, not only the first -- every structural one, or
+when the structure is sound every name that names nothing:
+:class:`~fsmcheck.model.ModelError` carries :class:`~fsmcheck.inputs.Diagnostic`
+objects rendered as ``file:line: key: message`` (the same shape as device models).
 """
 
 from __future__ import annotations
