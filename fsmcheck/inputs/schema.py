@@ -23,7 +23,7 @@ from .positions import KeyLines, index_lines
 from .source import DEFAULT_MAX_BYTES, Text, read_text
 
 __all__ = ["boolean", "diagnostics", "entries", "integer", "key_name", "kind_of", "load_toml", "names", "problems",
-           "reference", "string", "table"]
+           "read_toml", "reference", "string", "table"]
 
 
 # -- building a schema: one helper per kind of value, each with its description --------------
@@ -146,22 +146,27 @@ def diagnostics(path: str | os.PathLike, found: list[tuple[tuple, str]], lines: 
     return sorted(out, key=lambda d: d.line)
 
 
-def load_toml(source: str | os.PathLike | Text, schema: dict, *,
-              max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[Text, dict, KeyLines]:
-    """Read (unless ``source`` is an already read :class:`Text`), parse and
-    check a TOML file against ``schema``.
-
-    Returns:
-        ``(text, document, key lines)``.
+def read_toml(source: str | os.PathLike | Text, *, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[Text, dict, KeyLines]:
+    """A TOML file read (unless ``source`` is an already read :class:`Text`)
+    and parsed: ``(text, document, key lines)``.
 
     Raises:
-        InputError: the file is unreadable, not TOML (the guards of
-            :func:`~.documents.parse_toml`), or breaks ``schema``: every
-            problem, each at its line.
+        InputError: the file is unreadable or not TOML (the guards of
+            :func:`~.source.read_text` and :func:`~.documents.parse_toml`).
     """
     text = source if isinstance(source, Text) else read_text(source, max_bytes=max_bytes)
-    document = parse_toml(text)
-    lines = index_lines(text.text)
+    return text, parse_toml(text), index_lines(text.text)
+
+
+def load_toml(source: str | os.PathLike | Text, schema: dict, *,
+              max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[Text, dict, KeyLines]:
+    """:func:`read_toml`, the document checked against ``schema``.
+
+    Raises:
+        InputError: as :func:`read_toml`, or the document breaks ``schema``:
+            every problem, each at its line.
+    """
+    text, document, lines = read_toml(source, max_bytes=max_bytes)
     found = problems(document, schema)
     if found:
         raise InputError(diagnostics(text.path, found, lines))

@@ -12,16 +12,15 @@ import hashlib
 import json
 from pathlib import Path
 
-from ..inputs import Diagnostic, InputError, Text, directory_of, parse_toml, read_text
-from ..inputs.positions import index_lines
+from ..inputs import Diagnostic, InputError, Text, directory_of
 from .diagnostics import ModelError
 from .expr import PredicateError, parse_predicate
 from .extends import resolve
-from ..inputs.schema import key_name, problems
+from ..inputs.schema import key_name, problems, read_toml
 from .format import SCHEMA
 from .properties import NAMES
 from .schema import (
-    ALL_FLAGS, SESSION_EFFECTS, Arc, Blocked, Capability, CombinationRule, Correspondence,
+    ALL_FLAGS, Arc, Blocked, Capability, CombinationRule, Correspondence,
     Model, P2PRule, Profile, State, Walk,
 )
 
@@ -106,8 +105,8 @@ def _read(source: Path | Text):
     through :mod:`fsmcheck.inputs`: its size, decoding and nesting guards),
     unless it is already read."""
     try:
-        doc = source if isinstance(source, Text) else read_text(source)
-        return doc.data, parse_toml(doc), index_lines(doc.text)
+        doc, data, lines = read_toml(source)
+        return doc.data, data, lines
     except InputError as exc:
         raise ModelError(exc.diagnostics) from None
 

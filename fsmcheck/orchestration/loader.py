@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..inputs import InputError, Text, directory_of, parse_toml, read_text
-from ..inputs.positions import KeyLines, index_lines
-from ..inputs.schema import diagnostics, problems
+from ..inputs import InputError, Text, directory_of
+from ..inputs.positions import KeyLines
+from ..inputs.schema import diagnostics, problems, read_toml
 from ..model.extends import resolve
 from ..model.loader import ModelError, load_model
 from ..model.schema import Model
@@ -36,8 +36,7 @@ MATCH = {"phases": ("name",), "runs": ("name",)}
 def _parse(source: str | Path | Text) -> tuple[Text, dict, KeyLines]:
     """The file (read unless already a :class:`Text`), its document and key lines."""
     try:
-        doc = source if isinstance(source, Text) else read_text(source)
-        return doc, parse_toml(doc), index_lines(doc.text)
+        return read_toml(source)
     except InputError as exc:  # one error type for every model file: ModelError is an InputError
         raise ModelError(list(exc.diagnostics)) from None
 
