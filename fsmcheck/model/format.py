@@ -127,7 +127,7 @@ SCHEMA: dict = table("A protocol model (TOML). A variant may instead give `exten
     }, ["initiating", "accepting"]),
     "capabilities": entries("`[[capabilities]]`: optional device capabilities a pack tests", {
         "name": string("the capability's name as the uAPI spells it"),
-        "feature": integer("the VFIO_DEVICE_FEATURE number a user opts in with (>= 0)"),
+        "feature": integer("the VFIO_DEVICE_FEATURE number a user opts in with (>= 0)", minimum=0),
         "needs": names("flags a flag set must have for it to apply"),
         "states": names("the states in which it is exercised"),
         "source": _SOURCE,

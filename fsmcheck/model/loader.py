@@ -405,8 +405,6 @@ def _capabilities(r: _Reader, names: set[str], flags: set[str]):
         states = _names(r, entry.get("states", []), kp + ("states",), names, "state")
         if name is None or feature is None:
             continue
-        if feature < 0:
-            r.error(kp + ("feature",), f"a VFIO_DEVICE_FEATURE number is >= 0, got {feature}")
         if name in seen:
             r.error(kp + ("name",), f"duplicate capability {name!r} (first declared at line {seen[name]})")
             continue
