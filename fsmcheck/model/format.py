@@ -57,7 +57,7 @@ SCHEMA: dict = table("A protocol model (TOML). A variant may instead give `exten
         "needs": names("the feature flags that bring the state"),
         "requestable": boolean("whether a user may request it (default true)"),
         "doc": string("what the state is"),
-    }, ["name", "value"]),
+    }, ["name", "value"], minItems=1),
     "groups": {"type": "object", "additionalProperties": names("the group's states"),
                "description": "named groups of states: GROUP = [states]"},
     "sessions": table("data sessions (data_fd)", {
@@ -132,4 +132,4 @@ SCHEMA: dict = table("A protocol model (TOML). A variant may instead give `exten
         "states": names("the states in which it is exercised"),
         "source": _SOURCE,
     }, ["name", "feature"]),
-}, ["format", "model", "device"])
+}, ["format", "model", "device", "states"])

@@ -226,16 +226,13 @@ def _flags(r: _Reader):
             r.error(("flags", "sets", i), f"duplicate flag set {sorted(chosen)}")
         seen_sets.add(chosen)
         sets.append(chosen)
-    if not sets:
-        r.error(("flags", "sets"), "at least one flag set is required")
     return flag_bits, always, tuple(sets), declared
 
 
 def _states(r: _Reader, flags: set[str], width: int, encoding: str) -> tuple[tuple[State, ...], set[str]]:
     """The valid states, and every state name declared (with or without an error)."""
     raw = r.get(r.data, "states", list, None)
-    if raw is None:
-        r.error(("states",), "missing required array of tables [[states]]")
+    if raw is None:  # the schema's diagnostic
         return (), set()
     out, names, values, declared = [], {}, {}, set()
     for i, entry in enumerate(raw):
@@ -261,8 +258,6 @@ def _states(r: _Reader, flags: set[str], width: int, encoding: str) -> tuple[tup
         names[name] = r.lines.line(kp)
         values[value] = name
         out.append(State(name, value, needs, requestable, doc, r.lines.line(kp)))
-    if raw is not None and not out and not r.problems:
-        r.error(("states",), "a model needs at least one state")
     return tuple(out), declared
 
 
