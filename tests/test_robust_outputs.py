@@ -180,3 +180,12 @@ def test_the_most_devices_end_by_the_deadline():
     # the deadline stops says unknown (exit 1) -- either way the run ends.
     assert_clean(run, 0, 1)
     assert run.rc == 0 or "unknown" in run.text, run.text[-2000:]
+
+
+def test_the_deadline_reaches_orchestration_engines():
+    """--deadline bounds an orchestration model as it bounds a device model:
+    what is not decided by then is unknown (exit 1), said per engine."""
+    run = fsmcheck("verify", "-q", "--devices", "4", "--failures", "1", "--deadline", "0.2",
+                   MODELS / "qemu_orchestration.toml", timeout=60)
+    assert_clean(run, 1)
+    assert "not decided before the deadline" in run.text, run.text[-2000:]

@@ -21,8 +21,10 @@ __all__ = ["verify_file", "itf_documents"]
 
 
 def verify_file(orch: Orchestration, err: Console, *, devices: int, failures: int, flags: tuple[str, ...],
-                timeout_ms: int, explicit_seconds: float = 60.0, progress=None):
-    """Verify the orchestration model ``orch`` (loaded by :func:`.loader.load`).
+                timeout_ms: int, explicit_seconds: float = 60.0, deadline: float | None = None, progress=None):
+    """Verify the orchestration model ``orch`` (loaded by :func:`.loader.load`)
+    within ``deadline`` seconds (None: unbounded; what is not decided by then
+    is ``unknown``).
 
     Returns:
         ``(orchestration, results, seconds)``, or None after printing why the
@@ -38,7 +40,7 @@ def verify_file(orch: Orchestration, err: Console, *, devices: int, failures: in
     try:
         results = verify_orchestration(orch, devices=devices, failures=failures, flags=sets,
                                        timeout_ms=timeout_ms, explicit_seconds=explicit_seconds,
-                                       progress=progress)
+                                       deadline=deadline, progress=progress)
     except ValueError as exc:
         err.print(f"error: {exc}", markup=False)
         return None

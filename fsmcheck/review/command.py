@@ -303,7 +303,7 @@ def verify(models, as_json, timeout_ms, quiet, progress, no_color, sarif_path, t
 
             checked = verify_file(model, err, devices=devices, failures=failures, flags=flag_sets,
                                   timeout_ms=min(timeout_ms, int(remaining() * 1000)),
-                                  explicit_seconds=min(60.0, remaining()),
+                                  explicit_seconds=min(60.0, remaining()), deadline=remaining(),
                                   progress=(lambda text: err.print(f"verifying {text}", markup=False))
                                   if live or lines else None)
             if checked is None:
