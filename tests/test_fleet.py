@@ -4,8 +4,9 @@ controller, and the pack's gates (nothing matched, budget) under ``-n``.
 
 The factory :func:`recording` (``--fsmcheck-adapter=tests.test_fleet:recording``)
 serves the reference v2 driver for any device and writes, for each process
-that asks for it, which device and which state-machine seed it was given
-into ``$FLEET_RECORD/<worker>`` (``main`` without xdist).
+that asks for it, which device it was given into ``$FLEET_RECORD/<worker>``
+(``main`` without xdist); this module, loaded as a plugin of those runs
+(``PYTEST_PLUGINS``), adds the state-machine seed the process was given.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pytest
 
 from fsmcheck.adapters.linux import DeviceRefused, Target, factory as linux_factory, target_from_spec
 from fsmcheck.pack.coverage import Coverage
-from fsmcheck.pack.plugin import read_devices
+from fsmcheck.pack.plugin import RUN, PackRun, read_devices
 from fsmcheck.runpack.command import coverage_lines
 
 from .conftest import ROOT, run_pytest
@@ -27,16 +28,24 @@ ONE = str(PACK / "test_vfio_v2_stop_copy.py")  # the smallest v2 module (515 tes
 
 
 def recording(protocol, device=None):
-    """Adapter factory of these tests: the reference v2 driver, recording
-    ``device`` and the seed this process was given."""
+    """Adapter factory of these tests: the reference v2 driver, recording ``device``."""
     from fsmcheck.drivers.reference import ReferenceV2Adapter
-    from fsmcheck.pack.plugin import STATE
 
     if protocol != "v2":
         return None
-    record = Path(os.environ["FLEET_RECORD"])
-    (record / os.environ.get("PYTEST_XDIST_WORKER", "main")).write_text(f"{device}\n{STATE['seed']}\n")
+    _record().write_text(f"{device}\n")
     return ReferenceV2Adapter()
+
+
+def _record() -> Path:
+    return Path(os.environ["FLEET_RECORD"]) / os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+def pytest_sessionfinish(session):
+    """A hook of the fleet runs (``PYTEST_PLUGINS=tests.test_fleet``): a process
+    whose factory was asked adds the seed its run got (``config.stash[RUN]``)."""
+    if _record().is_file():
+        _record().write_text(_record().read_text() + f"{session.config.stash[RUN].seed}\n")
 
 
 def deviceless(protocol):
@@ -45,7 +54,8 @@ def deviceless(protocol):
 
 
 def _pytest(*args, record: Path | None = None, timeout=300):
-    return run_pytest(*args, timeout=timeout, env={"FLEET_RECORD": str(record)} if record else None)
+    return run_pytest(*args, timeout=timeout,
+                      env={"FLEET_RECORD": str(record), "PYTEST_PLUGINS": __name__} if record else None)
 
 
 def _recorded(record: Path) -> dict[str, tuple[str, str]]:
@@ -78,17 +88,17 @@ def test_each_worker_drives_its_own_device_with_the_controllers_seed(tmp_path):
     assert all(line.startswith("STOP_COPY: states ") for line in per_device), lines
 
 
-def test_a_replacement_worker_takes_the_device_its_crashed_predecessor_left(tmp_path, monkeypatch):
+def test_a_replacement_worker_takes_the_device_its_crashed_predecessor_left():
     """pytest_configure_node: gw2 (replacing gw0) gets gw0's device, never one a live worker holds."""
     from fsmcheck.pack import plugin
 
+    config = type("Config", (), {"stash": pytest.Stash()})()
+    config.stash[RUN] = run = PackRun(devices=["a", "b"])
+
     class Node:
         def __init__(self, wid):
-            self.gateway, self.workerinput = type("G", (), {"id": wid})(), {}
+            self.gateway, self.workerinput, self.config = type("G", (), {"id": wid})(), {}, config
 
-    monkeypatch.setitem(plugin.STATE, "devices", ["a", "b"])
-    monkeypatch.setitem(plugin.STATE, "held", {})
-    monkeypatch.setitem(plugin.STATE, "fleet", {})
     nodes = [Node("gw0"), Node("gw1")]
     for node in nodes:
         plugin.pytest_configure_node(node)
@@ -97,7 +107,7 @@ def test_a_replacement_worker_takes_the_device_its_crashed_predecessor_left(tmp_
     replacement = Node("gw2")
     plugin.pytest_configure_node(replacement)
     assert replacement.workerinput["fsmcheck_device"] == "a"
-    assert plugin.STATE["held"] == {"gw1": "b", "gw2": "a"}
+    assert run.held == {"gw1": "b", "gw2": "a"}
 
 
 @pytest.mark.slow
@@ -234,6 +244,7 @@ def test_run_pack_runs_a_fleet_one_worker_per_device(tmp_path, monkeypatch):
     record = tmp_path / "record"
     record.mkdir()
     monkeypatch.setenv("FLEET_RECORD", str(record))
+    monkeypatch.setenv("PYTEST_PLUGINS", __name__)
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
     listed = tmp_path / "fleet.txt"
     listed.write_text("/dev/vfio/7:0000:01:00.0\n/dev/vfio/devices/vfio3  # VF 1\n")

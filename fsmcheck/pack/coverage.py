@@ -67,6 +67,11 @@ class Coverage:
         for key, times in other.advisories.items():
             self.advisories[key] = self.advisories.get(key, 0) + times
 
+    def restart(self) -> None:
+        """Forget what was exercised, for a new run in the same process; the
+        expected counts, which the pack's modules set once at import, stay."""
+        self.__init__(expected=self.expected)
+
     def summary(self) -> list[str]:
         """One line per flag set: exercised / expected."""
         lines = []

@@ -259,6 +259,7 @@ def pytest_configure(config):
     run = config.stash[RUN] = PackRun(spec=config.getoption("--fsmcheck-adapter", default=DEFAULT_FACTORY),
                                       examples=config.getoption("--fsmcheck-examples", default=30),
                                       budget=budget, errata=errata)
+    COVERAGE.restart()
     DEFAULTS["timeout"] = config.getoption("--fsmcheck-call-timeout", default=10.0)
     if _is_worker(config):  # the controller chose the seed, the deadline and this worker's device
         given = config.workerinput

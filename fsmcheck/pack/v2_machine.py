@@ -103,7 +103,7 @@ def machine_test_case(spec: V2Spec):
 
         def runTest(self):
             run_state_machine_as_test(seed(self.pack_run.seed)(partial(V2Machine, self.adapter)), settings=settings(
-                max_examples=self.pack_run.examples, stateful_step_count=25, deadline=None,
+                max_examples=self.pack_run.examples, stateful_step_count=25, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]))
 
         runTest.is_hypothesis_test = True  # as hypothesis' own TestCase: its pytest plugin reports the steps
