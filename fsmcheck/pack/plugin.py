@@ -40,20 +40,16 @@ A fleet of devices (issue 14):
     take that keyword (``fsmcheck.adapters.linux:factory`` does: ``GROUP:NAME``
     or a cdev path). A device named twice is a usage error (exit 4).
 
-With pytest-xdist (``-n N``) worker ``gwK`` drives device K and no other
-worker touches it (a worker that replaces a crashed one takes the device
-that worker left). ``--dist load`` (the default of ``-n``) shares the pack's
-tests out over the devices, ``--dist each`` runs the whole pack on every
-device. More workers than devices is refused (exit 4) before any device is
-opened; devices beyond the workers are not tested (the header says so).
-Without xdist only the first device is tested, and the header and the
-summary say so (``fsmcheck run-pack`` passes ``-n`` itself for several
-devices). The controller picks the state-machine seed and hands it (and the
-``--fsmcheck-budget`` deadline) to every worker; each worker sends its
-coverage, its pack-test count and why it stopped through xdist's
-``workeroutput``, and the controller prints one coverage summary (per device,
-then the total) and applies the gates (nothing matched: exit 1; budget spent
-or adapter given up: exit 1) to the whole fleet.
+With pytest-xdist (``-n N``) worker ``gwK`` drives device K (docs/packs.md,
+"A fleet of devices"); more workers than devices exits 4 before any device
+is opened. The controller hands its seed and budget deadline to the workers
+(``workerinput``); each sends back its coverage, pack-test count and why it
+stopped (``workeroutput``), and the controller prints one summary and
+applies the gates to the whole fleet.
+
+A run's state is a :class:`PackRun` in ``config.stash[RUN]``; the
+process-wide call settings (``calls.DEFAULTS``) and ``COVERAGE`` are set and
+restarted by each run's ``pytest_configure``.
 """
 
 from __future__ import annotations
@@ -79,53 +75,29 @@ DEFAULT_FACTORY = "fsmcheck.drivers.reference:factory"
 
 @dataclass
 class PackRun:
-    """One pytest run of a pack, kept in ``config.stash[RUN]`` (made by
-    ``pytest_configure``; every hook and fixture reads it from its config,
-    so two runs in one process share nothing of it).
+    """One pytest run of a pack, in ``config.stash[RUN]`` (made by
+    ``pytest_configure``; every hook and fixture reads it from its config).
+    Times are in seconds; "(controller)" fields are the xdist controller's,
+    merged from what the workers report."""
 
-    Attributes:
-        spec: the adapter factory, ``package.module:factory`` (``--fsmcheck-adapter``).
-        seed: the state-machine seed (``--fsmcheck-seed``, else random; on an
-            xdist worker the controller's).
-        examples: state-machine runs per flag set (``--fsmcheck-examples``).
-        budget: seconds the whole run may take (``--fsmcheck-budget``), or None.
-        wall_deadline: the ``time.time()`` (s) the controller's budget ends at,
-            handed to the workers; None without a budget or on a worker.
-        errata: the driver's known deviations (``--fsmcheck-errata``), in file order.
-        devices: every device named (``--fsmcheck-device``, then ``--fsmcheck-devices``).
-        device: the device this process drives (None: the factory's own default).
-        workers: xdist workers this controller starts (0: not distributed, or a worker).
-        unused: the devices no worker drives (not tested).
-        adapters: protocol (``"v2"``, ``"v1"``) -> the factory's adapter, or
-            None when it has no driver for it; asked once per protocol.
-        pack_items: pack tests collected (on the controller: the most any worker collected).
-        pack_run: pack tests set up (on the controller: the fleet's sum).
-        budget_spent: the budget ran out.
-        stopped: why the run stopped early (budget spent, adapter given up), or None.
-        errata_hits: erratum id -> tests it turned into xfailed.
-        held: (controller) worker id -> the device it drives.
-        fleet: (controller) worker id -> ``{"device", "coverage": Coverage or
-            None, "pack_run", "error"}``, what the worker reported.
-    """
-
-    spec: str = DEFAULT_FACTORY
-    seed: int = 0
-    examples: int = 30
-    budget: float | None = None
-    wall_deadline: float | None = None
-    errata: list[Erratum] = field(default_factory=list)
-    devices: list[str] = field(default_factory=list)
-    device: str | None = None
-    workers: int = 0
-    unused: list[str] = field(default_factory=list)
-    adapters: dict[str, object] = field(default_factory=dict)
-    pack_items: int = 0
-    pack_run: int = 0
+    spec: str = DEFAULT_FACTORY           # --fsmcheck-adapter: package.module:factory
+    seed: int = 0                         # --fsmcheck-seed, else random; a worker's is the controller's
+    examples: int = 30                    # --fsmcheck-examples: state-machine runs per flag set
+    budget: float | None = None           # --fsmcheck-budget (None: no budget)
+    wall_deadline: float | None = None    # the time.time() the budget ends at, handed to the workers
+    errata: list[Erratum] = field(default_factory=list)   # --fsmcheck-errata, in file order
+    devices: list[str] = field(default_factory=list)      # --fsmcheck-device, then --fsmcheck-devices
+    device: str | None = None             # the device this process drives (None: the factory's default)
+    workers: int = 0                      # xdist workers of this controller (0: none, or a worker)
+    unused: list[str] = field(default_factory=list)       # devices no worker drives
+    adapters: dict[str, object] = field(default_factory=dict)  # "v2"/"v1" -> adapter (None: no driver)
+    pack_items: int = 0                   # pack tests collected ((controller) the most a worker collected)
+    pack_run: int = 0                     # pack tests set up ((controller) the fleet's sum)
     budget_spent: bool = False
-    stopped: str | None = None
-    errata_hits: dict[str, int] = field(default_factory=dict)
-    held: dict[str, str] = field(default_factory=dict)
-    fleet: dict[str, dict] = field(default_factory=dict)
+    stopped: str | None = None            # why the run stopped early (budget, adapter given up)
+    errata_hits: dict[str, int] = field(default_factory=dict)  # erratum id -> tests it xfailed
+    held: dict[str, str] = field(default_factory=dict)    # (controller) worker id -> its device
+    fleet: dict[str, dict] = field(default_factory=dict)  # (controller) worker id -> its report
     _factory: object = None
 
     def factory(self):
@@ -142,7 +114,8 @@ class PackRun:
             try:
                 module = importlib.import_module(module_name)
             except ImportError as exc:
-                raise pytest.UsageError(f"--fsmcheck-adapter {self.spec!r}: cannot import {module_name}: {exc}") from None
+                raise pytest.UsageError(f"--fsmcheck-adapter {self.spec!r}: cannot import {module_name}: "
+                                        f"{exc}") from None
             self._factory = getattr(module, attr, None)
             if not callable(self._factory):
                 raise pytest.UsageError(f"--fsmcheck-adapter {self.spec!r}: {module_name} has no callable {attr}")
