@@ -58,6 +58,7 @@ import importlib
 import inspect
 import random
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,7 +96,7 @@ class PackRun:
     pack_run: int = 0                     # pack tests set up ((controller) the fleet's sum)
     budget_spent: bool = False
     stopped: str | None = None            # why the run stopped early (budget, adapter given up)
-    errata_hits: dict[str, int] = field(default_factory=dict)  # erratum id -> tests it xfailed
+    errata_hits: Counter = field(default_factory=Counter)     # erratum id -> tests it xfailed
     held: dict[str, str] = field(default_factory=dict)    # (controller) worker id -> its device
     fleet: dict[str, dict] = field(default_factory=dict)  # (controller) worker id -> its report
     _factory: object = None
@@ -298,8 +299,7 @@ def pytest_testnodedown(node, error):
     run.fleet[wid] = {"device": report["device"], "coverage": coverage, "pack_run": report["pack_run"], "error": None}
     run.pack_items = max(run.pack_items, report["pack_items"])
     run.pack_run += report["pack_run"]
-    for erratum, hits in report["errata_hits"].items():
-        run.errata_hits[erratum] = run.errata_hits.get(erratum, 0) + hits
+    run.errata_hits.update(report["errata_hits"])
     run.budget_spent = run.budget_spent or report["budget_spent"]
     run.stopped = run.stopped or report["stopped"]
 
@@ -358,7 +358,7 @@ def pytest_runtest_makereport(item, call):
     erratum = matching(run.errata, call.excinfo.value)
     if erratum is None:
         return
-    run.errata_hits[erratum.id] = run.errata_hits.get(erratum.id, 0) + 1
+    run.errata_hits[erratum.id] += 1
     report.outcome = "skipped"
     report.wasxfail = f"erratum {erratum.id}: {erratum.reason}"
 
@@ -489,7 +489,7 @@ def pytest_terminal_summary(terminalreporter):
         write(line)
     write(f"adapter {run.spec}; state-machine seed {run.seed} (replay with --fsmcheck-seed={run.seed})")
     for erratum in run.errata:
-        hits = run.errata_hits.get(erratum.id, 0)
+        hits = run.errata_hits[erratum.id]
         write(f"erratum {erratum.id}: " + (f"hit by {hits} test(s)" if hits else "not hit in this run"))
     if run.unused:
         write(run.unused_note())
