@@ -59,7 +59,7 @@ import inspect
 import random
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pytest
@@ -294,7 +294,7 @@ def pytest_testnodedown(node, error):
     if report is None:
         run.fleet.setdefault(wid, {"device": device, "coverage": None, "error": str(error or "no report")})
         return
-    coverage = Coverage.from_dict(report["coverage"])
+    coverage = Coverage(**report["coverage"])
     COVERAGE.merge(coverage)
     run.fleet[wid] = {"device": report["device"], "coverage": coverage, "pack_run": report["pack_run"], "error": None}
     run.pack_items = max(run.pack_items, report["pack_items"])
@@ -449,7 +449,7 @@ def pytest_sessionfinish(session, exitstatus):
     run = config.stash[RUN]
     if _is_worker(config):
         config.workeroutput["fsmcheck"] = {
-            "device": run.device, "coverage": COVERAGE.to_dict(), "pack_items": run.pack_items,
+            "device": run.device, "coverage": asdict(COVERAGE), "pack_items": run.pack_items,
             "pack_run": run.pack_run, "errata_hits": dict(run.errata_hits),
             "budget_spent": run.budget_spent, "stopped": run.stopped}
         return
