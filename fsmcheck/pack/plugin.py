@@ -194,17 +194,14 @@ def read_devices(options: list[str], path: str | None) -> list[str]:
         except (OSError, UnicodeDecodeError) as exc:
             raise pytest.UsageError(f"--fsmcheck-devices {path}: cannot read it: "
                                     f"{getattr(exc, 'strerror', None) or exc}") from None
-        listed = [line.split("#", 1)[0].strip() for line in text.splitlines()]
-        listed = [d for d in listed if d]
+        listed = [d for d in (line.split("#", 1)[0].strip() for line in text.splitlines()) if d]
         if not listed:
             raise pytest.UsageError(f"--fsmcheck-devices {path}: the file names no device (one a line, '#' comments)")
         devices += listed
-    seen = set()
-    for device in devices:
-        if device in seen:
-            raise pytest.UsageError(f"device {device!r} is named twice (--fsmcheck-device/--fsmcheck-devices): "
-                                    "each device is driven by one worker only")
-        seen.add(device)
+    twice = next((d for i, d in enumerate(devices) if d in devices[:i]), None)
+    if twice is not None:
+        raise pytest.UsageError(f"device {twice!r} is named twice (--fsmcheck-device/--fsmcheck-devices): "
+                                "each device is driven by one worker only")
     return devices
 
 
@@ -251,14 +248,13 @@ def pytest_configure(config):
     run.wall_deadline = time.time() + budget if budget else None
     run.devices = read_devices(config.getoption("--fsmcheck-device", default=None) or [],
                                config.getoption("--fsmcheck-devices", default=None))
+    run.workers = workers = _xdist_workers(config)
     if run.devices:
         _factory_takes_device(run)
-    run.workers = workers = _xdist_workers(config)
-    if run.devices and workers > len(run.devices):
-        raise pytest.UsageError(f"{workers} xdist workers but {len(run.devices)} device(s) named "
-                                "(--fsmcheck-device/--fsmcheck-devices): each worker drives a device of its own; "
-                                f"name {workers - len(run.devices)} more or run with -n {len(run.devices)}")
-    if run.devices:
+        if workers > len(run.devices):
+            raise pytest.UsageError(f"{workers} xdist workers but {len(run.devices)} device(s) named "
+                                    "(--fsmcheck-device/--fsmcheck-devices): each worker drives a device of its own; "
+                                    f"name {workers - len(run.devices)} more or run with -n {len(run.devices)}")
         run.device = run.devices[0] if not workers else None
         run.unused = run.devices[max(workers, 1):]
 
