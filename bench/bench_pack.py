@@ -122,16 +122,16 @@ def _opens_per_second(open_one, clear, seconds: float) -> float:
 def bench_opens(seconds: float) -> list[tuple[str, float, float]]:
     """``(driver, opens/s deriving every open, opens/s now)``."""
     from fsmcheck.drivers.reference import ReferenceV2Adapter
-    from fsmcheck.drivers.v1_device import DERIVED_V1, ReferenceV1Adapter
-    from fsmcheck.drivers.v2_device import DERIVED
+    from fsmcheck.drivers.v1_device import ReferenceV1Adapter, derive_v1
+    from fsmcheck.drivers.v2_device import derive
 
     v2, v1 = ReferenceV2Adapter(), ReferenceV1Adapter()
     flag_sets = (1, 3, 5, 7)
     v2_open = lambda i: v2.open(flag_sets[i % 4])  # noqa: E731
     v1_open = lambda i: v1.open()  # noqa: E731
     out = []
-    for name, open_one, cache in (("v2 (4 flag sets)", v2_open, DERIVED), ("v1", v1_open, DERIVED_V1)):
-        before = _opens_per_second(open_one, cache.clear, seconds)
+    for name, open_one, cache in (("v2 (4 flag sets)", v2_open, derive), ("v1", v1_open, derive_v1)):
+        before = _opens_per_second(open_one, cache.cache_clear, seconds)
         now = _opens_per_second(open_one, None, seconds)
         out.append((name, before, now))
     return out

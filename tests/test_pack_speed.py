@@ -23,10 +23,9 @@ import pytest
 from fsmcheck import mutation
 from fsmcheck.mutation import order as mutation_order, runs as mutation_runs
 from fsmcheck.adapters.contract import DriverError
-from fsmcheck.drivers.derived import DerivedCache
 from fsmcheck.drivers.reference import ReferenceV2Adapter, v2_model
-from fsmcheck.drivers.v1_device import DERIVED_V1, ReferenceV1Adapter
-from fsmcheck.drivers.v2_device import DERIVED, ReferenceV2Device
+from fsmcheck.drivers.v1_device import ReferenceV1Adapter, derive_v1
+from fsmcheck.drivers.v2_device import ReferenceV2Device, derive
 from fsmcheck.model.schema import Config
 from fsmcheck.pack import calls, harness
 from fsmcheck.pack.harness import LOST, AdapterFault, Harness
@@ -39,22 +38,21 @@ FLAG_SETS = (1, 3, 5, 7)   # STOP_COPY, +P2P, +PRE_COPY, all three
 
 
 def _config(model, flags_value):
-    chosen = frozenset(f for f, bit in model.flag_bits.items() if flags_value >> bit & 1)
-    return Config(chosen, model.profiles[0].name, model.flag_order)
+    return Config(model.flags_of(flags_value), model.profiles[0].name, model.flag_order)
 
 
 # -- the reference drivers derive once per flag set -------------------------------------------
 def test_devices_of_one_flag_set_share_one_derived_table():
     """200 opens over the four flag sets derive four tables, each equal to
     derive_table's; every other open is a cache hit."""
-    DERIVED.clear()
+    derive.cache_clear()
     adapter = ReferenceV2Adapter()
     devices = {}
     for i in range(200):
         device = adapter.open(FLAG_SETS[i % 4])
         devices.setdefault(FLAG_SETS[i % 4], []).append(device.table)
         device.close()
-    assert (DERIVED.misses, DERIVED.hits) == (4, 196)
+    assert derive.cache_info()[:2] == (196, 4)  # (hits, misses)
     model = v2_model()
     for flags, tables in devices.items():
         assert all(t is tables[0] for t in tables)
@@ -91,7 +89,7 @@ class _NoDirectStop(ReferenceV2Device):
 def test_a_mutant_that_changes_the_table_gets_its_own_entry():
     """Opened in either order, the mutant sees its table and the reference its
     own: the derive hook is part of the key."""
-    DERIVED.clear()
+    derive.cache_clear()
     for order in ((ReferenceV2Device, _NoDirectStop), (_NoDirectStop, ReferenceV2Device)):
         for cls in order:
             device = ReferenceV2Adapter(cls).open(1)
@@ -104,50 +102,27 @@ def test_a_mutant_that_changes_the_table_gets_its_own_entry():
                     assert device.state == "STOP"
             finally:
                 device.close()
-    assert DERIVED.misses == 2 and len(DERIVED) == 2
+    assert derive.cache_info().misses == 2 and derive.cache_info().currsize == 2
 
 
 def test_a_model_changed_in_memory_is_not_served_the_cached_table():
-    """dataclasses.replace keeps the digest; the cache compares the models."""
+    """dataclasses.replace keeps the content key; the cache compares the models."""
     model = v2_model()
-    DERIVED.clear()
+    derive.cache_clear()
     ReferenceV2Device(model, 1).close()
     fewer = dataclasses.replace(model, arcs=tuple(a for a in model.arcs if (a.src, a.dst) != ("STOP", "RUNNING")))
     assert fewer.digest == model.digest
     device = ReferenceV2Device(fewer, 1)
     assert ("STOP", "RUNNING") not in device.arcs
     assert device.table[("STOP", "RUNNING")].path != ("RUNNING",)
-    assert DERIVED.misses == 2
-
-
-def test_the_cache_is_bounded_least_recently_used_first():
-    class Value:
-        def __init__(self, model):
-            self.model = model
-
-    model, made = object(), []
-    cache = DerivedCache(size=3)
-
-    def get(key):
-        return cache.get(key, model, lambda: made.append(key) or Value(model))
-
-    for key in "abcd":          # d evicts a
-        get(key)
-    get("b")                    # b is now the most recent: e evicts c
-    get("e")
-    assert len(cache) == 3
-    get("a")
-    get("c")
-    assert made == ["a", "b", "c", "d", "e", "a", "c"]
-    with pytest.raises(ValueError):
-        DerivedCache(size=0)
+    assert derive.cache_info().misses == 2
 
 
 def test_v1_devices_share_one_graph():
-    DERIVED_V1.clear()
+    derive_v1.cache_clear()
     adapter = ReferenceV1Adapter()
     graphs = {id(adapter.open().graph) for _ in range(30)}
-    assert len(graphs) == 1 and (DERIVED_V1.misses, DERIVED_V1.hits) == (1, 29)
+    assert len(graphs) == 1 and derive_v1.cache_info()[:2] == (29, 1)  # (hits, misses)
 
 
 # -- the harness: a cheaper handoff, the same guarantees -------------------------------------------

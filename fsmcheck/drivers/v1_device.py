@@ -23,6 +23,7 @@ between two of them.
 
 from __future__ import annotations
 
+import functools
 import random
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -35,11 +36,10 @@ from ..semantics.graphs import arc_graph
 from ..model import load_model
 from ..model.schema import Config
 from ..model.shipped import shipped_model_path
-from .derived import DerivedCache, model_key
 from .stream import StreamError, end_record, parse_stream, record
 
 __all__ = ["ReferenceV1Device", "ReferenceV1Adapter", "DATA_OFFSET", "DATA_SIZE", "FIELDS", "DerivedV1",
-           "DERIVED_V1"]
+           "derive_v1"]
 
 #: Header fields: name -> (offset, width in bytes, writable).
 FIELDS = {
@@ -58,7 +58,7 @@ RUNNING, SAVING, RESUMING = 1, 2, 4
 @dataclass(frozen=True, eq=False)
 class DerivedV1:
     """What a v1 device derives from its model; read-only, shared by every
-    device of one (hook, model).
+    device of one (class, model).
 
     Attributes:
         model: the model it was derived from.
@@ -70,10 +70,6 @@ class DerivedV1:
     graph: nx.DiGraph
     value_of: Mapping[str, int]
     name_of: Mapping[int, str]
-
-
-#: The cache every :class:`ReferenceV1Device` derives through.
-DERIVED_V1 = DerivedCache(8)
 
 
 class ReferenceV1Device:
@@ -120,20 +116,12 @@ class ReferenceV1Device:
 
     @classmethod
     def derived(cls, model) -> DerivedV1:
-        """What a device derives from ``model`` (its ``lenient`` profile), from
-        :data:`DERIVED_V1`: derived on the first open of each (hook, model).
+        """What a device derives from ``model`` (its ``lenient`` profile),
+        through :func:`derive_v1`.
 
         Returns: a read-only :class:`DerivedV1`.
         """
-        hook = cls.derive_graph.__func__
-
-        def make() -> DerivedV1:
-            config = next(c for c in model.configs() if c.profile == "lenient")
-            return DerivedV1(model=model, graph=nx.freeze(cls.derive_graph(model, config)),
-                             value_of=MappingProxyType({s.name: s.value for s in model.states}),
-                             name_of=MappingProxyType({s.value: s.name for s in model.states}))
-
-        return DERIVED_V1.get((hook, model_key(model), "lenient"), model, make)
+        return derive_v1(cls, model)
 
     # -- the device runs ---------------------------------------------------
     def _advance(self, works: bool = False) -> None:
@@ -301,3 +289,14 @@ class ReferenceV1Adapter:
     def open(self):
         self._opened += 1
         return self.device_class(self.model, seed=self._opened)
+
+
+@functools.lru_cache(maxsize=8)
+def derive_v1(cls: type[ReferenceV1Device], model) -> DerivedV1:
+    """The cache every :class:`ReferenceV1Device` derives through: the
+    :class:`DerivedV1` of (device class, model), derived on the first open of
+    each."""
+    config = next(c for c in model.configs() if c.profile == "lenient")
+    return DerivedV1(model=model, graph=nx.freeze(cls.derive_graph(model, config)),
+                     value_of=MappingProxyType({s.name: s.value for s in model.states}),
+                     name_of=MappingProxyType({s.value: s.name for s in model.states}))

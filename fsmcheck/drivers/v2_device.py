@@ -13,19 +13,19 @@ RESUMING -> STOP validates the stream (:mod:`.stream`) and fails with
 injected at any arc (:meth:`ReferenceV2Device.inject_failure`).
 
 What a device derives from its model for its flag set (the combination
-table, the arcs, the state names and groups) is derived once per
-(:meth:`ReferenceV2Device.derive_table` hook, model, flag set, profile) and
-shared, read-only, by every device opened with them (:data:`DERIVED`, a
-bounded cache): a pack opens thousands of devices, and deriving the table
-took most of the time of each open.
+table, the arcs, the state names and groups) is derived once per (device
+class, model, flag set) and shared, read-only, by every device opened with
+them (:func:`derive`, a ``functools.lru_cache``): a pack opens thousands of
+devices, and deriving the table took most of the time of each open.
 
-Mutant drivers subclass it and override one hook each; a mutant that
-changes the table overrides :meth:`ReferenceV2Device.derive_table` and so
-gets a cache entry of its own.
+Mutant drivers subclass it and override one hook each; a mutant class (one
+that changes the table overrides :meth:`ReferenceV2Device.derive_table`)
+gets cache entries of its own.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import random
 from dataclasses import dataclass
@@ -35,10 +35,9 @@ from typing import Mapping
 from ..adapters.contract import DriverError
 from ..semantics.combination import NOOP, PATH, Entry, derive_table
 from ..model.schema import Arc, Config, Model
-from .derived import DerivedCache, model_key
 from .stream import StreamError, end_record, parse_stream, record
 
-__all__ = ["ReferenceV2Device", "Session", "STATE_SIZE", "Derived", "DERIVED"]
+__all__ = ["ReferenceV2Device", "Session", "STATE_SIZE", "Derived", "derive"]
 
 #: Bytes of internal device state.
 STATE_SIZE = 64
@@ -49,11 +48,10 @@ _handles = itertools.count(3)  # like file descriptors: never reused in a proces
 @dataclass(frozen=True, eq=False)
 class Derived:
     """What a device derives from its model for one flag set; read-only and
-    shared by every device opened with the same (hook, model, flags, profile).
+    shared by every device opened with the same (class, model, flags).
 
     Attributes:
-        model: the model it was derived from (kept so that a cache hit can
-            check it is the same model, not only one with the same digest).
+        model: the model it was derived from.
         table: ``{(current, requested): Entry}``, the combination table.
         arcs: ``{(src, dst): Arc}`` of the arcs enabled under the flags
             between supported states.
@@ -68,10 +66,6 @@ class Derived:
     name_of: Mapping[int, str]
     running: frozenset[str]
     saving: frozenset[str]
-
-
-#: The cache every :class:`ReferenceV2Device` derives through.
-DERIVED = DerivedCache()
 
 
 class Session:
@@ -131,28 +125,12 @@ class ReferenceV2Device:
 
     @classmethod
     def derived(cls, model: Model, flags: frozenset[str]) -> Derived:
-        """What a device of ``flags`` derives from ``model``, from :data:`DERIVED`
-        (derived on the first open of each (hook, model, flag set, profile)).
+        """What a device of ``flags`` derives from ``model`` (its first
+        profile), through :func:`derive`.
 
         Returns: a read-only :class:`Derived` (its mappings refuse assignment).
         """
-        profile = model.profiles[0].name
-        hook = cls.derive_table.__func__
-        key = (hook, model_key(model), flags, profile)
-
-        def make() -> Derived:
-            supported = set(model.supported(flags))
-            return Derived(
-                model=model,
-                table=MappingProxyType(dict(cls.derive_table(model, Config(flags, profile, model.flag_order)))),
-                arcs=MappingProxyType({(a.src, a.dst): a for a in model.arcs
-                                       if a.enabled(flags) and {a.src, a.dst} <= supported}),
-                value_of=MappingProxyType({s.name: s.value for s in model.states}),
-                name_of=MappingProxyType({s.value: s.name for s in model.states}),
-                running=frozenset(model.groups.get("running", ())),
-                saving=frozenset(model.groups.get("saving", ())))
-
-        return DERIVED.get(key, model, make)
+        return derive(cls, model, flags)
 
     # -- the device runs ---------------------------------------------------
     def _advance(self) -> None:
@@ -321,3 +299,22 @@ class ReferenceV2Device:
         if session.kind != kind:
             raise DriverError("EINVAL", f"handle {handle} is a {session.kind} session")
         return session
+
+
+@functools.lru_cache(maxsize=32)
+def derive(cls: type[ReferenceV2Device], model: Model, flags: frozenset[str]) -> Derived:
+    """The cache every :class:`ReferenceV2Device` derives through: the
+    :class:`Derived` of (device class, model, flag set), derived on the first
+    open of each (a model is hashed by its content key and compared field by
+    field, so one changed with ``dataclasses.replace`` is derived anew)."""
+    profile = model.profiles[0].name
+    supported = set(model.supported(flags))
+    return Derived(
+        model=model,
+        table=MappingProxyType(dict(cls.derive_table(model, Config(flags, profile, model.flag_order)))),
+        arcs=MappingProxyType({(a.src, a.dst): a for a in model.arcs
+                               if a.enabled(flags) and {a.src, a.dst} <= supported}),
+        value_of=MappingProxyType({s.name: s.value for s in model.states}),
+        name_of=MappingProxyType({s.value: s.name for s in model.states}),
+        running=frozenset(model.groups.get("running", ())),
+        saving=frozenset(model.groups.get("saving", ())))
