@@ -112,11 +112,12 @@ def test_a_replacement_worker_takes_the_device_its_crashed_predecessor_left():
     assert run.held == {"gw1": "b", "gw2": "a"}
 
 
+@pytest.mark.parametrize("workers", [["-n", "3"], ["--tx", "3*popen", "--dist", "load"]])
 @pytest.mark.slow
-def test_more_workers_than_devices_is_refused_before_anything_opens(tmp_path):
+def test_more_workers_than_devices_is_refused_before_anything_opens(tmp_path, workers):
     record = tmp_path / "record"
     record.mkdir()
-    proc = _pytest(ONE, "-n", "3", "--fsmcheck-adapter=tests.test_fleet:recording", "--fsmcheck-device=vf-a",
+    proc = _pytest(ONE, *workers, "--fsmcheck-adapter=tests.test_fleet:recording", "--fsmcheck-device=vf-a",
                    "--fsmcheck-device=vf-b", record=record)
     assert proc.returncode == 4, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "3 xdist workers but 2 device(s) named" in proc.stderr and "-n 2" in proc.stderr
