@@ -48,8 +48,8 @@ stopped (``workeroutput``), and the controller prints one summary and
 applies the gates to the whole fleet.
 
 A run's state is a :class:`PackRun` in ``config.stash[RUN]``; the
-process-wide call settings (``calls.DEFAULTS``) and ``COVERAGE`` are set and
-restarted by each run's ``pytest_configure``.
+process-wide call settings and lost adapters (``calls.DEFAULTS``, ``LOST``)
+and ``COVERAGE`` are set and restarted by each run's ``pytest_configure``.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ from pathlib import Path
 
 import pytest
 
-from .calls import adapter_lost, deadline_left
+from .calls import LOST, adapter_lost, deadline_left
 from .coverage import COVERAGE, Coverage
 from .errata import Erratum, ErrataError, load_errata, matching
 from .harness import DEFAULTS, ProtocolViolation
@@ -231,6 +231,7 @@ def pytest_configure(config):
                                       examples=config.getoption("--fsmcheck-examples", default=30),
                                       budget=budget, errata=errata)
     COVERAGE.restart()
+    LOST.clear()  # ids of an earlier run's adapters, which a new adapter may reuse
     DEFAULTS["timeout"] = config.getoption("--fsmcheck-call-timeout", default=10.0)
     if _is_worker(config):  # the controller chose the seed, the deadline and this worker's device
         given = config.workerinput
