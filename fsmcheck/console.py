@@ -6,12 +6,13 @@ MODEL argument and ``--flags`` / ``--profile`` live in :mod:`fsmcheck.model.opti
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Callable, Iterator
 
 if TYPE_CHECKING:  # rich is imported when used, not at start-up
     from rich.console import Console
 
-__all__ = ["make_console"]
+__all__ = ["make_console", "progress_to"]
 
 
 def make_console(no_color: bool, stderr: bool = False, quiet: bool = False) -> Console:
@@ -26,3 +27,21 @@ def make_console(no_color: bool, stderr: bool = False, quiet: bool = False) -> C
     stream = sys.stderr if stderr else sys.stdout
     return Console(no_color=no_color, stderr=stderr, highlight=False, soft_wrap=stderr, quiet=quiet,
                    emoji=False, width=None if stream.isatty() else 160)
+
+
+@contextmanager
+def progress_to(err: Console, show: bool) -> Iterator[Callable[[str], None]]:
+    """A command's progress on ``err`` (its stderr console), as a callable
+    taking one short text: a live status line on a terminal, one plain line a
+    call elsewhere (``--progress``), nothing when ``show`` is false
+    (:func:`fsmcheck.options.show_progress` decides). Never on stdout, so
+    never in ``--json`` output."""
+    if not show:
+        yield lambda text: None
+    elif err.is_terminal:
+        from rich.text import Text
+
+        with err.status("") as status:
+            yield lambda text: status.update(Text(text))
+    else:
+        yield lambda text: err.print(text, markup=False, highlight=False)

@@ -95,6 +95,19 @@ def cli(*args, catch_exceptions: bool = True, **kwargs):
     return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=catch_exceptions, **kwargs)
 
 
+def progress_lines(*args) -> tuple[dict, list[str]]:
+    """``fsmcheck ARGS... --json`` without and with ``--progress`` (stderr
+    is not a terminal here): asserts both give the same exit code and a JSON
+    document alone on stdout; returns the ``--progress`` run's document and
+    the stderr lines ``--progress`` added (none without it)."""
+    import json
+
+    plain, shown = cli(*args, "--json"), cli(*args, "--json", "--progress")
+    assert plain.exit_code == shown.exit_code, (plain.output, shown.output)
+    json.loads(plain.stdout)
+    return json.loads(shown.stdout), [line for line in shown.stderr.splitlines() if line not in plain.stderr]
+
+
 def run_pytest(*args, timeout: float = 600, env: dict | None = None, cwd: Path = ROOT):
     """``python -m pytest -q -p no:cacheprovider ARGS...`` in a subprocess
     (from the checkout, outside any pytest-xdist worker of this run);

@@ -17,7 +17,7 @@ from fsmcheck.tracecheck.rules import RULES
 from fsmcheck.semantics.combination import derive_table
 from fsmcheck.model.schema import Config
 
-from .conftest import MODELS, TOOLS, V2_WITHOUT_STOP_TO_RESUMING, require_tool
+from .conftest import MODELS, TOOLS, V2_WITHOUT_STOP_TO_RESUMING, progress_lines, require_tool
 
 TRACES = Path(__file__).resolve().parent / "qemu_traces"
 SOURCE, DESTINATION = TRACES / "source.trace", TRACES / "destination.trace"
@@ -360,6 +360,12 @@ def test_unknown_events_are_kept_and_ignored(tmp_path):
     assert (code, found) == (0, [])
     assert doc["traces"][0]["other"] == plain["traces"][0]["other"] + 2
     assert doc["traces"][0]["events"] == plain["traces"][0]["events"]
+
+
+def test_progress_goes_to_stderr_never_into_the_json():
+    doc, added = progress_lines("check-trace", SOURCE, DESTINATION)
+    assert added == [f"checking {SOURCE}", f"checking {DESTINATION}"]
+    assert len(doc["traces"]) == 2
 
 
 def test_json_shape():

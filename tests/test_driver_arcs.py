@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from fsmcheck.cli import main
 
-from .conftest import MODELS, cli
+from .conftest import MODELS, cli, progress_lines
 
 V2 = str(MODELS / "vfio_v2.toml")
 
@@ -192,6 +192,14 @@ def test_callees_declared_under_include_are_resolved_through_the_tree(tmp_path):
     ]
     # void helpers (in the file and in a local header) are no finding and are resolved
     assert doc["unresolved_callees"] == []
+
+
+def test_progress_goes_to_stderr_never_into_the_json(tmp_path):
+    main_c = _xe_tree(tmp_path / "linux")
+    doc, added = progress_lines("driver-arcs", "--model", V2, main_c)
+    assert added == [f"reading the step function in {main_c} and its callees",
+                     f"looking for migration_flags in {main_c} and its directory"]
+    assert doc["flags"] == ["STOP_COPY"]
 
 
 def test_explicit_tree_and_unresolved_callees_are_named(tmp_path):

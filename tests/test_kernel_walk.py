@@ -12,7 +12,7 @@ from fsmcheck.csource.kernel_walk import read_kernel_walk
 from fsmcheck.csource.walk_check import check_walk
 from fsmcheck.model import load_model
 
-from .conftest import MODELS
+from .conftest import MODELS, progress_lines
 
 FULL = "STOP_COPY|P2P|PRE_COPY"
 
@@ -58,6 +58,14 @@ def test_real_walk_terminates_and_equals_the_model_on_all_flag_sets(model, main_
         assert fs["differences"] == []
         for prop in fs["properties"].values():
             assert prop["status"] == "holds" and set(prop["engines"].values()) == {"holds"}
+
+
+def test_progress_goes_to_stderr_never_into_the_json(model, main_c):
+    doc, added = progress_lines("kernel-walk", main_c, "--model", MODELS / "vfio_v2.toml")
+    instances = [f"checking {model.name}: {p} [{c.label}]" for p in ("walk-terminates", "walk-agrees")
+                 for c in model.configs()]
+    assert added == [f"reading vfio_mig_get_next_state() in {main_c}"] + instances
+    assert doc["exit_code"] == 0 and len(doc["flag_sets"]) == len(model.configs())
 
 
 @pytest.mark.slow

@@ -126,6 +126,46 @@ def test_diagnostics_name_the_file_that_declared_the_key(tmp_path):
     assert (str(base), "device.error", error_line) in where
 
 
+def test_a_counterexample_names_the_file_that_declared_its_key(tmp_path):
+    """verify's text and JSON, SARIF, the ITF traces and the report locate a
+    counterexample in the file declaring its key: the arc a variant adds at the
+    variant's line, the 6.12 walk it inherits (two levels down, through
+    vfio_v2_future_flag) at vfio_v2's line; the cancel run's failing phase
+    (an orchestration variant) at qemu_orchestration's line."""
+    import json
+
+    from fsmcheck.ci.sarif import artifact_location
+
+    from .conftest import cli
+
+    path = _write(tmp_path, 'extends = "vfio_v2_future_flag"\n[model]\nname = "v"\n\n'
+                            '[[arcs]]\nfrom = "ERROR"\nto = "RUNNING"\nsession = "none"\n')
+    base, text = str(V2.resolve()), V2.read_text().splitlines()
+    walk_row = next(n for n, line in enumerate(text, 1)
+                    if n > text.index("[walk.next]") and line.startswith("STOP_COPY"))
+    expected = {("walk-agrees", base, walk_row), ("error-exit", str(path), 5)}
+    result = cli("verify", path, "--json", "--sarif", tmp_path / "out.sarif", "--trace-dir", tmp_path / "traces")
+    cexes = [(r["property"], r["counterexample"]) for r in json.loads(result.output)["models"][0]["results"]
+             if r["counterexample"]]
+    assert expected <= {(p, c["file"], c["line"]) for p, c in cexes}
+    assert {json.load(t.open())["#meta"]["file"] for t in (tmp_path / "traces").iterdir()} == {base, str(path)}
+    sarif = json.loads((tmp_path / "out.sarif").read_text())["runs"][0]["results"]
+    assert {(r["ruleId"], r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+             r["locations"][0]["physicalLocation"]["region"]["startLine"]) for r in sarif} >= {
+        (p, artifact_location(f)["uri"], n) for p, f, n in expected}
+    shown = cli("verify", path).output
+    assert f"at {base}:{walk_row}\n" in shown and f"at {path}:5\n" in shown
+    cli("report", "-q", path, "-o", tmp_path / "r.html")
+    assert f"declared at <code>{base}:{walk_row}</code>" in (tmp_path / "r.html").read_text()
+
+    cancel, base = MODELS / "qemu_orchestration_cancel.toml", (MODELS / "qemu_orchestration.toml").resolve()
+    found = {(r["counterexample"]["file"], r["counterexample"]["line"])
+             for r in json.loads(cli("verify", cancel, "--json").output)["models"][0]["results"]}
+    assert {f for f, _ in found} == {str(base)}  # the cancel run fails in a phase the base declares
+    assert all(base.read_text().splitlines()[n - 1] == "[[phases]]" for _, n in found)
+    assert f"at {base}:" in cli("verify", cancel).output
+
+
 def test_an_extends_cycle_is_an_error(tmp_path):
     a = _write(tmp_path, 'extends = "b.toml"\n', "a.toml")
     _write(tmp_path, 'extends = "a.toml"\n', "b.toml")

@@ -281,6 +281,18 @@ def test_a_malformed_errata_file_is_a_usage_error(tmp_path):
     assert f"{errata}:4: erratum[0].rule: 'no-such-rule' is not one of" in proc.stdout + proc.stderr
 
 
+def test_mutate_outside_a_checkout_says_how_to_name_a_pack(tmp_path):
+    """Run where there is no generated_tests (the installed tool): one exit-2
+    diagnostic naming the directory it looked in, --pack and fsmcheck generate;
+    nothing is run or written."""
+    proc = subprocess.run([sys.executable, "-c", "from fsmcheck.cli import main; main()", "mutate"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert f"no generated pack in '{tmp_path / 'generated_tests'}'" in proc.stderr
+    assert "`fsmcheck generate -o DIR` and name it with --pack DIR" in proc.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_mutate_stops_at_first_kill_and_reruns_a_run_stopped_by_an_error(monkeypatch, tmp_path):
     """``score`` runs each mutant with ``-x``; a run that stopped on an adapter
     error (no kill) is run again in full, so stopping early never turns a kill

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .. import __version__
+from ..inputs.positions import file_of
 from ..model.schema import Model
 from ..verifier.verify import Result
 from ..semantics.verdict import HOLDS, UNKNOWN
@@ -51,7 +52,7 @@ def artifact_location(path: Path) -> dict:
 
 
 def _location(model: Model, line: int, text: str | None = None) -> dict:
-    uri, base = _uri(model.path)
+    uri, base = _uri(file_of(line, model.path))
     artifact = {"uri": uri}
     if base:
         artifact["uriBaseId"] = base

@@ -9,10 +9,11 @@ import click
 from rich.text import Text
 from rich.table import Table
 
-from ..console import make_console
+from ..console import make_console, progress_to
 from ..model.options import MODEL, load_or_exit
 from ..model.shipped import shipped_model_path
 from ..model.schema import Config
+from ..options import json_option, no_color_option, progress_option, show_progress
 from ..verifier.exit_codes import EXIT_FAIL, EXIT_INPUT, EXIT_OK
 from .driver_arcs import compare_arcs, find_flags, read_driver_arcs
 from .kernel_walk import WALK_FUNCTION, read_kernel_walk
@@ -30,21 +31,16 @@ def default_model() -> str:
         return "models/vfio_v2.toml"
 
 
-_console = make_console
-
-
-_load = load_or_exit
-
-
 @click.command("kernel-walk")
 @click.argument("c_file", metavar="FILE.c", type=click.Path(dir_okay=False))
 @click.option("--model", "model_path", default=default_model, show_default="vfio_v2",
               type=MODEL, help="The v2 model the walk must equal.")
 @click.option("--function", default=WALK_FUNCTION, show_default=True, help="The walk's function.")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@json_option()
 @click.option("--timeout-ms", default=10000, show_default=True, type=click.IntRange(min=1))
-@click.option("--no-color", is_flag=True, envvar="NO_COLOR")
-def kernel_walk(c_file, model_path, function, as_json, timeout_ms, no_color):
+@progress_option()
+@no_color_option()
+def kernel_walk(c_file, model_path, function, as_json, timeout_ms, progress, no_color):
     """Check the kernel's combination walk in FILE.c (vfio_main.c or a patch).
 
     Parses vfio_mig_get_next_state() with pycparser: the next-step table, the
@@ -54,16 +50,18 @@ def kernel_walk(c_file, model_path, function, as_json, timeout_ms, no_color):
     table derived from the model's arcs; every differing pair is listed.
     Exit codes as `fsmcheck verify`.
     """
-    out, err = _console(no_color), _console(no_color, stderr=True)
-    model = _load(model_path, err)
-    try:
-        kw = read_kernel_walk(c_file, model, function)
-    except SourceError as exc:
-        err.print(f"error: {exc}", markup=False)
-        sys.exit(EXIT_INPUT)
+    out, err = make_console(no_color), make_console(no_color, stderr=True)
+    model = load_or_exit(model_path, err)
     from ..verifier.verify_report import exit_code
 
-    reports = check_walk(kw, model, timeout_ms=timeout_ms)
+    with progress_to(err, show_progress(err, as_json=as_json, progress=progress)) as step:
+        try:
+            step(f"reading {function}() in {c_file}")
+            kw = read_kernel_walk(c_file, model, function)
+        except SourceError as exc:
+            err.print(f"error: {exc}", markup=False)
+            sys.exit(EXIT_INPUT)
+        reports = check_walk(kw, model, timeout_ms=timeout_ms, progress=lambda text: step(f"checking {text}"))
     code = exit_code([r for rep in reports for r in rep.results])
     if code == EXIT_OK and any(rep.differences for rep in reports):
         code = EXIT_FAIL
@@ -145,9 +143,10 @@ def _walk_json(kw, reports, code) -> dict:
 @click.option("--tree", "tree", default=None, type=click.Path(file_okay=False),
               help="Kernel tree whose include paths resolve the driver's headers "
                    "(default: the nearest ancestor of FILE.c with an include/ directory).")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-@click.option("--no-color", is_flag=True, envvar="NO_COLOR")
-def driver_arcs(c_file, flags_text, function, model_path, tree, as_json, no_color):
+@json_option()
+@progress_option()
+@no_color_option()
+def driver_arcs(c_file, flags_text, function, model_path, tree, as_json, progress, no_color):
     """Compare the arcs a driver's step function handles with those the walk
     requires for its migration_flags.
 
@@ -161,24 +160,27 @@ def driver_arcs(c_file, flags_text, function, model_path, tree, as_json, no_colo
     called as a statement whose declaration is found nowhere is named on an
     info line. Exit 0 clean, 1 findings, 2 bad input.
     """
-    out, err = _console(no_color), _console(no_color, stderr=True)
-    model = _load(model_path, err)
-    try:
-        driver = read_driver_arcs(c_file, model, function, tree)
-        if flags_text == "auto":
-            found = find_flags(c_file, model)
-            if found is None:
-                raise SourceError(f"{c_file}: no migration_flags assignment in the file or its directory; "
-                                  "pass --flags")
-            flags, where = found
-        else:
-            flags = frozenset(f.strip() for f in flags_text.replace("|", ",").split(",") if f.strip())
-            where = "--flags"
-            if flags not in model.flag_sets:
-                raise SourceError(f"--flags {flags_text}: not a defined flag set of {model.name}")
-    except SourceError as exc:
-        err.print(f"error: {exc}", markup=False)
-        sys.exit(EXIT_INPUT)
+    out, err = make_console(no_color), make_console(no_color, stderr=True)
+    model = load_or_exit(model_path, err)
+    with progress_to(err, show_progress(err, as_json=as_json, progress=progress)) as step:
+        try:
+            step(f"reading the step function in {c_file} and its callees")
+            driver = read_driver_arcs(c_file, model, function, tree)
+            if flags_text == "auto":
+                step(f"looking for migration_flags in {c_file} and its directory")
+                found = find_flags(c_file, model)
+                if found is None:
+                    raise SourceError(f"{c_file}: no migration_flags assignment in the file or its directory; "
+                                      "pass --flags")
+                flags, where = found
+            else:
+                flags = frozenset(f.strip() for f in flags_text.replace("|", ",").split(",") if f.strip())
+                where = "--flags"
+                if flags not in model.flag_sets:
+                    raise SourceError(f"--flags {flags_text}: not a defined flag set of {model.name}")
+        except SourceError as exc:
+            err.print(f"error: {exc}", markup=False)
+            sys.exit(EXIT_INPUT)
     config = Config(flags, model.profiles[0].name, model.flag_order)
     cmp = compare_arcs(driver, model, config)
     code = EXIT_OK if cmp.clean else EXIT_FAIL

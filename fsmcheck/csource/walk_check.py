@@ -66,10 +66,12 @@ def _kind(model: Model, config: Config, result, entry) -> str:
     return "takes another path"
 
 
-def check_walk(kw: KernelWalk, model: Model, *, timeout_ms: int = 10000) -> list[FlagSetReport]:
-    """Check walk ``kw`` against ``model`` for every flag set of the model."""
+def check_walk(kw: KernelWalk, model: Model, *, timeout_ms: int = 10000, progress=None) -> list[FlagSetReport]:
+    """Check walk ``kw`` against ``model`` for every flag set of the model;
+    ``progress`` is called before each property instance (as by
+    :func:`~fsmcheck.verifier.verify.verify_model`)."""
     checked = dataclasses.replace(model, walk=kw.walk, properties=("walk-terminates", "walk-agrees"))
-    results = verify_model(checked, timeout_ms=timeout_ms)
+    results = verify_model(checked, timeout_ms=timeout_ms, progress=progress)
     reports = []
     for config in model.configs():
         mine = [r for r in results if r.config == config.label]

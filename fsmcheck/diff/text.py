@@ -3,6 +3,7 @@ pointing at the model line it comes from (``file:line``)."""
 
 from __future__ import annotations
 
+from ..inputs.positions import located
 from .compare import ModelDiff
 
 __all__ = ["diff_lines"]
@@ -13,9 +14,9 @@ _MAX_TESTS = 12
 def _where(diff: ModelDiff, old_line: int, new_line: int) -> str:
     parts = []
     if old_line:
-        parts.append(f"{diff.old.path}:{old_line}")
+        parts.append(located(old_line, diff.old.path))
     if new_line:
-        parts.append(f"{diff.new.path}:{new_line}")
+        parts.append(located(new_line, diff.new.path))
     return " -> ".join(parts)
 
 
@@ -41,7 +42,7 @@ def diff_lines(diff: ModelDiff) -> list[str]:
     out.append(f"verdicts: {len(diff.verdicts)} change(s)")
     for v in diff.verdicts:
         vs = f" (vs {v.baseline})" if v.baseline else ""
-        where = f"  ({diff.new.path}:{v.line})" if v.line else ""
+        where = f"  ({located(v.line, diff.new.path)})" if v.line else ""
         summary = f": {v.summary}" if v.summary else ""
         out.append(f"  {v.prop} [{v.config}{vs}]: {v.old} -> {v.new}{summary}{where}")
     out.append(f"pack: {len(diff.pack)} module(s) change")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -75,6 +76,12 @@ def export(model_path, fmt, output, flags_text, profile, no_color, run_name, dev
         for name, pml in promela_all(model).items():
             err.print(f"wrote {write_file(Path(output) / name, pml)}", markup=False)
         sys.exit(EXIT_OK)
+    write_or_echo(text, output, err)
+
+
+def write_or_echo(text: str, output, err) -> NoReturn:
+    """``text`` into the file ``output`` (saying so on ``err``), or on stdout
+    when there is none; then exit 0."""
     if output:
         write_file(Path(output), text)
         err.print(f"wrote {output}", markup=False)

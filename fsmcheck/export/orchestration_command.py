@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-import click
-
-from ..generate.writer import write_file
 from ..model import ModelError
-from ..verifier.exit_codes import EXIT_INPUT, EXIT_OK
+from ..verifier.exit_codes import EXIT_INPUT
 
 __all__ = ["export_orchestration"]
 
@@ -21,6 +17,7 @@ def export_orchestration(path, fmt: str, output, run_name, devices: int, failure
     than promela)."""
     from ..orchestration import load_orchestration
     from ..orchestration.semantics import System
+    from .command import write_or_echo
     from .orchestration_promela import orchestration_promela
 
     if fmt != "promela":
@@ -37,10 +34,4 @@ def export_orchestration(path, fmt: str, output, run_name, devices: int, failure
     except KeyError:
         err.print(f"error: no run {run_name!r} (runs: {', '.join(r.name for r in orch.runs)})", markup=False)
         sys.exit(EXIT_INPUT)
-    text = orchestration_promela(System(orch, run, (orch.default_flags,) * devices, failures))
-    if output:
-        write_file(Path(output), text)
-        err.print(f"wrote {output}", markup=False)
-    else:
-        click.echo(text, nl=False)
-    sys.exit(EXIT_OK)
+    write_or_echo(orchestration_promela(System(orch, run, (orch.default_flags,) * devices, failures)), output, err)

@@ -13,19 +13,27 @@ For each configuration :func:`check` runs SPIN's exhaustive verifier
   violated (a violation is a path to the state).
 
 It needs the ``spin`` program and a C compiler (Debian: ``apt-get install
-spin gcc``).
+spin gcc``). Each program runs in a process group of its own, killed
+whole on a timeout or an interruption; a SIGTERM while :func:`check` runs
+ends the process as an interrupted run (exit 3) after the group is killed and
+the work directory removed.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..model.schema import Config, Model
+from ..verifier.exit_codes import EXIT_INTERNAL
 from .promela import claim_names, promela
 
 __all__ = ["SpinMissingError", "SpinVerdicts", "check"]
@@ -59,10 +67,35 @@ class SpinVerdicts:
 
 
 def _run(cmd, cwd: Path, timeout: float) -> str:
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
-    if proc.returncode != 0 and not _ERRORS.search(proc.stdout):
-        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stdout[-500:]}{proc.stderr[-500:]}")
-    return proc.stdout
+    with subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          start_new_session=True) as proc:
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except BaseException:  # a timeout, ^C, or SIGTERM (:func:`_sigterm_exits`): the whole group ends
+            os.killpg(proc.pid, signal.SIGKILL)  # (reaped as the with block ends)
+            raise
+    if proc.returncode != 0 and not _ERRORS.search(stdout):
+        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}): {stdout[-500:]}{stderr[-500:]}")
+    return stdout
+
+
+@contextmanager
+def _sigterm_exits():
+    """SIGTERM raises ``SystemExit(3)`` (an interrupted run) meanwhile, so
+    the cleanups run: :func:`_run`'s group kill, the directory's removal.
+    Only the main thread can set a handler; elsewhere nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupted(signum, frame):
+        raise SystemExit(EXIT_INTERNAL)
+
+    previous = signal.signal(signal.SIGTERM, interrupted)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _errors(output: str) -> int:
@@ -83,11 +116,13 @@ def check(model: Model, config: Config, timeout: float = 120.0) -> SpinVerdicts:
     Raises:
         SpinMissingError: ``spin`` or ``cc`` is not on PATH.
         RuntimeError: spin, cc or pan failed or printed no error count.
+        subprocess.TimeoutExpired: a call took longer than ``timeout``.
+        SystemExit: code 3, on a SIGTERM while it runs (in the main thread).
     """
     for tool in ("spin", "cc"):
         if shutil.which(tool) is None:
             raise SpinMissingError(f"{tool!r} is not installed (Debian: apt-get install spin gcc)")
-    with tempfile.TemporaryDirectory(prefix="fsmcheck-spin-") as tmp:
+    with _sigterm_exits(), tempfile.TemporaryDirectory(prefix="fsmcheck-spin-") as tmp:
         work = Path(tmp)
         (work / "model.pml").write_text(promela(model, config))
         _run(["spin", "-a", "model.pml"], work, timeout)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import networkx as nx
 
 from ..semantics.graphs import accepted_values, arc_graph
+from ..inputs.positions import located
 from ..model.schema import Model
 from .render import _data, header
 
@@ -32,7 +33,7 @@ def v1_pack_data(model: Model) -> dict:
     reach = {}
     for state in valid:
         if state not in paths:
-            raise ValueError(f"{model.path}:{model.state(state).line}: states: {state} is a valid state but no "
+            raise ValueError(f"{located(model.state(state).line, model.path)}: states: {state} is a valid state but no "
                              f"path of the strict profile's arcs reaches it from {model.initial}: the pack "
                              "cannot bring a device there (add the arc, or check `reachability`)")
         reach[state] = [value[s] for s in paths[state][1:]]
@@ -82,7 +83,7 @@ def _strict_and_lenient(model: Model):
         kinds.setdefault(p.arcs, []).append(p.name)
     if len(kinds["declared"]) != 1 or len(kinds["all-requestable"]) != 1:
         found = ", ".join(f"{p.name} ({p.arcs})" for p in model.profiles) or "none"
-        raise ValueError(f"{model.path}:{model.line_of('profiles')}: profiles: the v1 pack needs one profile "
+        raise ValueError(f"{located(model.line_of('profiles'), model.path)}: profiles: the v1 pack needs one profile "
                          f'with arcs = "declared" and one with arcs = "all-requestable" (found: {found})')
     configs = {c.profile: c for c in model.configs()}
     return configs[kinds["declared"][0]], configs[kinds["all-requestable"][0]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..semantics.combination import NO_PATH, NOOP, PATH, REJECTED, derive_table
+from ..inputs.positions import located
 from ..model.schema import Config, Model
 from .tour import arc_tour
 from .wmethod import FAULT_MODEL, input_alphabet, w_method_sequences
@@ -96,7 +97,7 @@ def _capabilities(model: Model, config: Config) -> list[dict]:
     supported = set(model.supported(config.flags))
     for cap in model.capabilities:
         if cap.name not in CAPABILITY_SUITES:
-            raise ValueError(f"{model.path}:{cap.line}: capabilities: the pack has no suite for {cap.name!r} "
+            raise ValueError(f"{located(cap.line, model.path)}: capabilities: the pack has no suite for {cap.name!r} "
                              f"(known: {', '.join(sorted(CAPABILITY_SUITES))})")
         if cap.needs <= config.flags:
             states = [s for s in cap.states if s in supported]

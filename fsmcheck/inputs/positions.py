@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["KeyLines", "index_lines", "split_lines"]
+__all__ = ["KeyLines", "Line", "file_of", "located", "index_lines", "split_lines"]
 
 _BARE = r"[A-Za-z0-9_-]+"
 _QUOTED = r'"(?:[^"\\]|\\.)*"|\'[^\']*\''
@@ -30,6 +30,29 @@ _INLINE_KEY = re.compile(rf"(?:^|[{{,])\s*({_KEY})\s*=")
 def _split_dotted(text: str) -> tuple[str, ...]:
     parts = re.findall(_KEY, text)
     return tuple(p[1:-1] if p[:1] in "\"'" else p for p in parts)
+
+
+class Line(int):
+    """A 1-based line number that names its file: ``file`` is the path of the
+    file declaring the key (a model resolved from several files, ``extends``),
+    or None when it is the one document indexed. It is an ``int`` everywhere
+    else (compared, hashed, printed and written to JSON as the number)."""
+
+    def __new__(cls, number: int, file: str | None = None):
+        self = super().__new__(cls, number)
+        self.file = file
+        return self
+
+
+def file_of(line: int, path) -> str:
+    """The file declaring ``line`` (a :class:`Line`), else ``path`` (the
+    document's own), as a string."""
+    return str(getattr(line, "file", None) or path)
+
+
+def located(line: int, path) -> str:
+    """``FILE:LINE`` of ``line``, FILE as :func:`file_of` gives it."""
+    return f"{file_of(line, path)}:{line}"
 
 
 class KeyLines:
@@ -54,9 +77,11 @@ class KeyLines:
             path = path[:-1]
         return None, 1
 
-    def line(self, path: tuple) -> int:
-        """Return the line declaring ``path`` or its nearest declared prefix."""
-        return self.where(path)[1]
+    def line(self, path: tuple) -> Line:
+        """Return the line declaring ``path`` or its nearest declared prefix
+        (a :class:`Line`: it names the file, if :meth:`where` does)."""
+        file, line = self.where(path)
+        return Line(line, file)
 
     def items(self):
         """``(key path, line)`` of every declared key."""

@@ -307,7 +307,9 @@ class Model:
         return tuple(sorted(self.flag_bits, key=self.flag_bits.get))
 
     def line_of(self, *path) -> int:
-        """The line declaring key ``path`` in the model file (1 if unknown)."""
+        """The line declaring key ``path`` (1 if unknown): a
+        :class:`~fsmcheck.inputs.positions.Line`, whose ``file`` names the
+        declaring file when it is not :attr:`path` (a variant's base)."""
         return self.lines.line(tuple(path)) if self.lines is not None else 1
 
     def configs(self) -> list[Config]:

@@ -18,7 +18,7 @@ __all__ = ["mutate"]
 
 @click.command()
 @click.option("-p", "--pack", "pack_dir", default="generated_tests", show_default=True,
-              type=click.Path(file_okay=False, exists=True), help="The generated pack.")
+              type=click.Path(file_okay=False, path_type=Path), help="The generated pack (fsmcheck generate -o DIR).")
 @click.option("--seed", default=0, show_default=True, type=int, help="State-machine seed for every run.")
 @click.option("--jobs", default=2, show_default=True, type=click.IntRange(min=1), help="Parallel pytest runs.")
 @click.option("--full", is_flag=True,
@@ -44,18 +44,21 @@ def mutate(pack_dir, seed, jobs, full, cache_dir, no_cache, as_json, quiet, prog
 
     from .score import score
 
+    if not any(pack_dir.glob("test_vfio_v*.py")):
+        raise click.BadParameter(f"no generated pack in {str(pack_dir.absolute())!r} (no test_vfio_v*.py): write "
+                                 "one with `fsmcheck generate -o DIR` and name it with --pack DIR", param_hint="'--pack'")
     out, err = make_console(no_color), make_console(no_color, stderr=True)
     show = (lambda r: err.print(f"  {r.protocol} {r.name}: {'killed' if r.killed else 'SURVIVED'} "
                                 f"({r.seconds:.1f} s)", markup=False)) \
         if show_progress(err, quiet=quiet, as_json=as_json, progress=progress) else None
     start = time.perf_counter()
-    reference, mutants = score(Path(pack_dir), seed=seed, jobs=jobs, full=full, progress=show,
+    reference, mutants = score(pack_dir, seed=seed, jobs=jobs, full=full, progress=show,
                                cache_dir=cache_dir, use_cache=not no_cache)
     ref_ok = all(r.failed == 0 and r.errors == 0 and r.returncode == 0 for r in reference)
     killed = sum(1 for m in mutants if m.killed)
     from ..rules import rule_table, uncovered_musts  # every observable MUST needs a killing test
 
-    uncovered = [r.rule.id for r in uncovered_musts(rule_table(Path(pack_dir)))]
+    uncovered = [r.rule.id for r in uncovered_musts(rule_table(pack_dir))]
     seconds = time.perf_counter() - start
     code = EXIT_OK if ref_ok and killed == len(mutants) and not uncovered else 1
     if as_json:

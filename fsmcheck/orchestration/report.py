@@ -15,6 +15,7 @@ from __future__ import annotations
 import html
 import time
 
+from ..inputs.positions import located
 from .loader import load_orchestration
 from .trace import chart_rows
 from .verify import verify_orchestration
@@ -58,7 +59,7 @@ def orchestration_section(path: str, *, devices: int = 2, failure_budgets=(0, 1)
             cex = r.counterexample
             charts.append(f"<h4 class='fails'>{_esc(r.prop.name)} [{_esc(r.config)}]</h4>"
                           f"<p>{_esc(cex.summary)}</p><p class='small'>phase declared at "
-                          f"<code>{_esc(orch.path)}:{cex.line}</code>; {len(rows) - 2} steps, shortest "
+                          f"<code>{_esc(located(cex.line, orch.path))}</code>; {len(rows) - 2} steps, shortest "
                           f"(both engines)</p><table class='chart'><tr>{head}</tr>{body}</table>")
     seconds = time.perf_counter() - start
     table = ["<table><tr><th>property</th><th>configuration</th><th>networkx</th><th>z3</th>"

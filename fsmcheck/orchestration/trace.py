@@ -17,6 +17,7 @@ A trace is a list of ``(step, global state)`` pairs from the state at open
 from __future__ import annotations
 
 from .. import __version__
+from ..inputs.positions import file_of
 from .semantics import System
 
 __all__ = ["trace_lines", "chart_rows", "itf_from_counterexample", "ITF_DESCRIPTION"]
@@ -77,7 +78,8 @@ def itf_from_counterexample(orch, result, engine: str) -> dict:
         "#meta": {"format": "ITF", "format-description": ITF_DESCRIPTION, "source": str(orch.path),
                   "fsmcheck": __version__, "model": orch.name, "run": cex.data["run"],
                   "property": result.prop.name, "configuration": result.config, "engine": engine,
-                  "summary": cex.summary, "line": cex.line, "flags": cex.data["devices"]},
+                  "summary": cex.summary, "line": cex.line, "file": file_of(cex.line, orch.path),
+                  "flags": cex.data["devices"]},
         "params": ["flags"],
         "vars": ["phase", "event"] + [f"dev{i}" for i in range(n)],
         "states": states,

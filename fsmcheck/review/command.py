@@ -267,6 +267,7 @@ def verify(models, as_json, timeout_ms, quiet, progress, no_color, sarif_path, t
     """
     from rich.text import Text
 
+    from ..inputs.positions import located
     from ..verifier.verify import verify_model
     from ..verifier.verify_report import document_json, exit_code, print_results, results_json
 
@@ -329,7 +330,7 @@ def verify(models, as_json, timeout_ms, quiet, progress, no_color, sarif_path, t
                 results = verify_model(model, timeout_ms=timeout_ms, deadline=remaining(),
                                        progress=_progress_lines(err, began) if lines else None)
         except ValueError as exc:
-            err.print(f"{path}:{model.line_of('properties', 'check')}: properties.check: {exc}",
+            err.print(f"{located(model.line_of('properties', 'check'), path)}: properties.check: {exc}",
                       markup=False, highlight=False)
             codes.append(EXIT_INPUT)
             errors.append(f"{path}: {exc}")

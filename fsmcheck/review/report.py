@@ -33,6 +33,7 @@ from typing import Callable, Sequence
 
 from .. import __version__
 from ..semantics.combination import NO_PATH, NOOP, PATH, derive_table
+from ..inputs.positions import located
 from ..model import load_model
 from ..model.schema import Config, Model
 from ..verifier.trace import steps
@@ -150,7 +151,7 @@ def _counterexamples(rep: ModelReport) -> str:
         cex = r.counterexample
         if cex is None:
             continue
-        where = f"{model.path}:{cex.line}" if cex.line else str(model.path)
+        where = located(cex.line, model.path) if cex.line else str(model.path)
         items = "".join(f"<li>{_esc(t)}</li>" for t in cex.trace)
         block = (f"<h4 class='fails'>{_esc(r.prop.name)} [{_esc(r.config)}]</h4><p>{_esc(cex.summary)}</p>"
                  f"<p class='small'>declared at <code>{_esc(where)}</code></p><ol class='trace'>{items}</ol>")

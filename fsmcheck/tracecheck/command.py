@@ -9,8 +9,9 @@ from pathlib import Path
 
 import click
 
-from ..console import make_console
+from ..console import make_console, progress_to
 from ..model.options import MODEL, load_or_report, parse_flags
+from ..options import json_option, no_color_option, progress_option, quiet_option, show_progress
 from ..verifier.exit_codes import EXIT_FAIL, EXIT_INPUT, EXIT_INTERNAL, EXIT_OK
 
 __all__ = ["check_trace_command"]
@@ -23,20 +24,20 @@ __all__ = ["check_trace_command"]
 @click.option("--flags", "flags_text", default="auto", show_default=True,
               help="Every device's flag set (e.g. STOP_COPY,P2P,PRE_COPY or 7), or 'auto': per device, the "
                    "smallest defined set holding every state it was recorded in or asked for (printed).")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout (fixed shape, "
-              "see fsmcheck.tracecheck.output).")
+@json_option("Print the result as JSON on stdout (fixed shape, see fsmcheck.tracecheck.output).")
 @click.option("--sarif", "sarif_path", type=click.Path(dir_okay=False),
               help="Also write the findings as SARIF 2.1.0 to this file (located in the trace files).")
-@click.option("--quiet", "-q", is_flag=True, help="Print only the findings and the summary lines.")
+@quiet_option("Print only the findings and the summary lines.")
+@progress_option()
 @click.option("--max-rows", default=200, show_default=True, type=click.IntRange(min=0),
               help="Requests and states kept per device for the report (all are checked and counted).")
 @click.option("--max-violations", default=500, show_default=True, type=click.IntRange(min=0),
               help="Findings kept per trace (all are counted).")
 @click.option("--context", default=2, show_default=True, type=click.IntRange(min=0, max=20),
               help="Lines shown before and after each finding.")
-@click.option("--no-color", is_flag=True, envvar="NO_COLOR", help="Plain text output (also NO_COLOR=1).")
-def check_trace_command(traces, model_path, flags_text, as_json, sarif_path, quiet, max_rows, max_violations,
-                        context, no_color):
+@no_color_option()
+def check_trace_command(traces, model_path, flags_text, as_json, sarif_path, quiet, progress, max_rows,
+                        max_violations, context, no_color):
     """Check QEMU VFIO migration traces against the model (trace validation).
 
     Each TRACE is a QEMU trace-event log (-D FILE, with or without the
@@ -79,43 +80,34 @@ def check_trace_command(traces, model_path, flags_text, as_json, sarif_path, qui
             err.print(f"error: {exc.format_message()}", markup=False)
             sys.exit(EXIT_INPUT)
     reports, errors, codes = [], [], []
-    show_progress = not as_json and not quiet and err.is_terminal
-    for path in traces:
-        try:
-            with open_trace(path) as source:
-                if source.model and source.model != model.name:
-                    raise TraceInputError(path, 1, f"an ITF trace of model {source.model}, not {model.name}: "
-                                          f"check it with --model models/{source.model}.toml", "#meta.model")
-                for declared in source.flags.values():
-                    if declared not in model.flag_sets:
-                        raise TraceInputError(path, source.flags_line, "#meta.flags: {" + ", ".join(sorted(declared))
-                                              + f"}} is not a defined flag set of {model.name}", "#meta.flags")
-                if show_progress:
-                    with err.status(f"checking {path}"):
-                        report = check_trace(model, source, flags, max_rows=max_rows,
-                                             max_violations=max_violations, context=context)
-                else:
+    with progress_to(err, show_progress(err, quiet=quiet, as_json=as_json, progress=progress)) as step:
+        for path in traces:
+            try:
+                with open_trace(path) as source:
+                    if source.model and source.model != model.name:
+                        raise TraceInputError(path, 1, f"an ITF trace of model {source.model}, not {model.name}: "
+                                              f"check it with --model models/{source.model}.toml", "#meta.model")
+                    for declared in source.flags.values():
+                        if declared not in model.flag_sets:
+                            raise TraceInputError(path, source.flags_line, "#meta.flags: {"
+                                                  + ", ".join(sorted(declared))
+                                                  + f"}} is not a defined flag set of {model.name}", "#meta.flags")
+                    step(f"checking {path}")
                     report = check_trace(model, source, flags, max_rows=max_rows, max_violations=max_violations,
                                          context=context)
-        except InputError as exc:
-            err.print(str(exc), markup=False, highlight=False)
-            errors.append(str(exc))
-            codes.append(EXIT_INPUT)
-            continue
-        except OSError as exc:
-            message = f"{path}:1: cannot read: {exc.strerror or exc}"
-            err.print(message, markup=False, highlight=False)
-            errors.append(message)
-            codes.append(EXIT_INPUT)
-            continue
-        except Exception as exc:  # noqa: BLE001 - reported as an internal error, exit 3
-            message = f"{path}: internal error: {type(exc).__name__}: {exc}"
-            err.print(message, markup=False, highlight=False)
-            errors.append(message)
-            codes.append(EXIT_INTERNAL)
-            continue
-        reports.append(report)
-        codes.append(EXIT_FAIL if report.violations_total else EXIT_OK)
+            except Exception as exc:  # noqa: BLE001 - bad input exits 2, anything else is internal (3)
+                codes.append(EXIT_INPUT if isinstance(exc, (InputError, OSError)) else EXIT_INTERNAL)
+                if isinstance(exc, InputError):
+                    message = str(exc)
+                elif isinstance(exc, OSError):
+                    message = f"{path}:1: cannot read: {exc.strerror or exc}"
+                else:
+                    message = f"{path}: internal error: {type(exc).__name__}: {exc}"
+                err.print(message, markup=False, highlight=False)
+                errors.append(message)
+                continue
+            reports.append(report)
+            codes.append(EXIT_FAIL if report.violations_total else EXIT_OK)
     code = next((c for c in (EXIT_INTERNAL, EXIT_INPUT, EXIT_FAIL) if c in codes), EXIT_OK)
     if sarif_path:
         from ..outputs import write_file

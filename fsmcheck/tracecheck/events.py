@@ -39,10 +39,14 @@ checker does with it:
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Iterable, Iterator
 from typing import NamedTuple
 
-__all__ = ["Event", "IMPLIED", "REQUEST", "RECORD", "STEP", "SAVE_DATA", "LOAD_DATA", "SAVE_END", "LOAD_END",
-           "VM", "VMSTATE", "MALFORMED", "OTHER"]
+from ..inputs import open_lines
+
+__all__ = ["Event", "read_events", "IMPLIED", "REQUEST", "RECORD", "STEP", "SAVE_DATA", "LOAD_DATA", "SAVE_END",
+           "LOAD_END", "VM", "VMSTATE", "MALFORMED", "OTHER"]
 
 REQUEST, RECORD, STEP = "request", "record", "step"
 SAVE_DATA, LOAD_DATA, SAVE_END, LOAD_END = "save-data", "load-data", "save-end", "load-end"
@@ -72,3 +76,20 @@ class Event(NamedTuple):
     b: str
     name: str
     text: str
+
+
+def read_events(parse: Callable[[int, str], Event],
+                lines: Iterable[tuple[int, str]] | str | os.PathLike) -> Iterator[Event]:
+    """Yield ``parse(number, text)``, one :class:`Event` per ``(line number,
+    text)`` of ``lines`` (streaming: one line at a time); given a path, its
+    lines are read once with :func:`fsmcheck.inputs.open_lines`.
+
+    Raises:
+        fsmcheck.inputs.InputError: (a path) unreadable, a line over the bound or not UTF-8.
+    """
+    if isinstance(lines, (str, os.PathLike)):
+        with open_lines(lines) as source:
+            yield from read_events(parse, source)
+        return
+    for number, text in lines:
+        yield parse(number, text)

@@ -39,9 +39,8 @@ import os
 import re
 from collections.abc import Iterable, Iterator
 
-from ..inputs import open_lines
 from .events import (IMPLIED, LOAD_DATA, LOAD_END, MALFORMED, OTHER, RECORD, REQUEST, SAVE_DATA, SAVE_END, VM,
-                     VMSTATE, Event)
+                     VMSTATE, Event, read_events)
 from .qemu_events import MIGRATION_PREFIXES, VFIO_EVENTS
 
 __all__ = ["read_qemu_log", "parse_line", "looks_like_qemu_log", "KNOWN_EVENTS", "CHECKED", "IGNORED",
@@ -192,16 +191,6 @@ def parse_line(number: int, text: str) -> Event:
 
 
 def read_qemu_log(lines: Iterable[tuple[int, str]] | str | os.PathLike) -> Iterator[Event]:
-    """Yield one :class:`Event` per ``(line number, text)`` of a trace-event
-    log (streaming: one line at a time); given a path, its lines are read
-    once with :func:`fsmcheck.inputs.open_lines`.
-
-    Raises:
-        fsmcheck.inputs.InputError: (a path) unreadable, a line over the bound or not UTF-8.
-    """
-    if isinstance(lines, (str, os.PathLike)):
-        with open_lines(lines) as source:
-            yield from read_qemu_log(source)
-        return
-    for number, text in lines:
-        yield parse_line(number, text)
+    """The :class:`Event` of each line of a trace-event log, as
+    :func:`~.events.read_events` reads them (lines or a path; streaming)."""
+    return read_events(parse_line, lines)

@@ -29,8 +29,8 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator
 
-from ..inputs import InputError, open_lines, parse_json_line
-from .events import IMPLIED, MALFORMED, OTHER, RECORD, VM, Event
+from ..inputs import InputError, parse_json_line
+from .events import IMPLIED, MALFORMED, OTHER, RECORD, VM, Event, read_events
 
 __all__ = ["read_qmp", "parse_line", "looks_like_qmp", "state_name"]
 
@@ -85,12 +85,6 @@ def parse_line(number: int, text: str) -> Event:
 
 
 def read_qmp(lines: Iterable[tuple[int, str]] | str | os.PathLike) -> Iterator[Event]:
-    """Yield one :class:`Event` per ``(line number, text)`` of a QMP event
-    log (streaming); given a path, its lines are read once with
-    :func:`fsmcheck.inputs.open_lines`."""
-    if isinstance(lines, (str, os.PathLike)):
-        with open_lines(lines) as source:
-            yield from read_qmp(source)
-        return
-    for number, text in lines:
-        yield parse_line(number, text)
+    """The :class:`Event` of each line of a QMP event log, as
+    :func:`~.events.read_events` reads them (lines or a path; streaming)."""
+    return read_events(parse_line, lines)

@@ -14,7 +14,8 @@ Trace Format (ITF) that Apalache and Quint emit:
     {
       "#meta": {"format": "ITF", "format-description": "...", "source": "models/vfio_v1.toml",
                 "fsmcheck": "0.1.0", "model": "vfio_v1", "property": "no-invalid-entry",
-                "configuration": "lenient", "engine": "networkx", "summary": "...", "line": 73},
+                "configuration": "lenient", "engine": "networkx", "summary": "...", "line": 73,
+                "file": "models/vfio_v1.toml"},
       "params": ["flags", "profile"],
       "vars": ["device_state", "state", "via"],
       "states": [
@@ -30,6 +31,8 @@ step was taken: ``open`` for the first state, then ``request``, ``reset`` or
 of the model's ``[encoding] bits`` (v1: ``RUNNING``, ``SAVING``,
 ``RESUMING``). ITF keeps parameters in ``params``; fsmcheck lists the
 configuration's flags and profile there and repeats them in ``#meta``.
+``#meta.line`` is where the counterexample's state, arc or rule is declared,
+in ``#meta.file`` (the base's file, for what a variant inherits).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ import re
 from dataclasses import dataclass
 
 from .. import __version__
+from ..inputs.positions import file_of
 from ..model.schema import Model
 
 __all__ = ["Step", "steps", "itf_trace", "ITF_DESCRIPTION"]
@@ -132,6 +136,7 @@ def itf_trace(model: Model, result, engine: str | None = None) -> dict:
             "engine": engine,
             "summary": cex.summary,
             "line": cex.line,
+            "file": file_of(cex.line, model.path),
             "data": cex.data,
         },
         "params": ["flags", "profile"],

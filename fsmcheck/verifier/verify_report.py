@@ -7,6 +7,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .. import __version__
+from ..inputs.positions import file_of, located
 from ..model.schema import Model
 from .verify import DISAGREE, ENGINES, ERROR, Result
 from ..semantics.verdict import FAILS, HOLDS, UNKNOWN
@@ -78,15 +79,20 @@ def _print_problem(console: Console, model: Model, r: Result) -> None:
         if cex.trace:
             console.print("  trace: " + " -> ".join(cex.trace), highlight=False, markup=False)
         if cex.line:
-            console.print(f"  at {model.path}:{cex.line}", highlight=False, markup=False)
+            console.print(f"  at {located(cex.line, model.path)}", highlight=False, markup=False)
 
 
-def _verdict_json(v) -> dict:
+def _cex_json(model: Model, cex) -> dict | None:
+    """A counterexample's JSON, with ``file``: the file declaring its line."""
+    return None if cex is None else {**cex.to_json(), "file": file_of(cex.line, model.path)}
+
+
+def _verdict_json(model: Model, v) -> dict:
     out = {"status": v.status, "seconds": round(v.seconds, 6)}
     if v.note:
         out["note"] = v.note
     if v.counterexample is not None:
-        out["counterexample"] = v.counterexample.to_json()
+        out["counterexample"] = _cex_json(model, v.counterexample)
     return out
 
 
@@ -106,8 +112,8 @@ def results_json(model: Model, results: list[Result], seconds: float) -> dict:
                 "source": r.prop.source,
                 "status": r.status,
                 "detail": r.detail,
-                "engines": {n: _verdict_json(v) for n, v in r.verdicts.items()},
-                "counterexample": r.counterexample.to_json() if r.counterexample else None,
+                "engines": {n: _verdict_json(model, v) for n, v in r.verdicts.items()},
+                "counterexample": _cex_json(model, r.counterexample),
             }
             for r in results
         ],
