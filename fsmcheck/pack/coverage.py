@@ -50,7 +50,9 @@ class Coverage:
     def restart(self) -> None:
         """Forget what was exercised, for a new run in the same process; the
         expected counts, which the pack's modules set once at import, stay."""
-        self.__init__(expected=self.expected)
+        for name in self._SETS:
+            getattr(self, name).clear()
+        self.advisories.clear()
 
     def summary(self) -> list[str]:
         """One line per flag set: exercised / expected."""
