@@ -5,8 +5,8 @@ Two campaigns, seeded and bounded (``python -m fuzz.orchestration``):
 * ``loader``: mutated orchestration files (the device-model mutations of
   :mod:`fuzz.mutations`, plus orchestration-specific ones: a rule key's
   value replaced by a number, table, array, nested array or odd string; a
-  phase or run name changed) through :func:`fsmcheck.orchestration.is_orchestration`
-  and :func:`~fsmcheck.orchestration.load_orchestration`. Pass: the file
+  phase or run name changed) through :func:`fsmcheck.orchestration.load`
+  (the read-once dispatch by kind). Pass: the file
   loads or the loader raises :class:`~fsmcheck.model.ModelError`; any other
   exception is a finding.
 * ``engines``: every single-value edit of the shipped model that still
@@ -97,7 +97,7 @@ def _write(out: Path, kind: str, n: int, text: str, reason: str) -> Path:
 def loader_campaign(seed: int, inputs: int, seconds: float, out: Path) -> dict:
     """Mutated orchestration files through the loader; returns the figures."""
     from fsmcheck.model import ModelError
-    from fsmcheck.orchestration import is_orchestration, load_orchestration
+    from fsmcheck.orchestration import load
 
     rnd = random.Random(seed)
     texts = {p: p.read_text(encoding="utf-8") for p in SOURCES}
@@ -115,8 +115,7 @@ def loader_campaign(seed: int, inputs: int, seconds: float, out: Path) -> dict:
             path.write_text(text, encoding="utf-8", errors="surrogatepass")
             figures["inputs"] += 1
             try:
-                is_orchestration(path)
-                load_orchestration(path)
+                load(path)
                 figures["loaded"] += 1
             except ModelError as exc:
                 figures["ModelError"] += 1

@@ -50,7 +50,7 @@ def test_verify_bad_input_exits_2_with_location(tmp_path):
     bad.write_text("format = 1\n[model]\nname = 'x'\n[device]\ninitial = 'A'\nreset = 'A'\n")
     result = run("verify", str(bad))
     assert result.exit_code == 2
-    assert f"{bad}:1: states: missing required array of tables [[states]]" in result.output
+    assert f"{bad}:1: states: missing required key 'states'" in result.output
 
 
 def test_verify_bad_input_among_good_models_still_verifies_the_rest(tmp_path):

@@ -190,5 +190,5 @@ def test_run_pack_refuses_a_bad_errata_file_before_running(tmp_path):
     result = cli("run-pack", "--vfio-cdev", "/dev/null", "--adapter", "fsmcheck.drivers.reference:factory",
                  "--errata", errata, "-q", "-o", tmp_path / "out")
     assert result.exit_code == 2, result.output
-    assert f"{errata}:2: erratum[0].id: must be a non-empty string" in result.stderr
+    assert f"{errata}:2: erratum[0].id: expected a non-empty string, got an integer 5" in result.stderr
     assert not (tmp_path / "out" / "junit.xml").exists()

@@ -157,7 +157,7 @@ def test_loader_checks_blocked_unless_and_capabilities(tmp_path):
         load_model(bad)
     text = str(info.value)
     assert "capabilities[0].states: unknown state 'LATER'" in text
-    assert "capabilities[0].feature: a VFIO_DEVICE_FEATURE number is >= 0, got -1" in text
+    assert "capabilities[0].feature: expected an integer >= 0, got an integer -1" in text
     assert "unknown flag 'FUTURE'" in text
 
 

@@ -105,7 +105,7 @@ def test_every_problem_is_reported_not_only_the_first(tmp_path):
 def test_bad_session_effect_and_flags(tmp_path):
     text = MINIMAL.replace('to = "B"', 'to = "B"\nsession = "begins"\nneeds = ["NOPE"]')
     errors = {e["key"]: e["message"] for e in _errors(tmp_path, text)}
-    assert errors["arcs[0].session"].startswith("must be one of starts, keeps, ends, none")
+    assert errors["arcs[0].session"] == 'expected "starts", "keeps", "ends" or "none", got a string \'begins\''
     assert errors["arcs[0].needs"].startswith("unknown flag 'NOPE'")
 
 

@@ -223,7 +223,7 @@ def test_shift_left_in_a_validity_predicate_on_both_engines(variant):
     assert {n: v.status for n, v in result.verdicts.items()} == {"networkx": "fails", "z3": "fails"}
 
 
-# -- the schema: structural checks and the format reference ---------------------------------
+# -- the schema: structural checks (the format reference: test_inputs_schema) ---------------------------------
 def test_structural_problems_come_from_the_schema_at_their_lines(tmp_path):
     text = V2.read_text().replace("value = 1\n", "value = 1.0\n", 1).replace('title = "', 'colour = "red"\ntitle = "')
     (tmp_path / "vfio_v1.toml").write_text((MODELS / "vfio_v1.toml").read_text())
@@ -233,14 +233,3 @@ def test_structural_problems_come_from_the_schema_at_their_lines(tmp_path):
     assert found["model.colour"].message.startswith("unknown key (expected one of: encoding, name, sources")
     assert found["model.colour"].line == next(n for n, line in enumerate(text.splitlines(), 1)
                                              if line.startswith("colour"))
-
-
-def test_the_format_reference_is_the_schema():
-    from fsmcheck.model import SCHEMA, format_reference
-
-    reference = format_reference()
-    for table, spec in SCHEMA["properties"].items():
-        assert f"## `{table}`" in reference
-        for key in spec.get("properties") or (spec.get("items") or {}).get("properties") or {}:
-            assert f"- `{key}` (" in reference
-    assert "- `value` (integer, required): its device_state value" in reference

@@ -7,7 +7,7 @@
   safety, progress and stopped-vm at F = 0;
 * hardened reading: deep nesting and mistyped rule keys are one
   ``file:line: key: message`` each, exit 2 (also through verify/report's
-  is_orchestration);
+  read-once dispatch, fsmcheck.orchestration.load);
 * the Promela export (pan, when SPIN is installed), the per-phase diagram,
   the repair variants, and the orchestration fuzz campaign (bounded).
 """
@@ -25,7 +25,7 @@ from click.testing import CliRunner
 from fsmcheck.cli import main
 from fsmcheck.model import ModelError
 from fsmcheck.model.shipped import resolve_model
-from fsmcheck.orchestration import is_orchestration, load_orchestration
+from fsmcheck.orchestration import load, load_orchestration
 from fsmcheck.orchestration.explicit import CountedSystem, explore
 from fsmcheck.orchestration.semantics import System
 from fsmcheck.orchestration.symbolic import prove
@@ -169,7 +169,8 @@ def _orch_file(tmp_path, text: str):
 
 def test_deep_nesting_is_one_line_exit_2_also_via_verify_and_report(tmp_path):
     path = _orch_file(tmp_path, "[orchestration]\nx = " + "[{a=" * 265 + "1" + "}]" * 265 + "\n")
-    assert is_orchestration(path) is False  # no RecursionError
+    with pytest.raises(ModelError):  # no RecursionError
+        load(path)
     for args in (("verify", str(path)), ("report", str(path), "-o", str(tmp_path / "r.html"))):
         result = CliRunner().invoke(main, list(args))
         assert result.exit_code == 2, result.output

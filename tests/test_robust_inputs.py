@@ -22,11 +22,11 @@ GOOD = '[[erratum]]\nid = "x"\nprotocol = "v2"\nrule = "resume-validate"\nmatch 
 ERRATA = {
     "bad UTF-8": (b'[[erratum]]\nid = "\xff"\n', '2: <file>: not UTF-8'),
     "deep nesting": (("x = " + "[" * 5000 + "]" * 5000 + "\n").encode(), "1: <toml>: arrays or tables nested"),
-    "erratum = 5": (b"erratum = 5\n", "1: erratum: must be an array of tables"),
-    'protocol = ["v2"]': (GOOD.replace('"v2"', '["v2"]').encode(), "3: erratum[0].protocol: must be a non-empty string"),
-    "rule a list": (GOOD.replace('"resume-validate"', '["a"]').encode(), "4: erratum[0].rule: must be a non-empty"),
+    "erratum = 5": (b"erratum = 5\n", "1: erratum: expected an array of tables, got an integer 5"),
+    'protocol = ["v2"]': (GOOD.replace('"v2"', '["v2"]').encode(), "3: erratum[0].protocol: expected \"v1\" or \"v2\", got an array ['v2']"),
+    "rule a list": (GOOD.replace('"resume-validate"', '["a"]').encode(), "4: erratum[0].rule: expected a non-empty string, got an array"),
     "unknown rule": (GOOD.replace("resume-validate", "nope").encode(), "4: erratum[0].rule: 'nope' is not one of"),
-    "a missing key": (GOOD.replace("reason", "raeson").encode(), "1: erratum[0]: missing reason"),
+    "a missing key": (GOOD.replace("reason", "raeson").encode(), "1: erratum[0]: missing required key 'reason'"),
     "an integer of 5000 digits": (GOOD.replace('"z"', "1" * 5000).encode(), "6: <toml>: an integer of more than"),
     "not TOML": (b"[[erratum\n", "1: <toml>:"),
 }

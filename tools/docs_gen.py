@@ -2,8 +2,11 @@
 (used by ``tools/mkdocs_hooks.py``; ``python tools/docs_gen.py PAGE``
 prints one).
 
-* :func:`model_format_page`: the model-format reference, from the JSON
-  Schema the loader checks model files against (``fsmcheck/model/format.py``);
+* :data:`FORMAT_PAGES`: the format reference of each input file kind, from
+  the JSON Schema its loader checks every file against (models:
+  ``fsmcheck/model/format.py``; orchestration files:
+  ``fsmcheck/orchestration/format.py``; errata: ``fsmcheck/pack/errata.py``;
+  the rule catalogue: ``fsmcheck/rules/catalogue.py``);
 * :func:`benchmarks_page`: the output files ``make bench`` writes into
   ``build/bench/`` (one per benchmark script), shown as measured.
 """
@@ -25,14 +28,27 @@ def title_of(markdown: str) -> str:
     return next(line[2:].strip() for line in markdown.splitlines() if line.startswith("# "))
 
 
-def model_format_page() -> str:
-    """The model-format reference: :func:`fsmcheck.model.format_reference`,
-    rendered from the JSON Schema the loader checks every model file
-    against (so it lists exactly the tables and keys the loader accepts)."""
-    sys.path.insert(0, str(ROOT))
-    from fsmcheck.model.format import format_reference
+#: Each input file kind's format reference: page -> (the module whose
+#: ``SCHEMA`` its loader checks every file against, the page's title).
+FORMAT_PAGES = {
+    "model-format-reference.md": ("fsmcheck.model.format", "Model file format"),
+    "orchestration-format-reference.md": ("fsmcheck.orchestration.format", "Orchestration file format"),
+    "errata-format-reference.md": ("fsmcheck.pack.errata", "Errata file format"),
+    "catalogue-format-reference.md": ("fsmcheck.rules.catalogue", "Rule catalogue format"),
+}
 
-    return format_reference()
+
+def format_page(name: str) -> str:
+    """The format reference ``name`` (a key of :data:`FORMAT_PAGES`), rendered by
+    :func:`fsmcheck.inputs.schema.reference` from the schema (so it lists exactly
+    the tables and keys the loader accepts)."""
+    import importlib
+
+    sys.path.insert(0, str(ROOT))
+    from fsmcheck.inputs.schema import reference
+
+    module, title = FORMAT_PAGES[name]
+    return reference(importlib.import_module(module).SCHEMA, title)
 
 
 def benchmarks_page(directory: Path) -> str:
@@ -80,4 +96,5 @@ FRAGMENTS = {"exit-codes": exit_codes_table, "pytest-exit-codes": pytest_exit_ta
 
 if __name__ == "__main__":
     page = sys.argv[1] if len(sys.argv) > 1 else "model-format"
-    print(model_format_page() if page == "model-format" else benchmarks_page(ROOT / "build" / "bench"))
+    name = f"{page}-reference.md"
+    print(format_page(name) if name in FORMAT_PAGES else benchmarks_page(ROOT / "build" / "bench"))

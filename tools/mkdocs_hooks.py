@@ -4,8 +4,9 @@
   known ones, the rest alphabetically after them), so a page another change
   adds appears without editing ``mkdocs.yml`` and a missing one cannot break
   ``mkdocs build --strict``;
-* ``model-format-reference.md``: every table and key a model file may hold,
-  from the JSON Schema the loader checks against (``docs_gen.model_format_page``);
+* ``model-format-reference.md`` and the other input file kinds' references
+  (``docs_gen.FORMAT_PAGES``): every table and key a file may hold, from the
+  JSON Schema its loader checks against;
   in ``commands.md`` the exit-code tables (``docs_gen.FRAGMENTS``);
 * ``benchmarks.md``: the figures of the last ``make bench`` / ``make
   bench-ci`` run, read from its output files in ``build/bench/``.
@@ -30,14 +31,15 @@ import docs_gen  # noqa: E402
 #: The order of the pages this repository is known to have; any other page
 #: present follows them, alphabetically; absent ones are left out.
 ORDER = [
-    "index.md", "install.md", "quick-start.md", "commands.md", "cli-reference.md", "model-format.md", "model-format-reference.md", "properties.md", "review-outputs.md", "diff.md", "packs.md", "conformance-pack.md",
+    "index.md", "install.md", "quick-start.md", "commands.md", "cli-reference.md", "model-format.md", "model-format-reference.md",
+    "orchestration-format-reference.md", "errata-format-reference.md", "catalogue-format-reference.md", "properties.md", "review-outputs.md", "diff.md", "packs.md", "conformance-pack.md",
     "kernel-c.md", "vm.md", "qemu-traces.md", "check-trace.md", "vfio-user.md",
     "orchestration.md", "every-run-ends.md", "robustness.md", "fuzz.md", "findings.md",
     "benchmarks.md", "layout.md", "architecture.md",
 ]
 
 GENERATED = {
-    "model-format-reference.md": docs_gen.model_format_page,
+    **{name: functools.partial(docs_gen.format_page, name) for name in docs_gen.FORMAT_PAGES},
     "benchmarks.md": functools.lru_cache(maxsize=None)(lambda: docs_gen.benchmarks_page(ROOT / "build" / "bench")),
 }
 

@@ -48,15 +48,15 @@ def export(model_path, fmt, output, flags_text, profile, no_color, run_name, dev
     if output:
         check_output(output, directory=fmt == "promela" and not flags_text and not profile)
     err = make_console(no_color, stderr=True)
-    from ..orchestration import is_orchestration
+    from ..orchestration import Orchestration, load
 
-    if is_orchestration(model_path):
+    model = load_or_exit(model_path, err, load)
+    if isinstance(model, Orchestration):
         from .orchestration_command import export_orchestration
 
-        export_orchestration(model_path, fmt, output, run_name, devices, failures, err)
+        export_orchestration(model, fmt, output, run_name, devices, failures, err)
     if fmt == "json" and (flags_text or profile):
         raise click.UsageError("--format json exports every configuration; --flags/--profile choose nothing there")
-    model = load_or_exit(model_path, err)
     if fmt == "json":
         text = json.dumps(graph_json(model), indent=2) + "\n"
     elif fmt == "dot":

@@ -4,30 +4,22 @@ from __future__ import annotations
 
 import sys
 
-from ..model import ModelError
 from ..verifier.exit_codes import EXIT_INPUT
 
 __all__ = ["export_orchestration"]
 
 
-def export_orchestration(path, fmt: str, output, run_name, devices: int, failures: int, err) -> None:
-    """Write the Promela model of ``run_name`` (default: the first run) over
-    ``devices`` devices with ``failures`` failures allowed; exits the process
-    (0, or 2 for bad input: an invalid model, an unknown run, a format other
-    than promela)."""
-    from ..orchestration import load_orchestration
+def export_orchestration(orch, fmt: str, output, run_name, devices: int, failures: int, err) -> None:
+    """Write the Promela model of ``run_name`` (default: the first run) of the
+    loaded orchestration model ``orch`` over ``devices`` devices with
+    ``failures`` failures allowed; exits the process (0, or 2 for bad input:
+    an unknown run, a format other than promela)."""
     from ..orchestration.semantics import System
     from .command import write_or_echo
     from .orchestration_promela import orchestration_promela
 
     if fmt != "promela":
         err.print(f"error: an orchestration model exports as promela only (not {fmt})", markup=False)
-        sys.exit(EXIT_INPUT)
-    try:
-        orch = load_orchestration(path)
-    except ModelError as exc:
-        for d in exc.diagnostics:
-            err.print(str(d), markup=False, highlight=False)
         sys.exit(EXIT_INPUT)
     try:
         run = orch.run(run_name) if run_name else orch.runs[0]

@@ -25,9 +25,9 @@ other characters :meth:`str.splitlines` breaks at do not shift them.
 
 from .diagnostic import Diagnostic, InputError
 from .documents import MAX_NESTING, parse_json, parse_json_line, parse_toml
-from .source import DEFAULT_MAX_BYTES, DEFAULT_MAX_LINE_BYTES, LineSource, Text, open_lines, read_text
+from .source import DEFAULT_MAX_BYTES, DEFAULT_MAX_LINE_BYTES, LineSource, Text, directory_of, open_lines, read_text
 
 __all__ = [
     "DEFAULT_MAX_BYTES", "DEFAULT_MAX_LINE_BYTES", "Diagnostic", "InputError", "LineSource", "MAX_NESTING",
-    "Text", "open_lines", "parse_json", "parse_json_line", "parse_toml", "read_text",
+    "Text", "directory_of", "open_lines", "parse_json", "parse_json_line", "parse_toml", "read_text",
 ]

@@ -11,11 +11,13 @@ import hashlib
 import os
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import BinaryIO, Iterator
 
 from .diagnostic import InputError
 
-__all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_MAX_LINE_BYTES", "LineSource", "Text", "open_lines", "read_text"]
+__all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_MAX_LINE_BYTES", "LineSource", "Text", "directory_of", "open_lines",
+           "read_text"]
 
 #: The largest whole file read by default (bytes): 64 MiB, far above any model,
 #: errata file, pack module or ITF trace fsmcheck writes.
@@ -24,6 +26,16 @@ DEFAULT_MAX_BYTES = 64 << 20
 #: The longest line of a line-oriented file read by default (bytes): 1 MiB. A
 #: QEMU trace-event line or a QMP event is well under 4 KiB.
 DEFAULT_MAX_LINE_BYTES = 1 << 20
+
+
+def directory_of(path: str | os.PathLike) -> Path:
+    """The directory a relative file name inside the file at ``path`` is taken
+    from: the file's own; the current directory for standard input (``-``) or
+    a device (``/dev/stdin``, a shell's ``<(...)`` as ``/dev/fd/N``), which
+    have none of their own."""
+    if str(path) in ("-", "<stdin>") or str(Path(path).absolute()).startswith(("/dev/", "/proc/")):
+        return Path.cwd()
+    return Path(path).parent
 
 
 def _display(path: str | os.PathLike) -> str:

@@ -12,18 +12,18 @@ from typing import TYPE_CHECKING
 from ..lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from .format import SCHEMA, format_reference
+    from .format import SCHEMA
     from .loader import FORMAT_VERSION, KNOWN_PROPERTIES, Diagnostic, ModelError, load_model
     from .schema import Arc, Blocked, CombinationRule, Config, Model, State, Walk
 
 __all__ = [
     "Arc", "Blocked", "CombinationRule", "Config", "Diagnostic", "FORMAT_VERSION",
-    "KNOWN_PROPERTIES", "Model", "ModelError", "SCHEMA", "State", "Walk", "format_reference", "load_model",
+    "KNOWN_PROPERTIES", "Model", "ModelError", "SCHEMA", "State", "Walk", "load_model",
 ]
 
 _SOURCES = {
     **dict.fromkeys(("FORMAT_VERSION", "KNOWN_PROPERTIES", "Diagnostic", "ModelError", "load_model"), ".loader"),
-    **dict.fromkeys(("SCHEMA", "format_reference"), ".format"),
+    "SCHEMA": ".format",
     **dict.fromkeys(("Arc", "Blocked", "CombinationRule", "Config", "Model", "State", "Walk"), ".schema"),
 }
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Callable
 
 from .diagnostics import Diagnostic, ModelError
+from ..inputs import directory_of
 from ..inputs.positions import KeyLines
 
 __all__ = ["MATCH", "resolve"]
@@ -93,7 +94,7 @@ def _base_path(path: Path, lines: KeyLines, name) -> Path:
             return shipped_model_path(name).resolve()
         except FileNotFoundError as exc:
             raise _error(path, lines, ("extends",), str(exc)) from None
-    target = (path.parent / name).resolve()
+    target = (directory_of(path) / name).resolve()
     if not target.is_file():
         raise _error(path, lines, ("extends",), f"no such model file {str(target)!r}")
     return target

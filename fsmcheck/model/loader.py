@@ -12,15 +12,15 @@ import hashlib
 import json
 from pathlib import Path
 
-from ..inputs import Diagnostic, InputError, parse_toml, read_text
-from ..inputs.positions import index_lines
+from ..inputs import Diagnostic, InputError, Text, directory_of
 from .diagnostics import ModelError
 from .expr import PredicateError, parse_predicate
 from .extends import resolve
-from .format import kind_of, structural_problems
+from ..inputs.schema import key_name, problems, read_toml
+from .format import SCHEMA
 from .properties import NAMES
 from .schema import (
-    ALL_FLAGS, SESSION_EFFECTS, Arc, Blocked, Capability, CombinationRule, Correspondence,
+    ALL_FLAGS, Arc, Blocked, Capability, CombinationRule, Correspondence,
     Model, P2PRule, Profile, State, Walk,
 )
 
@@ -42,10 +42,8 @@ class _Reader:
         self.problems: list[Diagnostic] = []
 
     def error(self, keypath: tuple, message: str) -> None:
-        key = ".".join(str(k) if not isinstance(k, int) else f"[{k}]" for k in keypath)
-        key = key.replace(".[", "[")
         file, line = self.lines.where(keypath)
-        self.problems.append(Diagnostic(file or str(self.path), line, key, message))
+        self.problems.append(Diagnostic(file or str(self.path), line, key_name(keypath), message))
 
     def file_of(self, keypath: tuple) -> Path:
         """The file that declared ``keypath`` (a base's, for what a variant inherits)."""
@@ -69,8 +67,9 @@ def _is_kind(value, kind) -> bool:
 
 
 
-def load_model(path: str | Path) -> Model:
-    """Read, validate and return the model in TOML file ``path``.
+def load_model(path: str | Path, *, text: Text | None = None) -> Model:
+    """Read, validate and return the model in TOML file ``path`` (``text``:
+    the file, already read: :func:`fsmcheck.orchestration.load` reads once).
 
     Returns:
         The validated :class:`~.schema.Model`, with ``digest`` the SHA-256 of
@@ -83,16 +82,16 @@ def load_model(path: str | Path) -> Model:
             ``[correspondence]`` model is loaded too, and its state names and
             profiles checked against the map.
     """
-    return _load(Path(path), link=True)
+    return _load(Path(path), link=True, text=text)
 
 
-def _load(path: Path, *, link: bool) -> Model:
+def _load(path: Path, *, link: bool, text: Text | None = None) -> Model:
     """:func:`load_model`; ``link`` also loads and checks the correspondence
     model (never followed further, so two models may name each other)."""
-    raw, data, lines = _read(path)
+    raw, data, lines = _read(text or path)
     data, lines = resolve(path, data, lines, lambda p: _read(p)[1:])
     reader = _Reader(path, data, lines)
-    for keypath, message in sorted(structural_problems(data), key=lambda p: lines.line(p[0])):
+    for keypath, message in sorted(problems(data, SCHEMA), key=lambda p: lines.line(p[0])):
         reader.error(keypath, message)
     resolved = json.dumps(data, sort_keys=True, default=str).encode()
     model = _build(reader, hashlib.sha256(raw).hexdigest(), link, hashlib.sha256(resolved).hexdigest())
@@ -101,12 +100,13 @@ def _load(path: Path, *, link: bool) -> Model:
     return model
 
 
-def _read(path: Path):
-    """``(bytes, document, key lines)`` of the model file ``path`` (read
-    through :mod:`fsmcheck.inputs`: its size, decoding and nesting guards)."""
+def _read(source: Path | Text):
+    """``(bytes, document, key lines)`` of the model file ``source`` (read
+    through :mod:`fsmcheck.inputs`: its size, decoding and nesting guards),
+    unless it is already read."""
     try:
-        doc = read_text(path)
-        return doc.data, parse_toml(doc), index_lines(doc.text)
+        doc, data, lines = read_toml(source)
+        return doc.data, data, lines
     except InputError as exc:
         raise ModelError(exc.diagnostics) from None
 
@@ -135,13 +135,9 @@ def _build(r: _Reader, digest: str, link: bool = True, content_key: str = "") ->
     meta = r.get(d, "model", dict) or {}
     name = r.get(meta, "name", str) or "?"
     title = r.get(meta, "title", str, "")
-    encoding = r.get(meta, "encoding", str, "enum")
-    if encoding not in ("enum", "bits"):
-        r.error(("model", "encoding"), f"must be 'enum' or 'bits', got {encoding!r}")
+    encoding = r.get(meta, "encoding", str, "enum")  # the schema says which values are valid
     width = r.get(meta, "width", int, 32)
-    if width is not None and not 1 <= width <= 64:
-        r.error(("model", "width"), f"must be between 1 and 64, got {width}")
-        width = 32
+    width = width if 1 <= width <= 64 else 32
     sources = tuple(r.get(meta, "sources", list, []) or ())
 
     # Names declared by an entry with an error still count as declared: the
@@ -174,8 +170,6 @@ def _build(r: _Reader, digest: str, link: bool = True, content_key: str = "") ->
     for g, direction in directions.items():
         if g not in session_groups:
             r.error(("sessions", "directions", g), f"{g!r} is not a session group")
-        elif direction not in ("read", "write"):
-            r.error(("sessions", "directions", g), f"must be 'read' or 'write', got {direction!r}")
     _check_disjoint(r, session_groups, groups)
 
     arcs = _arcs(r, names, flag_names, flag_sets)
@@ -213,8 +207,8 @@ def _flags(r: _Reader):
     seen: dict[int, str] = {}
     for flag, bit in bits.items():
         if not _is_kind(bit, int) or not 0 <= bit < 64:
-            r.error(("flags", "bits", flag), f"expected a bit number 0..63, got {bit!r}")
-        elif bit in seen:
+            continue  # the schema's diagnostic
+        if bit in seen:
             r.error(("flags", "bits", flag), f"bit {bit} is already flag {seen[bit]!r}")
         else:
             seen[bit] = flag
@@ -232,16 +226,13 @@ def _flags(r: _Reader):
             r.error(("flags", "sets", i), f"duplicate flag set {sorted(chosen)}")
         seen_sets.add(chosen)
         sets.append(chosen)
-    if not sets:
-        r.error(("flags", "sets"), "at least one flag set is required")
     return flag_bits, always, tuple(sets), declared
 
 
 def _states(r: _Reader, flags: set[str], width: int, encoding: str) -> tuple[tuple[State, ...], set[str]]:
     """The valid states, and every state name declared (with or without an error)."""
     raw = r.get(r.data, "states", list, None)
-    if raw is None:
-        r.error(("states",), "missing required array of tables [[states]]")
+    if raw is None:  # the schema's diagnostic
         return (), set()
     out, names, values, declared = [], {}, {}, set()
     for i, entry in enumerate(raw):
@@ -267,8 +258,6 @@ def _states(r: _Reader, flags: set[str], width: int, encoding: str) -> tuple[tup
         names[name] = r.lines.line(kp)
         values[value] = name
         out.append(State(name, value, needs, requestable, doc, r.lines.line(kp)))
-    if raw is not None and not out and not r.problems:
-        r.error(("states",), "a model needs at least one state")
     return tuple(out), declared
 
 
@@ -349,8 +338,6 @@ def _arcs(r: _Reader, names: set[str], flags: set[str], flag_sets=()) -> tuple[A
         needs = frozenset(_names(r, entry.get("needs", []), kp + ("needs",), flags, "flag"))
         unless = frozenset(_names(r, entry.get("unless", []), kp + ("unless",), flags, "flag"))
         session = r.get(entry, "session", str, "none")
-        if session not in SESSION_EFFECTS:
-            r.error(kp + ("session",), f"must be one of {', '.join(SESSION_EFFECTS)}, got {session!r}")
         if needs & unless:
             r.error(kp + ("unless",), f"flags {sorted(needs & unless)} are both needed and excluded")
         if pair is None:
@@ -413,8 +400,6 @@ def _capabilities(r: _Reader, names: set[str], flags: set[str]):
         states = _names(r, entry.get("states", []), kp + ("states",), names, "state")
         if name is None or feature is None:
             continue
-        if feature < 0:
-            r.error(kp + ("feature",), f"a VFIO_DEVICE_FEATURE number is >= 0, got {feature}")
         if name in seen:
             r.error(kp + ("name",), f"duplicate capability {name!r} (first declared at line {seen[name]})")
             continue
@@ -428,9 +413,6 @@ def _combination(r: _Reader, groups: set[str]) -> CombinationRule | None:
     if table is None:
         return None
     kp = ("combination",)
-    path = r.get(table, "path", str, "shortest")
-    if path != "shortest":
-        r.error(kp + ("path",), f"only 'shortest' is supported, got {path!r}")
     no_interior = _names(r, table.get("no_interior", []), kp + ("no_interior",), groups, "group")
     within = r.get(table, "within_group", bool, False)
     return CombinationRule("shortest", no_interior, bool(within), r.lines.line(kp))
@@ -446,14 +428,10 @@ def _profiles(r: _Reader, tags: set[str]) -> tuple[Profile, ...]:
         if not isinstance(entry, dict):
             continue
         arcs = r.get(entry, "arcs", str, "declared")
-        if arcs not in ("declared", "all-requestable"):
-            r.error(kp + ("arcs",), f"must be 'declared' or 'all-requestable', got {arcs!r}")
         chosen = None
         if "tags" in entry:
             chosen = frozenset(_names(r, entry["tags"], kp + ("tags",), tags, "arc tag"))
         out.append(Profile(name, arcs, chosen, r.get(entry, "doc", str, ""), r.lines.line(kp)))
-    if not out:
-        r.error(("profiles",), "declare at least one profile, or leave [profiles] out")
     return tuple(out) or (Profile("spec"),)
 
 
@@ -478,18 +456,15 @@ def _walk(r: _Reader, names: set[str], flags: set[str]) -> Walk | None:
             r.error(rkp, f"unknown state {cur!r}")
             continue
         if not isinstance(row, dict):
-            r.error(rkp, "expected a table of requested state = next state")
             continue
         for req in sorted(names - set(row)):
             r.error(rkp, f"missing entry for requested state {req!r}")
         for req, step in row.items():
             if req not in names:
                 r.error(rkp + (req,), f"unknown requested state {req!r}")
-            elif not isinstance(step, str):
-                r.error(rkp + (req,), f"expected a state name, got {kind_of(step)} {step!r}")
-            elif step not in names:
+            elif isinstance(step, str) and step not in names:
                 r.error(rkp + (req,), f"unknown next state {step!r}")
-            else:
+            elif isinstance(step, str):
                 nxt[(cur, req)] = step
     return Walk(
         next=nxt, requires=requires,
@@ -512,9 +487,6 @@ def _correspondence(r: _Reader, names: set[str], link: bool = True) -> Correspon
     for state in mapping:
         if state not in names:
             r.error(kp + ("map", state), f"unknown state {state!r}")
-    for state, image in mapping.items():
-        if not isinstance(image, str):
-            r.error(kp + ("map", state), f"expected a state name, got {kind_of(image)} {image!r}")
     if other is None or profile is None:
         return None
     target = _target(r, kp + ("model",), other)
@@ -536,7 +508,7 @@ def _target(r: _Reader, kp: tuple, other: str) -> Path | None:
             r.error(kp, str(exc))
             return None
     try:
-        target = (r.file_of(kp).parent / other).resolve()
+        target = (directory_of(r.file_of(kp)) / other).resolve()
         found = target.is_file()
     except (OSError, ValueError) as exc:  # a NUL byte, a name too long for the file system
         r.error(kp, f"not a usable file name {other[:80]!r}{'...' if len(other) > 80 else ''}: "
@@ -614,8 +586,6 @@ def _region(r: _Reader) -> tuple[dict, ...]:
             r.error(kp, f"field {name!r}: width {width} at offset {offset} is not a natural alignment")
         if offset < end:
             r.error(kp, f"field {name!r} overlaps the previous field")
-        if access not in ("ro", "rw"):
-            r.error(kp + ("access",), f"must be 'ro' or 'rw', got {access!r}")
         end = offset + width
         out.append({"name": name, "offset": offset, "width": width, "access": access})
     return tuple(out)

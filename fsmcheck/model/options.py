@@ -17,12 +17,14 @@ if TYPE_CHECKING:  # rich and the model loader are imported when used, not at st
 __all__ = ["MODEL", "ModelArgument", "configs_or_exit", "load_or_exit", "load_or_report", "parse_flags", "select_configs"]
 
 
-def load_or_report(path: str, err: Console) -> Model | None:
-    """The model at ``path``, or None after printing each diagnostic on ``err``."""
+def load_or_report(path: str, err: Console, load=None) -> Model | None:
+    """The model at ``path`` (read by ``load``, default :func:`~fsmcheck.model.load_model`;
+    :func:`fsmcheck.orchestration.load` for either kind), or None after printing each
+    diagnostic on ``err``."""
     from . import ModelError, load_model
 
     try:
-        return load_model(path)
+        return (load or load_model)(path)
     except ModelError as exc:
         for d in exc.diagnostics:
             err.print(str(d), markup=False, highlight=False, emoji=False, soft_wrap=True)
@@ -77,9 +79,10 @@ def select_configs(model: Model, flags_text: str | None, profile: str | None) ->
     return configs
 
 
-def load_or_exit(path: str, err: Console) -> Model:
-    """The model at ``path``; after printing its diagnostics, exit 2."""
-    model = load_or_report(path, err)
+def load_or_exit(path: str, err: Console, load=None) -> Model:
+    """The model at ``path`` (read by ``load``, as :func:`load_or_report`); after printing its
+    diagnostics, exit 2."""
+    model = load_or_report(path, err, load)
     if model is None:
         sys.exit(2)
     return model

@@ -13,15 +13,16 @@ partial-order reduction (reported under the engine name ``networkx``), and
 a z3 encoding (bounded model checking and k-induction). See
 ``docs/orchestration.md`` for the symmetry and reduction arguments.
 
-Modules: :mod:`.schema` (the loaded model), :mod:`.loader` (reading TOML,
-errors as ``file:line: key: message``), :mod:`.semantics` (what a callback
+Modules: :mod:`.schema` (the loaded model), :mod:`.format` (the file format's
+JSON Schema), :mod:`.loader` (reading TOML, errors as ``file:line: key: message``;
+:func:`.loader.load` reads any model file once and returns what it holds), :mod:`.semantics` (what a callback
 does to one device, and the composed system), :mod:`.explicit`,
 :mod:`.symbolic`, :mod:`.trace` (counterexamples as QEMU callbacks, ITF),
 :mod:`.verify` (both engines, compared), :mod:`.diagram` (the per-phase
 diagram), :mod:`.report` (the HTML report section).
 """
 
-from .loader import is_orchestration, load_orchestration
+from .loader import load, load_orchestration
 from .schema import Orchestration, Phase, Rule, Run
 
-__all__ = ["Orchestration", "Phase", "Rule", "Run", "is_orchestration", "load_orchestration"]
+__all__ = ["Orchestration", "Phase", "Rule", "Run", "load", "load_orchestration"]

@@ -1,8 +1,7 @@
 """``fsmcheck verify`` on an orchestration model: options to arguments, and back.
 
 :func:`verify_file` is what the ``verify`` command calls for a file with an
-``[orchestration]`` table: it loads it (problems printed as
-``file:line: key: message``), turns ``--devices``, ``--failures`` and
+``[orchestration]`` table, once loaded: it turns ``--devices``, ``--failures`` and
 ``--flags`` into per-device flag sets, and runs both engines.
 """
 
@@ -14,8 +13,6 @@ import click
 from rich.console import Console
 
 from ..model.options import parse_flags
-from ..model import ModelError
-from .loader import load_orchestration
 from .schema import Orchestration
 from .trace import itf_from_counterexample
 from .verify import verify_orchestration
@@ -23,21 +20,15 @@ from .verify import verify_orchestration
 __all__ = ["verify_file", "itf_documents"]
 
 
-def verify_file(path: str, err: Console, *, devices: int, failures: int, flags: tuple[str, ...],
+def verify_file(orch: Orchestration, err: Console, *, devices: int, failures: int, flags: tuple[str, ...],
                 timeout_ms: int, explicit_seconds: float = 60.0, progress=None):
-    """Load and verify the orchestration model at ``path``.
+    """Verify the orchestration model ``orch`` (loaded by :func:`.loader.load`).
 
     Returns:
         ``(orchestration, results, seconds)``, or None after printing why the
-        input is bad (unreadable or invalid model, unknown flag set, more
-        flag sets than devices, N < 1 or F < 0): the caller exits 2.
+        options are bad (unknown flag set, more flag sets than devices, N < 1
+        or F < 0): the caller exits 2.
     """
-    try:
-        orch = load_orchestration(path)
-    except ModelError as exc:
-        for d in exc.diagnostics:
-            err.print(str(d), markup=False, highlight=False)
-        return None
     try:
         sets = [parse_flags(orch.device, text) for text in flags]
     except click.BadParameter as exc:

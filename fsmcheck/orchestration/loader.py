@@ -1,106 +1,70 @@
 """Reading and validating orchestration model files.
 
 :func:`load_orchestration` reads a TOML file such as
-``models/qemu_orchestration.toml``, loads the device model it refers to
+``models/qemu_orchestration.toml``, checks its structure against
+:data:`.format.SCHEMA`, loads the device model it refers to
 (``device_model``, relative to the file) with
-:func:`fsmcheck.model.load_model`, and checks every name against it. Every
-problem is reported, not only the first: :class:`~fsmcheck.model.ModelError`
-carries :class:`~fsmcheck.model.loader.Diagnostic` objects rendered as
-``file:line: key: message`` (the same shape as device models).
+:func:`fsmcheck.model.load_model`, and checks every name against it.
+:func:`load` reads any model file once and returns what it holds: a device
+:class:`~fsmcheck.model.schema.Model` or an :class:`~.schema.Orchestration`.
+Every problem is reported, not only the first -- every structural one, or
+when the structure is sound every name that names nothing:
+:class:`~fsmcheck.model.ModelError` carries :class:`~fsmcheck.inputs.Diagnostic`
+objects rendered as ``file:line: key: message`` (the same shape as device models).
 """
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
-from ..inputs import InputError, parse_toml, read_text
-from ..inputs.positions import KeyLines, index_lines
+from ..inputs import InputError, Text, directory_of
+from ..inputs.positions import KeyLines
+from ..inputs.schema import diagnostics, problems, read_toml
 from ..model.extends import resolve
-from ..model.loader import Diagnostic, ModelError, load_model
+from ..model.loader import ModelError, load_model
+from ..model.schema import Model
+from .format import FORMAT_VERSION, PROPERTIES, SCHEMA
 from .schema import RECOVER_CURRENT, Orchestration, Phase, Rule, Run
 
-__all__ = ["load_orchestration", "is_orchestration", "PROPERTIES", "FORMAT_VERSION"]
-
-#: The format version this loader reads.
-FORMAT_VERSION = 1
-
-#: Properties an orchestration model may list.
-PROPERTIES = ("p2p-safety", "progress", "stopped-vm")
-
-_TOP = {"format", "orchestration", "groups", "phases", "runs"}
-_META = {"name", "title", "device_model", "default_flags", "properties", "sources"}
-_PHASE = {"name", "callback", "event", "rules", "on_error", "closes_data_fd", "source", "vm"}
-_RULE = {"in", "needs", "runstate", "request", "recover"}
-_RUN = {"name", "runstate", "phases", "abort", "abort_from", "target", "abort_target", "p2p_from", "source"}
-
-
-def is_orchestration(path: str | Path) -> bool:
-    """True when ``path`` is a readable TOML file with an ``[orchestration]`` table
-    (so ``fsmcheck verify`` treats it as an orchestration model). Never raises."""
-    try:
-        return isinstance(parse_toml(read_text(path)).get("orchestration"), dict)
-    except InputError:
-        return False  # the device-model reader then says what is wrong, exit 2
-
-
-class _Problems:
-    def __init__(self, path: Path, lines: KeyLines):
-        self.path, self.lines, self.items = path, lines, []
-
-    def file_of(self, keypath: tuple) -> Path:
-        """The file that declares ``keypath`` (the base's, for what a variant inherits)."""
-        return Path(self.lines.where(keypath)[0] or self.path)
-
-    def add(self, keypath: tuple, message: str) -> None:
-        key = ".".join(str(k) if not isinstance(k, int) else f"[{k}]" for k in keypath).replace(".[", "[")
-        file, line = self.lines.where(keypath)
-        self.items.append(Diagnostic(file or str(self.path), line, key or "<file>", message))
-
-    def unknown(self, table: dict, keypath: tuple, allowed: set) -> None:
-        for key in table:
-            if key not in allowed:
-                self.add(keypath + (key,), f"unknown key (expected one of: {', '.join(sorted(allowed))})")
-
-    def typed(self, table: dict, keypath: tuple, key: str, kind, default=...):
-        if key not in table:
-            if default is ...:
-                self.add(keypath, f"missing required key {key!r}")
-                return None
-            return default
-        value = table[key]
-        ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
-        if kind is list and ok:
-            ok = all(isinstance(v, str) for v in value)
-        if not ok:
-            what = {str: "a string", list: "an array of strings", bool: "a boolean", dict: "a table",
-                    int: "an integer"}[kind]
-            self.add(keypath + (key,), f"expected {what}, got {value!r}")
-            return None if default is ... else default
-        return value
-
+__all__ = ["FORMAT_VERSION", "MATCH", "PROPERTIES", "load", "load_orchestration"]
 
 #: The arrays of tables a variant's entries match by key (``extends``: see
 #: :mod:`fsmcheck.model.extends`).
 MATCH = {"phases": ("name",), "runs": ("name",)}
 
 
-def _read_document(path: Path) -> tuple[dict, KeyLines]:
-    """An orchestration file's document and key lines (the base of an ``extends``)."""
+def _parse(source: str | Path | Text) -> tuple[Text, dict, KeyLines]:
+    """The file (read unless already a :class:`Text`), its document and key lines."""
     try:
-        doc = read_text(path)
-        return parse_toml(doc), index_lines(doc.text)
-    except InputError as exc:
+        return read_toml(source)
+    except InputError as exc:  # one error type for every model file: ModelError is an InputError
         raise ModelError(list(exc.diagnostics)) from None
 
 
-def load_orchestration(path: str | Path) -> Orchestration:
-    """Read, validate and return the orchestration model at ``path``.
+def load(path: str | Path) -> Model | Orchestration:
+    """The model file at ``path`` (a file, ``-`` or a device such as
+    ``/dev/stdin``), read once: an :class:`~.schema.Orchestration` when it has
+    an ``[orchestration]`` table, else a device model.
+
+    Raises:
+        fsmcheck.model.ModelError: as :func:`load_orchestration` or
+            :func:`fsmcheck.model.load_model`.
+    """
+    doc, data, _ = _parse(path)
+    if isinstance(data.get("orchestration"), dict):
+        return load_orchestration(path, text=doc)
+    return load_model(path, text=doc)
+
+
+def load_orchestration(path: str | Path, *, text: Text | None = None) -> Orchestration:
+    """Read, validate and return the orchestration model at ``path`` (``text``:
+    the file, already read).
 
     A variant may state only its change: ``extends = "qemu_orchestration"`` (a
     shipped name or a path) with the phases and runs it adds or changes, matched
     by ``name`` (:data:`MATCH`; :mod:`fsmcheck.model.extends` merges them). A
-    relative ``device_model`` is taken from the file that declares it.
+    relative ``device_model`` is taken from the file that declares it (from the
+    current directory when that is standard input or a device).
 
     Returns:
         The :class:`~.schema.Orchestration`, its ``device`` model loaded and
@@ -111,56 +75,50 @@ def load_orchestration(path: str | Path) -> Orchestration:
             not TOML, or invalid; each problem as ``file:line: key: message``.
     """
     path = Path(path)
-    try:
-        doc = read_text(path)
-        data = parse_toml(doc)
-    except ModelError:
-        raise
-    except InputError as exc:  # one error type for every model file: ModelError is an InputError
-        raise ModelError(list(exc.diagnostics)) from None
-    data, lines = resolve(path, data, index_lines(doc.text), _read_document, match=MATCH)
-    p = _Problems(path, lines)
-    result = _build(p, path, data, hashlib.sha256(doc.data).hexdigest())
-    if p.items or result is None:
-        raise ModelError(p.items or [Diagnostic(str(path), 1, "<file>", "not a valid orchestration model")])
+    doc, data, lines = _parse(text or path)
+    data, lines = resolve(path, data, lines, lambda p: _parse(p)[1:], match=MATCH)
+    found = problems(data, SCHEMA)
+    if type(data.get("format")) is int and data["format"] != FORMAT_VERSION:
+        found.append((("format",), f"unsupported format {data['format']} (this fsmcheck reads format "
+                                   f"{FORMAT_VERSION})"))
+    result = None if found else _build(found.append, path, data, lines, doc.sha256)
+    if found:
+        raise ModelError(diagnostics(doc.path, found, lines))
     return result
 
 
-def _build(p: _Problems, path: Path, d: dict, digest: str) -> Orchestration | None:
-    p.unknown(d, (), _TOP)
-    fmt = p.typed(d, (), "format", int)
-    if fmt is not None and fmt != FORMAT_VERSION:
-        p.add(("format",), f"unsupported format {fmt} (this fsmcheck reads format {FORMAT_VERSION})")
-    meta = p.typed(d, (), "orchestration", dict)
-    if meta is None:
-        return None
-    p.unknown(meta, ("orchestration",), _META)
-    name = p.typed(meta, ("orchestration",), "name", str) or "?"
-    title = p.typed(meta, ("orchestration",), "title", str, "") or ""
-    ref = p.typed(meta, ("orchestration",), "device_model", str)
-    if ref is None:
-        return None
+def _device(bad, path: Path, meta: dict, lines: KeyLines) -> Model | None:
+    """The device model ``device_model`` names, with a [p2p] and a [combination] rule."""
+    ref, key = meta["device_model"], ("orchestration", "device_model")
+    declared = Path(lines.where(key)[0] or path)
+    base = directory_of(declared)
     try:
-        device = load_model(p.file_of(("orchestration", "device_model")).parent / ref)
+        device = load_model(base / ref)
     except ModelError as exc:
-        p.add(("orchestration", "device_model"), f"device model {ref!r} does not load: "
-              + "; ".join(str(x) for x in exc.diagnostics[:3]))
+        here = "" if base == declared.parent else \
+            f" (taken from the current directory {base}: the file is standard input or a device)"
+        bad((key, f"device model {ref!r} does not load{here}: " + "; ".join(str(x) for x in exc.diagnostics[:3])))
         return None
     if device.p2p is None or device.combination is None:
-        p.add(("orchestration", "device_model"),
-              f"device model {device.name!r} needs a [p2p] rule and a [combination] rule")
+        bad((key, f"device model {device.name!r} needs a [p2p] rule and a [combination] rule"))
+        return None
+    return device
+
+
+def _build(bad, path: Path, d: dict, lines: KeyLines, digest: str) -> Orchestration | None:
+    """The orchestration of a document the schema accepts; ``bad((key path,
+    message))`` for each name that names nothing."""
+    meta = d["orchestration"]
+    device = _device(bad, path, meta, lines)
+    if device is None:
         return None
     states = set(device.state_names)
 
-    groups = p.typed(d, (), "groups", dict, {}) or {}
     local_groups: dict[str, tuple[str, ...]] = {}
-    for g, members in groups.items():
-        if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
-            p.add(("groups", g), "expected an array of state names")
-            continue
+    for g, members in d.get("groups", {}).items():
         for m in members:
             if m not in states:
-                p.add(("groups", g), f"unknown state {m!r} of {device.name}")
+                bad((("groups", g), f"unknown state {m!r} of {device.name}"))
         local_groups[g] = tuple(m for m in members if m in states)
 
     def expand(names, keypath) -> frozenset[str]:
@@ -173,140 +131,76 @@ def _build(p: _Problems, path: Path, d: dict, digest: str) -> Orchestration | No
             elif n in device.groups:
                 out.update(device.groups[n])
             else:
-                p.add(keypath, f"unknown state or group {n!r} (states of {device.name}: "
-                      f"{', '.join(device.state_names)})")
+                bad((keypath, f"unknown state or group {n!r} (states of {device.name}: "
+                              f"{', '.join(device.state_names)})"))
         return frozenset(out)
 
-    flags_known = set(device.flag_bits)
-    default_flags = p.typed(meta, ("orchestration",), "default_flags", list, None)
-    if default_flags is None:
+    if "default_flags" not in meta:
         default = max(device.flag_sets, key=len)
     else:
-        default = frozenset(default_flags)
+        default = frozenset(meta["default_flags"])
         if default not in device.flag_sets:
-            p.add(("orchestration", "default_flags"), f"{sorted(default)} is not a flag set of {device.name}")
-    props = p.typed(meta, ("orchestration",), "properties", list, list(PROPERTIES)) or []
-    for prop in props:
-        if prop not in PROPERTIES:
-            p.add(("orchestration", "properties"), f"unknown property {prop!r} (known: {', '.join(PROPERTIES)})")
-    sources = tuple(p.typed(meta, ("orchestration",), "sources", list, []) or [])
+            bad((("orchestration", "default_flags"), f"{sorted(default)} is not a flag set of {device.name}"))
 
     phases: dict[str, Phase] = {}
-    raw_phases = d.get("phases", [])
-    if not isinstance(raw_phases, list) or not raw_phases:
-        p.add(("phases",), "expected at least one [[phases]] table")
-        raw_phases = []
-    for i, ph in enumerate(raw_phases):
+    for i, ph in enumerate(d["phases"]):
         key = ("phases", i)
-        if not isinstance(ph, dict):
-            p.add(key, "expected a table")
-            continue
-        p.unknown(ph, key, _PHASE)
-        pname = p.typed(ph, key, "name", str)
-        callback = p.typed(ph, key, "callback", str, "") or ""
-        event = p.typed(ph, key, "event", str, "") or ""
-        on_error = p.typed(ph, key, "on_error", str, "continue")
-        if on_error not in ("abort", "abort-now", "continue"):
-            p.add(key + ("on_error",), f"expected \"abort\", \"abort-now\" or \"continue\", got {on_error!r}")
-        closes = p.typed(ph, key, "closes_data_fd", bool, False)
-        vm = p.typed(ph, key, "vm", str, "") or ""
-        if vm not in ("", "stops", "starts"):
-            p.add(key + ("vm",), f"expected \"stops\" or \"starts\", got {vm!r}")
-            vm = ""
-        rules_raw = ph.get("rules", None)
-        rules = []
-        if not isinstance(rules_raw, list):
-            p.add(key + ("rules",) if "rules" in ph else key, "expected an array of rule tables (rules = [...])")
-            rules_raw = []
-        line = p.lines.line(key + ("rules",))
-        for j, rule in enumerate(rules_raw):
-            rkey = key + ("rules",)
-            if not isinstance(rule, dict):
-                p.add(rkey, f"rule {j}: expected a table")
-                continue
-            for k in rule:
-                if k not in _RULE:
-                    p.add(rkey, f"rule {j}: unknown key {k!r} (expected one of: {', '.join(sorted(_RULE))})")
-            request = rule.get("request")
-            if not isinstance(request, str) or request not in states:
-                p.add(rkey, f"rule {j}: request must name a state of {device.name}, got {request!r}")
+        rkey, rules = key + ("rules",), []
+        for j, rule in enumerate(ph["rules"]):
+            request, recover = rule["request"], rule.get("recover", device.error)
+            if request not in states:
+                bad((rkey, f"rule {j}: request must name a state of {device.name}, got {request!r}"))
                 continue
             if not device.state(request).requestable:
-                p.add(rkey, f"rule {j}: {request} cannot be requested")
-            recover = rule.get("recover", device.error)
-            if not isinstance(recover, str) or (recover != RECOVER_CURRENT and recover not in states):
-                p.add(rkey, f"rule {j}: recover must be a state of {device.name} or \"current\", got {recover!r}")
+                bad((rkey, f"rule {j}: {request} cannot be requested"))
+            if recover != RECOVER_CURRENT and recover not in states:
+                bad((rkey, f"rule {j}: recover must be a state of {device.name} or \"current\", got {recover!r}"))
                 continue
-            lists = {}
-            for k in ("in", "needs", "runstate"):
-                value = rule.get(k, [])
-                if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                    p.add(rkey, f"rule {j}: {k} must be an array of strings, got {value!r}")
-                    value = []
-                lists[k] = value
-            bad = [f for f in lists["needs"] if f not in flags_known]
-            if bad:
-                p.add(rkey, f"rule {j}: unknown flag(s) {bad} (flags of {device.name}: {', '.join(device.flag_order)})")
-            rules.append(Rule(expand(lists["in"], rkey), frozenset(lists["needs"]) - set(bad),
-                              frozenset(lists["runstate"]), request, recover, line))
-        if pname is None:
-            continue
-        if pname in phases:
-            p.add(key + ("name",), f"phase {pname!r} is declared twice")
-        phases[pname] = Phase(pname, callback, event, tuple(rules), on_error if on_error != "continue" else "",
-                              bool(closes),
-                              ph.get("source", "") if isinstance(ph.get("source", ""), str) else "",
-                              p.lines.line(key), vm)
+            needs = rule.get("needs", [])
+            unknown = [f for f in needs if f not in device.flag_bits]
+            if unknown:
+                bad((rkey, f"rule {j}: unknown flag(s) {unknown} (flags of {device.name}: "
+                           f"{', '.join(device.flag_order)})"))
+            rules.append(Rule(expand(rule.get("in", []), rkey), frozenset(needs) - set(unknown),
+                              frozenset(rule.get("runstate", [])), request, recover, lines.line(rkey)))
+        name = ph["name"]
+        if name in phases:
+            bad((key + ("name",), f"phase {name!r} is declared twice"))
+        on_error = ph.get("on_error", "continue")
+        phases[name] = Phase(name, ph.get("callback", ""), ph.get("event", ""), tuple(rules),
+                             on_error if on_error != "continue" else "", ph.get("closes_data_fd", False),
+                             ph.get("source", ""), lines.line(key), ph.get("vm", ""))
 
     runs = []
-    raw_runs = d.get("runs", [])
-    if not isinstance(raw_runs, list) or not raw_runs:
-        p.add(("runs",), "expected at least one [[runs]] table")
-        raw_runs = []
-    for i, run in enumerate(raw_runs):
+    for i, run in enumerate(d["runs"]):
         key = ("runs", i)
-        if not isinstance(run, dict):
-            p.add(key, "expected a table")
-            continue
-        p.unknown(run, key, _RUN)
-        rname = p.typed(run, key, "name", str)
-        runstate = p.typed(run, key, "runstate", str, "paused") or "paused"
 
-        def phase_list(k, names=None):
-            names = p.typed(run, key, k, list, []) or [] if names is None else names
+        def phase_list(k, names):
             out = []
             for n in names:
                 if n not in phases:
-                    p.add(key + (k,), f"unknown phase {n!r} (declared: {', '.join(phases)})")
+                    bad((key + (k,), f"unknown phase {n!r} (declared: {', '.join(phases)})"))
                 else:
                     out.append(phases[n])
             return tuple(out)
 
-        seq, abort = phase_list("phases"), phase_list("abort")
+        seq, abort = phase_list("phases", run.get("phases", [])), phase_list("abort", run.get("abort", []))
         abort_from = {}
-        raw_from = p.typed(run, key, "abort_from", dict, {}) or {}
-        for origin, names in raw_from.items():
+        for origin, names in run.get("abort_from", {}).items():
             if origin not in {ph.name for ph in seq}:
-                p.add(key + ("abort_from", origin), f"{origin!r} is not a phase of this run")
-            elif not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-                p.add(key + ("abort_from", origin), "expected an array of phase names")
+                bad((key + ("abort_from", origin), f"{origin!r} is not a phase of this run"))
             else:
                 abort_from[origin] = phase_list("abort_from", names)
-        if not seq and "phases" in run:
-            p.add(key + ("phases",), "a run needs at least one phase")
-        target = expand(p.typed(run, key, "target", list, []) or [], key + ("target",))
+        target = expand(run["target"], key + ("target",))
         if not target:
-            p.add(key + ("target",) if "target" in run else key, "missing or empty target (states every device must end in)")
-        abort_target = expand(p.typed(run, key, "abort_target", list, []) or [], key + ("abort_target",))
-        p2p_from = p.typed(run, key, "p2p_from", str, "") or ""
+            bad((key + ("target",), "no state to end in (states every device must end in)"))
+        abort_target = expand(run.get("abort_target", []), key + ("abort_target",))
+        p2p_from = run.get("p2p_from", "")
         if p2p_from and p2p_from not in {ph.name for ph in seq}:
-            p.add(key + ("p2p_from",), f"{p2p_from!r} is not a phase of this run")
-            p2p_from = ""
-        if rname is None:
-            continue
-        if any(r.name == rname for r in runs):
-            p.add(key + ("name",), f"run {rname!r} is declared twice")
-        runs.append(Run(rname, runstate, seq, abort, target, abort_target, abort_from, p2p_from,
-                        run.get("source", "") if isinstance(run.get("source", ""), str) else "", p.lines.line(key)))
-    return Orchestration(name, title, path, digest, device, default, phases, tuple(runs), tuple(props),
-                         sources, p.lines)
+            bad((key + ("p2p_from",), f"{p2p_from!r} is not a phase of this run"))
+        if any(r.name == run["name"] for r in runs):
+            bad((key + ("name",), f"run {run['name']!r} is declared twice"))
+        runs.append(Run(run["name"], run.get("runstate", "") or "paused", seq, abort, target, abort_target,
+                        abort_from, p2p_from, run.get("source", ""), lines.line(key)))
+    return Orchestration(meta["name"], meta.get("title", ""), path, digest, device, default, phases, tuple(runs),
+                         tuple(meta.get("properties", PROPERTIES)), tuple(meta.get("sources", [])), lines)

@@ -17,6 +17,7 @@ import time
 
 from ..inputs.positions import located
 from .loader import load_orchestration
+from .schema import Orchestration
 from .trace import chart_rows
 from .verify import verify_orchestration
 
@@ -27,9 +28,9 @@ def _esc(text) -> str:
     return html.escape(str(text), quote=True)
 
 
-def orchestration_section(path: str, *, devices: int = 2, failure_budgets=(0, 1),
+def orchestration_section(path: str | Orchestration, *, devices: int = 2, failure_budgets=(0, 1),
                           timeout_ms: int = 60000) -> tuple[str, str, list]:
-    """Verify the orchestration model at ``path`` and write its report section.
+    """Verify the orchestration model at ``path`` (or already loaded) and write its report section.
 
     Returns:
         ``(title, html, results)``: the section's title (``name: title`` of the
@@ -39,7 +40,7 @@ def orchestration_section(path: str, *, devices: int = 2, failure_budgets=(0, 1)
     Raises:
         fsmcheck.model.ModelError: the file is not a valid orchestration model.
     """
-    orch = load_orchestration(path)
+    orch = path if isinstance(path, Orchestration) else load_orchestration(path)
     start = time.perf_counter()
     all_results, charts = [], []
     for failures in failure_budgets:

@@ -22,22 +22,62 @@ were not hit (a fixed driver shows up there).
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..inputs import Diagnostic, InputError, parse_toml, read_text
-from ..inputs.positions import index_lines
+from ..inputs import Diagnostic, InputError
+from ..inputs.schema import entries, load_toml, names, string, table
 from .harness import ProtocolViolation
 from .v1_checks import RULES as V1_RULES
 from .v2_spec import RULES as V2_RULES
 
-__all__ = ["Erratum", "ErrataError", "load_errata", "matching"]
+__all__ = ["EVIDENCE_SCHEMA", "Erratum", "ErrataError", "SCHEMA", "load_errata", "read_errata", "matching"]
 
 _RULES = {"v1": V1_RULES, "v2": V2_RULES}
-_KEYS = ("id", "protocol", "rule", "match", "reason")
 
 #: The largest errata file read (bytes): a list of known bugs, not data.
 MAX_ERRATA_BYTES = 1 << 20
+
+_MATCH = names("substrings of the violation's message; any one matches", item=string("", minLength=1), minItems=1)
+_EVIDENCE = {"vfio_h": string("the vfio.h sentence the driver deviates from (evidence)"),
+             "upstream": string("the driver's source file:line that shows the deviation (evidence)")}
+
+#: The errata file format (JSON Schema draft 2020-12).
+SCHEMA: dict = table("A driver's known deviations (TOML), for `run-pack --errata` and "
+                     "`pytest --fsmcheck-errata` (fsmcheck/pack/errata.py).", {
+    "erratum": entries("`[[erratum]]`: one known deviation, reported as xfailed where it explains a violation", {
+        "id": string("a name for the report", minLength=1),
+        "protocol": string("the protocol whose checks cite the rule", enum=list(_RULES)),
+        "rule": string("a key of the protocol's RULES (fsmcheck/pack/v2_spec.py, v1_checks.py)", minLength=1),
+        "match": _MATCH,
+        "reason": string("why, with the driver's source lines", minLength=1),
+        **_EVIDENCE,
+    }, ["id", "protocol", "rule", "match", "reason"]),
+    "crash": entries("`[[crash]]`: a known crash of the server under test (vfio-user/e2e.py's runs)", {
+        "id": string("a name for the report", minLength=1),
+        "signal": string("the signal the server dies of (`SIGABRT`)", minLength=1),
+        "match": _MATCH,
+        "reason": string("why, with the server's source lines", minLength=1),
+        **_EVIDENCE,
+    }, ["id", "signal", "match", "reason"]),
+})
+
+
+def _with_evidence(schema: dict) -> dict:
+    out = copy.deepcopy(schema)
+    for kind in ("erratum", "crash"):
+        item = out["properties"][kind]["items"]
+        item["required"] += ["vfio_h", "upstream"]
+        item["properties"]["vfio_h"]["minLength"] = 1
+        item["properties"]["upstream"].update(pattern=r"[\w/.-]+\.[ch]:\d+",
+                                              description="a file:line of the upstream source (`lib/x.c:12`)")
+    return out
+
+
+#: :data:`SCHEMA` with the evidence required: every entry names its vfio.h
+#: sentence and an upstream ``file.c:line`` (the committed errata of vfio-user/).
+EVIDENCE_SCHEMA: dict = _with_evidence(SCHEMA)
 
 
 class ErrataError(InputError, ValueError):
@@ -61,59 +101,42 @@ class Erratum:
         return _RULES[self.protocol][self.rule]
 
 
-def load_errata(path: str | Path) -> list[Erratum]:
-    """Read an errata file (through :mod:`fsmcheck.inputs`: read once, at
-    most :data:`MAX_ERRATA_BYTES`, UTF-8, nesting and integer guards).
+def read_errata(path: str | Path, *, evidence: bool = False) -> dict:
+    """Read and check an errata file (through :mod:`fsmcheck.inputs`: read
+    once, at most :data:`MAX_ERRATA_BYTES`, UTF-8, nesting and integer guards;
+    structure by :data:`SCHEMA`, or :data:`EVIDENCE_SCHEMA` with ``evidence``).
 
     Returns:
-        the errata, in file order.
+        the parsed document (``erratum`` and ``crash``: lists of tables).
 
     Raises:
-        ErrataError: an unreadable file, bad TOML, ``erratum`` that is not an
-            array of tables, a missing key, a value of the wrong type, an
-            unknown protocol or rule -- every problem found, each at its line.
-            Other keys (``vfio_h``, ``upstream``: the evidence) are kept out
-            of the :class:`Erratum` and not checked.
+        ErrataError: an unreadable file, bad TOML, a structure the schema
+            refuses (a missing or unknown key, a value of the wrong type or
+            empty, an unknown protocol), or a rule that is not a key of the
+            protocol's RULES -- every problem found, each at its line.
     """
     try:
-        doc = read_text(path, max_bytes=MAX_ERRATA_BYTES)
-        data = parse_toml(doc)
+        doc, data, lines = load_toml(path, EVIDENCE_SCHEMA if evidence else SCHEMA, max_bytes=MAX_ERRATA_BYTES)
     except InputError as exc:
         raise ErrataError(exc.diagnostics) from None
-    lines = index_lines(doc.text)
-    problems: list[Diagnostic] = []
+    unknown = [Diagnostic(doc.path, lines.line(("erratum", i, "rule")), f"erratum[{i}].rule",
+                          f"{e['rule']!r} is not one of {', '.join(sorted(_RULES[e['protocol']]))}")
+               for i, e in enumerate(data.get("erratum", [])) if e["rule"] not in _RULES[e["protocol"]]]
+    if unknown:
+        raise ErrataError(unknown)
+    return data
 
-    def bad(key: tuple, message: str) -> None:
-        name = ".".join(str(k) for k in key[:1]) + "".join(
-            f"[{k}]" if isinstance(k, int) else f".{k}" for k in key[1:])
-        problems.append(Diagnostic(doc.path, lines.line(key), name, message))
 
-    entries = data.get("erratum", [])
-    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
-        bad(("erratum",), "must be an array of tables: [[erratum]]")
-        entries = []
-    out = []
-    for i, entry in enumerate(entries):
-        here = len(problems)
-        missing = [k for k in _KEYS if k not in entry]
-        if missing:
-            bad(("erratum", i), f"missing {', '.join(missing)}")
-        for key in ("id", "protocol", "rule", "reason"):
-            if key in entry and not (isinstance(entry[key], str) and entry[key]):
-                bad(("erratum", i, key), "must be a non-empty string")
-        protocol, rule, match = entry.get("protocol"), entry.get("rule"), entry.get("match")
-        if isinstance(protocol, str) and protocol and protocol not in _RULES:
-            bad(("erratum", i, "protocol"), f"{protocol!r} is not v1 or v2")
-        elif isinstance(protocol, str) and protocol in _RULES and isinstance(rule, str) and rule and rule not in _RULES[protocol]:
-            bad(("erratum", i, "rule"), f"{rule!r} is not one of {', '.join(sorted(_RULES[protocol]))}")
-        if "match" in entry and (not isinstance(match, list) or not match
-                                 or not all(isinstance(m, str) and m for m in match)):
-            bad(("erratum", i, "match"), "must be a non-empty list of non-empty strings")
-        if len(problems) == here:
-            out.append(Erratum(entry["id"], protocol, rule, tuple(match), entry["reason"]))
-    if problems:
-        raise ErrataError(problems)
-    return out
+def load_errata(path: str | Path) -> list[Erratum]:
+    """The errata of the file at ``path`` (:func:`read_errata`), in file
+    order; the evidence keys (``vfio_h``, ``upstream``) and ``[[crash]]``
+    entries are kept out of the :class:`Erratum` list.
+
+    Raises:
+        ErrataError: as :func:`read_errata`.
+    """
+    return [Erratum(e["id"], e["protocol"], e["rule"], tuple(e["match"]), e["reason"])
+            for e in read_errata(path).get("erratum", [])]
 
 
 def matching(errata: list[Erratum], exc: BaseException) -> Erratum | None:

@@ -271,7 +271,7 @@ def verify(models, as_json, timeout_ms, quiet, progress, no_color, sarif_path, t
     from ..verifier.verify import verify_model
     from ..verifier.verify_report import document_json, exit_code, print_results, results_json
 
-    from ..orchestration import is_orchestration
+    from ..orchestration import Orchestration, load
     from ..outputs import check_output
 
     if sarif_path:
@@ -279,8 +279,9 @@ def verify(models, as_json, timeout_ms, quiet, progress, no_color, sarif_path, t
     if trace_dir:
         check_output(trace_dir, directory=True)
     out, err = make_console(no_color), make_console(no_color, stderr=True)
-    if flag_sets and not all(is_orchestration(path) for path in models):
-        plain = ", ".join(str(p) for p in models if not is_orchestration(p))
+    loaded = [(path, load_or_report(path, err, load)) for path in models]  # each read once
+    if flag_sets and not all(isinstance(model, Orchestration) for _, model in loaded):
+        plain = ", ".join(str(p) for p, model in loaded if not isinstance(model, Orchestration))
         raise click.UsageError(f"--flags chooses the devices' flag sets of an orchestration model; {plain} "
                                "is not one (verify checks every flag set of a protocol model)")
     codes, documents, errors, verified = [], [], [], []
@@ -292,11 +293,15 @@ def verify(models, as_json, timeout_ms, quiet, progress, no_color, sarif_path, t
     def remaining() -> float:
         return max(ends_at - time.monotonic(), 1e-3)
 
-    for path in models:
-        if is_orchestration(path):
+    for path, model in loaded:
+        if model is None:
+            codes.append(EXIT_INPUT)
+            errors.append(f"{path}: not a valid model")
+            continue
+        if isinstance(model, Orchestration):
             from ..orchestration.command import verify_file
 
-            checked = verify_file(path, err, devices=devices, failures=failures, flags=flag_sets,
+            checked = verify_file(model, err, devices=devices, failures=failures, flags=flag_sets,
                                   timeout_ms=min(timeout_ms, int(remaining() * 1000)),
                                   explicit_seconds=min(60.0, remaining()),
                                   progress=(lambda text: err.print(f"verifying {text}", markup=False))
@@ -314,11 +319,6 @@ def verify(models, as_json, timeout_ms, quiet, progress, no_color, sarif_path, t
                 print_results(out, model, [r for r in results if not quiet or r.status != "holds"], seconds)
             else:
                 out.print(f"{model.name}: {len(results)} property instances hold ({seconds:.2f} s)")
-            continue
-        model = load_or_report(path, err)
-        if model is None:
-            codes.append(EXIT_INPUT)
-            errors.append(f"{path}: not a valid model")
             continue
         start = time.perf_counter()
         try:

@@ -276,17 +276,17 @@ def build_report(paths: Sequence[str], progress: Callable[[str], None] | None = 
     """
     reports, extra = [], []
     for path in paths:
-        from ..orchestration import is_orchestration
+        from ..orchestration import Orchestration, load
 
-        if is_orchestration(path):  # its own section: N devices, both engines, sequence charts
+        model = load(path)
+        if isinstance(model, Orchestration):  # its own section: N devices, both engines, sequence charts
             from ..orchestration.report import orchestration_section
 
             if progress:
                 progress(f"{path}: orchestration")
-            title, section, _ = orchestration_section(path, timeout_ms=max(timeout_ms, 60000))
+            title, section, _ = orchestration_section(model, timeout_ms=max(timeout_ms, 60000))
             extra.append((f"orch{len(extra)}", title, section))
             continue
-        model = load_model(path)
         start = time.perf_counter()
         results = verify_model(model, timeout_ms=timeout_ms, progress=progress)
         seconds = time.perf_counter() - start

@@ -9,14 +9,15 @@ the two for a generated pack.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..inputs import Diagnostic, InputError
+from ..inputs.schema import entries, load_toml, names, string, table
 from .citations import pack_citations
 
-__all__ = ["CATALOGUE", "LEVELS", "CatalogueError", "Rule", "RuleRow", "load_catalogue", "pack_rule_keys",
-           "rule_table", "uncovered_musts"]
+__all__ = ["CATALOGUE", "LEVELS", "SCHEMA", "CatalogueError", "Rule", "RuleRow", "load_catalogue",
+           "pack_rule_keys", "rule_table", "uncovered_musts"]
 
 #: The shipped catalogue.
 CATALOGUE = Path(__file__).with_name("catalogue.toml")
@@ -27,8 +28,28 @@ LEVELS = ("MUST", "SHOULD", "USER", "OPEN")
 SOURCES = ("vfio.h", "seed 000", "seed 001", "seed 002", "seed 003", "seed 004", "SPEC.md")
 
 
-class CatalogueError(ValueError):
-    """The catalogue file is malformed (message: ``file: rule[i]: what``)."""
+#: The catalogue file format (JSON Schema draft 2020-12).
+SCHEMA: dict = table("The rule catalogue (TOML, fsmcheck/rules/catalogue.toml): one entry per MUST/SHOULD of "
+                     "vfio.h (Linux 6.12) and of seeds 000-004, plus the places the sources leave open.", {
+    "rule": entries("`[[rule]]`: one rule", {
+        "id": string("a unique id: `v2.` or `v1.` and a name", pattern=r"^v[12]\."),
+        "level": string("MUST, SHOULD (the driver's obligations), USER (the user's, which the pack honours) or "
+                        "OPEN (left open: an advisory, never a failure)", enum=list(LEVELS)),
+        "sentence": string("the source's words, verbatim (whitespace and punctuation aside)", minLength=1),
+        "source": string("the document the sentence is from (SPEC.md: the project's digest of the seeds)",
+                         enum=list(SOURCES)),
+        "section": string("where in the source"),
+        "pack_rules": names("keys of the protocol's RULES the pack's checks cite for it (the killing tests are "
+                            "derived from the checks, never listed)"),
+        "unobservable": string("why the pack cannot see a violation through the adapter contract"),
+        "note": string("a remark for the report"),
+    }, ["id", "level", "sentence", "source", "section"]),
+})
+
+
+class CatalogueError(InputError, ValueError):
+    """The catalogue file is malformed: every problem as a
+    :class:`~fsmcheck.inputs.Diagnostic` (``file:line: key: message``)."""
 
 
 @dataclass(frozen=True)
@@ -91,46 +112,42 @@ def pack_rule_keys(protocol: str) -> dict[str, str]:
 
 
 def load_catalogue(path: Path = CATALOGUE) -> list[Rule]:
-    """Read and validate a catalogue file.
+    """Read and validate a catalogue file (through :mod:`fsmcheck.inputs`,
+    its structure by :data:`SCHEMA`).
 
     Raises:
-        CatalogueError: unreadable TOML, a missing or unknown field, a
-            duplicate id, an unknown level, source or pack rule, or a MUST or
-            SHOULD with neither pack rules nor an ``unobservable`` reason.
+        CatalogueError: unreadable TOML, a structure the schema refuses (a
+            missing or unknown field, an id without its protocol, an unknown
+            level or source), a duplicate id, an unknown pack rule, or a MUST,
+            SHOULD or OPEN with neither pack rules nor an ``unobservable``
+            reason -- every problem, each at its ``file:line``.
     """
     try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise CatalogueError(f"{path}: {exc}") from None
-    rules, seen = [], set()
+        doc, data, lines = load_toml(path, SCHEMA)
+    except InputError as exc:
+        raise CatalogueError(exc.diagnostics) from None
+    rules, problems = [], []
     for i, entry in enumerate(data.get("rule", [])):
-        where = f"{path}: rule[{i}]"
-        missing = [k for k in ("id", "level", "sentence", "source", "section") if k not in entry]
-        if missing:
-            raise CatalogueError(f"{where}: missing {', '.join(missing)}")
-        unknown = set(entry) - {"id", "level", "sentence", "source", "section", "pack_rules", "unobservable", "note"}
-        if unknown:
-            raise CatalogueError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
         rule = Rule(entry["id"], entry["level"], " ".join(entry["sentence"].split()), entry["source"],
                     entry["section"], tuple(entry.get("pack_rules", ())), entry.get("unobservable", ""),
                     entry.get("note", ""))
-        if rule.id in seen:
-            raise CatalogueError(f"{where}: duplicate id {rule.id!r}")
-        seen.add(rule.id)
-        if rule.protocol not in ("v1", "v2"):
-            raise CatalogueError(f"{where}: id {rule.id!r} must start with 'v1.' or 'v2.'")
-        if rule.level not in LEVELS:
-            raise CatalogueError(f"{where}: level {rule.level!r} is not one of {', '.join(LEVELS)}")
-        if rule.source not in SOURCES:
-            raise CatalogueError(f"{where}: source {rule.source!r} is not one of {', '.join(SOURCES)}")
+
+        def bad(key: str, message: str) -> None:
+            problems.append(Diagnostic(doc.path, lines.line(("rule", i, key)), f"rule[{i}].{key}", message))
+
+        if any(r.id == rule.id for r in rules):
+            bad("id", f"duplicate id {rule.id!r}")
         keys = pack_rule_keys(rule.protocol)
-        bad = [k for k in rule.pack_rules if k not in keys]
-        if bad:
-            raise CatalogueError(f"{where}: pack rule(s) {', '.join(bad)} not in the {rule.protocol} RULES")
+        unknown = [k for k in rule.pack_rules if k not in keys]
+        if unknown:
+            bad("pack_rules", f"pack rule(s) {', '.join(unknown)} not in the {rule.protocol} RULES")
         if rule.level in ("MUST", "SHOULD", "OPEN") and not rule.pack_rules and not rule.unobservable:
-            raise CatalogueError(f"{where}: a {rule.level} needs pack_rules or an unobservable reason")
+            bad("level", f"a {rule.level} needs pack_rules or an unobservable reason")
         rules.append(rule)
+    if problems:
+        raise CatalogueError(problems)
     return rules
+
 
 
 def rule_table(pack: Path | dict[str, str], rules: list[Rule] | None = None) -> list[RuleRow]:
