@@ -4,20 +4,23 @@ controller, and the pack's gates (nothing matched, budget) under ``-n``.
 
 The factory :func:`recording` (``--fsmcheck-adapter=tests.test_fleet:recording``)
 serves the reference v2 driver for any device and writes, for each process
-that asks for it, which device and which state-machine seed it was given
-into ``$FLEET_RECORD/<worker>`` (``main`` without xdist).
+that asks for it, which device it was given into ``$FLEET_RECORD/<worker>``
+(``main`` without xdist); this module, loaded as a plugin of those runs
+(``PYTEST_PLUGINS``), adds the state-machine seed the process was given.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import asdict
 from pathlib import Path
 
+import execnet
 import pytest
 
 from fsmcheck.adapters.linux import DeviceRefused, Target, factory as linux_factory, target_from_spec
 from fsmcheck.pack.coverage import Coverage
-from fsmcheck.pack.plugin import read_devices
+from fsmcheck.pack.plugin import RUN, PackRun, read_devices
 from fsmcheck.runpack.command import coverage_lines
 
 from .conftest import ROOT, run_pytest
@@ -27,16 +30,24 @@ ONE = str(PACK / "test_vfio_v2_stop_copy.py")  # the smallest v2 module (515 tes
 
 
 def recording(protocol, device=None):
-    """Adapter factory of these tests: the reference v2 driver, recording
-    ``device`` and the seed this process was given."""
+    """Adapter factory of these tests: the reference v2 driver, recording ``device``."""
     from fsmcheck.drivers.reference import ReferenceV2Adapter
-    from fsmcheck.pack.plugin import STATE
 
     if protocol != "v2":
         return None
-    record = Path(os.environ["FLEET_RECORD"])
-    (record / os.environ.get("PYTEST_XDIST_WORKER", "main")).write_text(f"{device}\n{STATE['seed']}\n")
+    _record().write_text(f"{device}\n")
     return ReferenceV2Adapter()
+
+
+def _record() -> Path:
+    return Path(os.environ["FLEET_RECORD"]) / os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+def pytest_sessionfinish(session):
+    """A hook of the fleet runs (``PYTEST_PLUGINS=tests.test_fleet``): a process
+    whose factory was asked adds the seed its run got (``config.stash[RUN]``)."""
+    if _record().is_file():
+        _record().write_text(_record().read_text() + f"{session.config.stash[RUN].seed}\n")
 
 
 def deviceless(protocol):
@@ -45,7 +56,8 @@ def deviceless(protocol):
 
 
 def _pytest(*args, record: Path | None = None, timeout=300):
-    return run_pytest(*args, timeout=timeout, env={"FLEET_RECORD": str(record)} if record else None)
+    return run_pytest(*args, timeout=timeout,
+                      env={"FLEET_RECORD": str(record), "PYTEST_PLUGINS": __name__} if record else None)
 
 
 def _recorded(record: Path) -> dict[str, tuple[str, str]]:
@@ -78,17 +90,17 @@ def test_each_worker_drives_its_own_device_with_the_controllers_seed(tmp_path):
     assert all(line.startswith("STOP_COPY: states ") for line in per_device), lines
 
 
-def test_a_replacement_worker_takes_the_device_its_crashed_predecessor_left(tmp_path, monkeypatch):
+def test_a_replacement_worker_takes_the_device_its_crashed_predecessor_left():
     """pytest_configure_node: gw2 (replacing gw0) gets gw0's device, never one a live worker holds."""
     from fsmcheck.pack import plugin
 
+    config = type("Config", (), {"stash": pytest.Stash()})()
+    config.stash[RUN] = run = PackRun(devices=["a", "b"])
+
     class Node:
         def __init__(self, wid):
-            self.gateway, self.workerinput = type("G", (), {"id": wid})(), {}
+            self.gateway, self.workerinput, self.config = type("G", (), {"id": wid})(), {}, config
 
-    monkeypatch.setitem(plugin.STATE, "devices", ["a", "b"])
-    monkeypatch.setitem(plugin.STATE, "held", {})
-    monkeypatch.setitem(plugin.STATE, "fleet", {})
     nodes = [Node("gw0"), Node("gw1")]
     for node in nodes:
         plugin.pytest_configure_node(node)
@@ -97,14 +109,15 @@ def test_a_replacement_worker_takes_the_device_its_crashed_predecessor_left(tmp_
     replacement = Node("gw2")
     plugin.pytest_configure_node(replacement)
     assert replacement.workerinput["fsmcheck_device"] == "a"
-    assert plugin.STATE["held"] == {"gw1": "b", "gw2": "a"}
+    assert run.held == {"gw1": "b", "gw2": "a"}
 
 
+@pytest.mark.parametrize("workers", [["-n", "3"], ["--tx", "3*popen", "--dist", "load"]])
 @pytest.mark.slow
-def test_more_workers_than_devices_is_refused_before_anything_opens(tmp_path):
+def test_more_workers_than_devices_is_refused_before_anything_opens(tmp_path, workers):
     record = tmp_path / "record"
     record.mkdir()
-    proc = _pytest(ONE, "-n", "3", "--fsmcheck-adapter=tests.test_fleet:recording", "--fsmcheck-device=vf-a",
+    proc = _pytest(ONE, *workers, "--fsmcheck-adapter=tests.test_fleet:recording", "--fsmcheck-device=vf-a",
                    "--fsmcheck-device=vf-b", record=record)
     assert proc.returncode == 4, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "3 xdist workers but 2 device(s) named" in proc.stderr and "-n 2" in proc.stderr
@@ -173,9 +186,9 @@ def test_coverage_survives_the_trip_to_the_controller_and_merges_as_a_union():
     b.flag_sets.add("X")
     b.states.update({("v1", 3), ("v1", 4)})
     b.advisories[("v1", "odd")] = 1
-    back = Coverage.from_dict(a.to_dict())
+    back = Coverage(**execnet.loads(execnet.dumps(asdict(a))))  # as xdist's workeroutput carries it
     assert back == a
-    back.merge(Coverage.from_dict(b.to_dict()))
+    back.merge(Coverage(**execnet.loads(execnet.dumps(asdict(b)))))
     assert back.states == {("v1", 3), ("v1", 4)} and back.flag_sets == {"v1", "X"}
     assert back.advisories == {("v1", "odd"): 3} and back.expected == {"v1": {"states": 6}}
 
@@ -234,6 +247,7 @@ def test_run_pack_runs_a_fleet_one_worker_per_device(tmp_path, monkeypatch):
     record = tmp_path / "record"
     record.mkdir()
     monkeypatch.setenv("FLEET_RECORD", str(record))
+    monkeypatch.setenv("PYTEST_PLUGINS", __name__)
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
     listed = tmp_path / "fleet.txt"
     listed.write_text("/dev/vfio/7:0000:01:00.0\n/dev/vfio/devices/vfio3  # VF 1\n")

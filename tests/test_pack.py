@@ -111,6 +111,36 @@ def test_pack_passes_on_the_reference_driver_and_prints_coverage():
     assert "state-machine seed 1" in proc.stdout
 
 
+IN_ONE_PROCESS = textwrap.dedent('''
+    import sys
+    import pytest
+    module = sys.argv[1]
+    runs = [["--fsmcheck-seed=7", "--fsmcheck-examples=5", "-k", "TestStateMachine"],
+            ["--fsmcheck-seed=7", "--fsmcheck-examples=5", "-k", "TestStateMachine"],
+            ["--fsmcheck-adapter=tests.conforming_drivers:sleeps", "--fsmcheck-call-timeout=0.5", "-k", "test_pair"],
+            ["--fsmcheck-adapter=tests.conforming_drivers:nothing", "-k", "test_pair"]]
+    for k, args in enumerate(runs):
+        print(f"=== run {k}", flush=True)
+        print(f"=== exit {int(pytest.main(['-q', '-p', 'no:cacheprovider', module, *args]))}", flush=True)
+''')
+
+
+@pytest.mark.slow
+def test_runs_in_one_process_share_no_state():
+    """The plugin keeps a run's state in its config.stash: after a run whose
+    adapter was given up, the next run in the process is not stopped by it,
+    and its coverage (nothing matched) is its own; the seed replays the state
+    machine."""
+    proc = subprocess.run([sys.executable, "-c", IN_ONE_PROCESS, str(PACK / "test_vfio_v2_stop_copy.py")],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    runs = proc.stdout.split("=== run ")[1:]
+    assert [r.rsplit("=== exit ", 1)[-1].strip() for r in runs] == ["0", "0", "1", "1"], proc.stdout[-3000:]
+    assert "the adapter was given up" in runs[2] and "the adapter was given up" not in runs[3]
+    assert "has no driver for the pack's protocols" in runs[3]
+    coverage = [next(line for line in r.splitlines() if line.startswith("STOP_COPY:")) for r in runs[:2]]
+    assert coverage[0] == coverage[1], coverage
+
+
 BROKEN_ADAPTERS = textwrap.dedent('''
     import time
     from fsmcheck.drivers.reference import ReferenceV2Adapter

@@ -3,8 +3,9 @@ sets) and the advisories it recorded: deviations from a SHOULD of the uAPI,
 reported but not failed.
 
 Under pytest-xdist each worker has its own :data:`COVERAGE`; the plugin
-sends it to the controller as :meth:`Coverage.to_dict` (plain lists, which
-execnet can carry) and merges it there with :meth:`Coverage.merge`."""
+sends it to the controller as ``dataclasses.asdict`` (sets, tuples and
+dicts of str and int, which execnet carries as they are) and merges it there
+with :meth:`Coverage.merge`."""
 
 from __future__ import annotations
 
@@ -36,27 +37,6 @@ class Coverage:
     _SETS = ("flag_sets", "flags_seen", "states", "arcs", "pairs", "rejections", "resets", "comparisons",
              "limits")
 
-    def to_dict(self) -> dict:
-        """A plain-data copy (lists, dicts, str/int), for xdist's ``workeroutput``;
-        :meth:`from_dict` restores it."""
-        out = {name: sorted((list(i) if isinstance(i, tuple) else i for i in getattr(self, name)), key=repr)
-               for name in self._SETS}
-        out["expected"] = {label: dict(counts) for label, counts in self.expected.items()}
-        out["advisories"] = [[label, text, times] for (label, text), times in sorted(self.advisories.items())]
-        return out
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "Coverage":
-        """The :class:`Coverage` that :meth:`to_dict` gave ``data``.
-
-        Raises:
-            KeyError, TypeError, ValueError: ``data`` is not of that shape.
-        """
-        made = cls(**{name: {tuple(i) if isinstance(i, list) else i for i in data.get(name, ())} for name in cls._SETS})
-        made.expected = {label: dict(counts) for label, counts in data["expected"].items()}
-        made.advisories = {(label, text): times for label, text, times in data["advisories"]}
-        return made
-
     def merge(self, other: "Coverage") -> None:
         """Add ``other`` (another worker's coverage) into this one: the union of
         the exercised items and of the expected counts; advisory counts add up."""
@@ -66,6 +46,13 @@ class Coverage:
             self.expected.setdefault(label, {}).update(counts)
         for key, times in other.advisories.items():
             self.advisories[key] = self.advisories.get(key, 0) + times
+
+    def restart(self) -> None:
+        """Forget what was exercised, for a new run in the same process; the
+        expected counts, which the pack's modules set once at import, stay."""
+        for name in self._SETS:
+            getattr(self, name).clear()
+        self.advisories.clear()
 
     def summary(self) -> list[str]:
         """One line per flag set: exercised / expected."""

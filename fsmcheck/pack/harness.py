@@ -36,6 +36,7 @@ the whole pack through the harness against a bare pass-through.
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass, field
 
@@ -87,16 +88,12 @@ def sequence_lines(log: list[str]) -> list[str]:
     its step number, a run of :data:`_RUN` or more identical operations as
     one line with its steps and count (``12-262159. write(35, 1 bytes) -> ok
     (x262148)``), so a reproduction stays readable and small."""
-    out, i = [], 0
-    while i < len(log):
-        j = i
-        while j + 1 < len(log) and log[j + 1] == log[i]:
-            j += 1
-        if j - i + 1 >= _RUN:
-            out.append(f"    {i + 1}-{j + 1}. {log[i]}  (x{j - i + 1})")
-        else:
-            out += [f"    {k + 1}. {log[k]}" for k in range(i, j + 1)]
-        i = j + 1
+    out, step = [], 1
+    for entry, run in itertools.groupby(log):
+        n = len(list(run))
+        out += ([f"    {step}-{step + n - 1}. {entry}  (x{n})"] if n >= _RUN
+                else [f"    {k}. {entry}" for k in range(step, step + n)])
+        step += n
     return out
 
 

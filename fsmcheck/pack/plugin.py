@@ -40,20 +40,16 @@ A fleet of devices (issue 14):
     take that keyword (``fsmcheck.adapters.linux:factory`` does: ``GROUP:NAME``
     or a cdev path). A device named twice is a usage error (exit 4).
 
-With pytest-xdist (``-n N``) worker ``gwK`` drives device K and no other
-worker touches it (a worker that replaces a crashed one takes the device
-that worker left). ``--dist load`` (the default of ``-n``) shares the pack's
-tests out over the devices, ``--dist each`` runs the whole pack on every
-device. More workers than devices is refused (exit 4) before any device is
-opened; devices beyond the workers are not tested (the header says so).
-Without xdist only the first device is tested, and the header and the
-summary say so (``fsmcheck run-pack`` passes ``-n`` itself for several
-devices). The controller picks the state-machine seed and hands it (and the
-``--fsmcheck-budget`` deadline) to every worker; each worker sends its
-coverage, its pack-test count and why it stopped through xdist's
-``workeroutput``, and the controller prints one coverage summary (per device,
-then the total) and applies the gates (nothing matched: exit 1; budget spent
-or adapter given up: exit 1) to the whole fleet.
+With pytest-xdist (``-n N``) worker ``gwK`` drives device K (docs/packs.md,
+"A fleet of devices"); more workers than devices exits 4 before any device
+is opened. The controller hands its seed and budget deadline to the workers
+(``workerinput``); each sends back its coverage, pack-test count and why it
+stopped (``workeroutput``), and the controller prints one summary and
+applies the gates to the whole fleet.
+
+A run's state is a :class:`PackRun` in ``config.stash[RUN]``; the
+process-wide call settings and lost adapters (``calls.DEFAULTS``, ``LOST``)
+and ``COVERAGE`` are set and restarted by each run's ``pytest_configure``.
 """
 
 from __future__ import annotations
@@ -62,22 +58,90 @@ import importlib
 import inspect
 import random
 import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pytest
 
+from .calls import LOST, adapter_lost, deadline_left
 from .coverage import COVERAGE, Coverage
-from .errata import ErrataError, load_errata, matching
-from .harness import DEFAULTS, LOST, ProtocolViolation
+from .errata import Erratum, ErrataError, load_errata, matching
+from .harness import DEFAULTS, ProtocolViolation
 
-__all__ = ["STATE", "adapter_for", "read_devices"]
+__all__ = ["RUN", "PackRun", "read_devices"]
 
 DEFAULT_FACTORY = "fsmcheck.drivers.reference:factory"
 
-#: Run-wide plugin state: the factory spec, the resolved factory, the seed,
-#: the device of this process (None: the factory's own default), and on the
-#: xdist controller what each worker reported (``fleet``: worker id -> dict).
-STATE = {"spec": DEFAULT_FACTORY, "factory": None, "seed": None, "examples": 30, "device": None}
+
+@dataclass
+class PackRun:
+    """One pytest run of a pack, in ``config.stash[RUN]`` (made by
+    ``pytest_configure``; every hook and fixture reads it from its config).
+    Times are in seconds; "(controller)" fields are the xdist controller's,
+    merged from what the workers report."""
+
+    spec: str = DEFAULT_FACTORY           # --fsmcheck-adapter: package.module:factory
+    seed: int = 0                         # --fsmcheck-seed, else random; a worker's is the controller's
+    examples: int = 30                    # --fsmcheck-examples: state-machine runs per flag set
+    budget: float | None = None           # --fsmcheck-budget (None: no budget)
+    wall_deadline: float | None = None    # the time.time() the budget ends at, handed to the workers
+    errata: list[Erratum] = field(default_factory=list)   # --fsmcheck-errata, in file order
+    devices: list[str] = field(default_factory=list)      # --fsmcheck-device, then --fsmcheck-devices
+    device: str | None = None             # the device this process drives (None: the factory's default)
+    workers: int = 0                      # xdist workers of this controller (0: none, or a worker)
+    unused: list[str] = field(default_factory=list)       # devices no worker drives
+    adapters: dict[str, object] = field(default_factory=dict)  # "v2"/"v1" -> adapter (None: no driver)
+    pack_items: int = 0                   # pack tests collected ((controller) the most a worker collected)
+    pack_run: int = 0                     # pack tests set up ((controller) the fleet's sum)
+    budget_spent: bool = False
+    stopped: str | None = None            # why the run stopped early (budget, adapter given up)
+    errata_hits: Counter = field(default_factory=Counter)     # erratum id -> tests it xfailed
+    held: dict[str, str] = field(default_factory=dict)    # (controller) worker id -> its device
+    fleet: dict[str, dict] = field(default_factory=dict)  # (controller) worker id -> its report
+    _factory: object = None
+
+    def factory(self):
+        """The factory ``spec`` names, imported once.
+
+        Raises:
+            pytest.UsageError: ``spec`` is not ``package.module:factory``, or
+                does not import, or names nothing callable.
+        """
+        if self._factory is None:
+            module_name, _, attr = self.spec.partition(":")
+            if not module_name or not attr:
+                raise pytest.UsageError(f"--fsmcheck-adapter {self.spec!r}: expected package.module:factory")
+            try:
+                module = importlib.import_module(module_name)
+            except ImportError as exc:
+                raise pytest.UsageError(f"--fsmcheck-adapter {self.spec!r}: cannot import {module_name}: "
+                                        f"{exc}") from None
+            self._factory = getattr(module, attr, None)
+            if not callable(self._factory):
+                raise pytest.UsageError(f"--fsmcheck-adapter {self.spec!r}: {module_name} has no callable {attr}")
+        return self._factory
+
+    def adapter(self, protocol: str):
+        """The adapter of ``protocol`` from the factory (asked once per
+        protocol and run: ``factory(protocol)``, or ``factory(protocol,
+        device=DEVICE)`` when a device is named for this process), or skip the
+        test when the factory has none."""
+        if protocol not in self.adapters:
+            made = self.factory()
+            self.adapters[protocol] = made(protocol) if self.device is None else made(protocol, device=self.device)
+        if self.adapters[protocol] is None:
+            pytest.skip(f"adapter {self.spec} has no {protocol} driver")
+        return self.adapters[protocol]
+
+    def unused_note(self) -> str:
+        how = (f"run with -n {len(self.devices)} to test each" if not self.workers
+               else f"{self.workers} worker(s); -n {len(self.devices)} tests each")
+        return f"fsmcheck: NOT tested: {', '.join(self.unused)} ({how})"
+
+
+#: The key of this run's :class:`PackRun` in ``config.stash``.
+RUN = pytest.StashKey[PackRun]()
 
 
 def pytest_addoption(parser):
@@ -130,28 +194,26 @@ def read_devices(options: list[str], path: str | None) -> list[str]:
         except (OSError, UnicodeDecodeError) as exc:
             raise pytest.UsageError(f"--fsmcheck-devices {path}: cannot read it: "
                                     f"{getattr(exc, 'strerror', None) or exc}") from None
-        listed = [line.split("#", 1)[0].strip() for line in text.splitlines()]
-        listed = [d for d in listed if d]
+        listed = [d for d in (line.split("#", 1)[0].strip() for line in text.splitlines()) if d]
         if not listed:
             raise pytest.UsageError(f"--fsmcheck-devices {path}: the file names no device (one a line, '#' comments)")
         devices += listed
-    seen = set()
-    for device in devices:
-        if device in seen:
-            raise pytest.UsageError(f"device {device!r} is named twice (--fsmcheck-device/--fsmcheck-devices): "
-                                    "each device is driven by one worker only")
-        seen.add(device)
+    twice = next((d for i, d in enumerate(devices) if d in devices[:i]), None)
+    if twice is not None:
+        raise pytest.UsageError(f"device {twice!r} is named twice (--fsmcheck-device/--fsmcheck-devices): "
+                                "each device is driven by one worker only")
     return devices
 
 
 def _xdist_workers(config) -> int:
     """How many workers pytest-xdist starts from this controller (0: the run
-    is not distributed, or this process is a worker)."""
-    if _is_worker(config) or config.getoption("dist", default="no") == "no" or not config.getoption("tx", default=None):
+    is not distributed, or this process is a worker): the ``--tx`` specs
+    (``-n N`` is N ``popen`` specs once xdist has resolved it), ``K*SPEC``
+    counting K, as xdist documents the option."""
+    if _is_worker(config) or config.getoption("dist", default="no") == "no":
         return 0
-    from xdist.workermanage import parse_tx_spec_config
-
-    return len(parse_tx_spec_config(config))
+    specs = [tx.partition("*") for tx in config.getoption("tx", default=None) or ()]
+    return sum(int(k) if star and k.isdigit() else 1 for k, star, _ in specs)
 
 
 def _is_worker(config) -> bool:
@@ -159,50 +221,43 @@ def _is_worker(config) -> bool:
 
 
 def pytest_configure(config):
-    STATE["spec"] = config.getoption("--fsmcheck-adapter", default=DEFAULT_FACTORY)
-    STATE["factory"], STATE["adapters"] = None, {}
-    STATE["examples"] = config.getoption("--fsmcheck-examples", default=30)
-    DEFAULTS["timeout"] = config.getoption("--fsmcheck-call-timeout", default=10.0)
-    budget = config.getoption("--fsmcheck-budget", default=None)
-    STATE["budget"] = budget
-    STATE["pack_items"], STATE["pack_run"], STATE["budget_spent"], STATE["stopped"] = 0, 0, False, None
-    STATE["fleet"], STATE["held"], STATE["unused"] = {}, {}, []
-    STATE["device"], STATE["devices"], STATE["workers"], STATE["wall_deadline"] = None, [], 0, None
     errata_path = config.getoption("--fsmcheck-errata", default=None)
-    STATE["errata"], STATE["errata_hits"] = [], {}
-    if errata_path:
-        try:
-            STATE["errata"] = load_errata(errata_path)
-        except ErrataError as exc:
-            raise pytest.UsageError(f"--fsmcheck-errata: {exc}") from None
+    try:
+        errata = load_errata(errata_path) if errata_path else []
+    except ErrataError as exc:
+        raise pytest.UsageError(f"--fsmcheck-errata: {exc}") from None
+    budget = config.getoption("--fsmcheck-budget", default=None)
+    run = config.stash[RUN] = PackRun(spec=config.getoption("--fsmcheck-adapter", default=DEFAULT_FACTORY),
+                                      examples=config.getoption("--fsmcheck-examples", default=30),
+                                      budget=budget, errata=errata)
+    COVERAGE.restart()
+    LOST.clear()  # ids of an earlier run's adapters, which a new adapter may reuse
+    DEFAULTS["timeout"] = config.getoption("--fsmcheck-call-timeout", default=10.0)
     if _is_worker(config):  # the controller chose the seed, the deadline and this worker's device
         given = config.workerinput
-        STATE["seed"], STATE["device"] = given.get("fsmcheck_seed", 0), given.get("fsmcheck_device")
-        STATE["devices"] = given.get("fsmcheck_devices", [])
+        run.seed, run.device = given.get("fsmcheck_seed", 0), given.get("fsmcheck_device")
+        run.devices = given.get("fsmcheck_devices", [])
         wall = given.get("fsmcheck_deadline")
         DEFAULTS["deadline"] = time.monotonic() + (wall - time.time()) if wall is not None else None
-        if STATE["devices"] and STATE["device"] is None:
+        if run.devices and run.device is None:
             raise pytest.UsageError(f"xdist worker {given.get('workerid')}: no device is left for it "
-                                    f"({len(STATE['devices'])} named)")
+                                    f"({len(run.devices)} named)")
         return
     seed = config.getoption("--fsmcheck-seed", default=None)
-    STATE["seed"] = seed if seed is not None else random.SystemRandom().randrange(2**32)
+    run.seed = seed if seed is not None else random.SystemRandom().randrange(2**32)
     DEFAULTS["deadline"] = time.monotonic() + budget if budget else None
-    STATE["wall_deadline"] = time.time() + budget if budget else None
-    devices = read_devices(config.getoption("--fsmcheck-device", default=None) or [],
-                           config.getoption("--fsmcheck-devices", default=None))
-    STATE["devices"] = devices
-    if devices:
-        _factory_takes_device()
-    workers = _xdist_workers(config)
-    STATE["workers"] = workers
-    if devices and workers > len(devices):
-        raise pytest.UsageError(f"{workers} xdist workers but {len(devices)} device(s) named "
-                                "(--fsmcheck-device/--fsmcheck-devices): each worker drives a device of its own; "
-                                f"name {workers - len(devices)} more or run with -n {len(devices)}")
-    if devices:
-        STATE["device"] = devices[0] if not workers else None
-        STATE["unused"] = devices[max(workers, 1):]
+    run.wall_deadline = time.time() + budget if budget else None
+    run.devices = read_devices(config.getoption("--fsmcheck-device", default=None) or [],
+                               config.getoption("--fsmcheck-devices", default=None))
+    run.workers = workers = _xdist_workers(config)
+    if run.devices:
+        _factory_takes_device(run)
+        if workers > len(run.devices):
+            raise pytest.UsageError(f"{workers} xdist workers but {len(run.devices)} device(s) named "
+                                    "(--fsmcheck-device/--fsmcheck-devices): each worker drives a device of its own; "
+                                    f"name {workers - len(run.devices)} more or run with -n {len(run.devices)}")
+        run.device = run.devices[0] if not workers else None
+        run.unused = run.devices[max(workers, 1):]
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -210,19 +265,19 @@ def pytest_configure_node(node):
     """xdist (controller): give worker ``gwK`` the seed, the budget's
     deadline, and device K (or, for a worker replacing a crashed one, the
     first device no live worker holds)."""
-    node.workerinput["fsmcheck_seed"] = STATE["seed"]
-    node.workerinput["fsmcheck_deadline"] = STATE.get("wall_deadline")
-    devices = STATE.get("devices") or []
-    node.workerinput["fsmcheck_devices"] = devices
+    run = node.config.stash[RUN]
+    node.workerinput["fsmcheck_seed"] = run.seed
+    node.workerinput["fsmcheck_deadline"] = run.wall_deadline
+    devices = node.workerinput["fsmcheck_devices"] = run.devices
     if not devices:
         return
     wid = node.gateway.id
-    held = set(STATE["held"].values())
+    held = set(run.held.values())
     index = int(wid[2:]) if wid.startswith("gw") and wid[2:].isdigit() else -1
     free = [d for d in devices if d not in held]
     device = devices[index] if 0 <= index < len(devices) and devices[index] not in held else (free or [None])[0]
     if device is not None:
-        STATE["held"][wid] = device
+        run.held[wid] = device
     node.workerinput["fsmcheck_device"] = device
 
 
@@ -230,46 +285,34 @@ def pytest_configure_node(node):
 def pytest_testnodedown(node, error):
     """xdist (controller): a worker ended; take what it reported (coverage,
     pack tests, errata hits, why it stopped) and free its device."""
-    wid = node.gateway.id
-    device = STATE["held"].pop(wid, None)
+    run, wid = node.config.stash[RUN], node.gateway.id
+    device = run.held.pop(wid, None)
     report = (getattr(node, "workeroutput", None) or {}).get("fsmcheck")
     if report is None:
-        STATE["fleet"].setdefault(wid, {"device": device, "coverage": None, "error": str(error or "no report")})
+        run.fleet.setdefault(wid, {"device": device, "coverage": None, "error": str(error or "no report")})
         return
-    coverage = Coverage.from_dict(report["coverage"])
+    coverage = Coverage(**report["coverage"])
     COVERAGE.merge(coverage)
-    STATE["fleet"][wid] = {"device": report["device"], "coverage": coverage, "pack_run": report["pack_run"],
-                           "error": None}
-    STATE["pack_items"] = max(STATE["pack_items"], report["pack_items"])
-    STATE["pack_run"] += report["pack_run"]
-    for erratum, hits in report["errata_hits"].items():
-        STATE["errata_hits"][erratum] = STATE["errata_hits"].get(erratum, 0) + hits
-    if report["budget_spent"]:
-        STATE["budget_spent"] = True
-    if report["stopped"] and not STATE["stopped"]:
-        STATE["stopped"] = report["stopped"]
+    run.fleet[wid] = {"device": report["device"], "coverage": coverage, "pack_run": report["pack_run"], "error": None}
+    run.pack_items = max(run.pack_items, report["pack_items"])
+    run.pack_run += report["pack_run"]
+    run.errata_hits.update(report["errata_hits"])
+    run.budget_spent = run.budget_spent or report["budget_spent"]
+    run.stopped = run.stopped or report["stopped"]
 
 
 def pytest_report_header(config):
-    errata = f", {len(STATE['errata'])} errata" if STATE.get("errata") else ""
-    lines = [f"fsmcheck: adapter {STATE['spec']}, state-machine seed {STATE['seed']} (--fsmcheck-seed to replay)"
-             + errata]
-    devices = STATE.get("devices") or []
-    if devices and STATE.get("workers"):
-        lines.append(f"fsmcheck: fleet of {len(devices)} device(s), one per xdist worker: "
-                     + ", ".join(f"gw{k} {d}" for k, d in enumerate(devices[:STATE['workers']])))
-    elif devices:
-        lines.append(f"fsmcheck: device {devices[0]}")
-    if STATE.get("unused"):
-        lines.append(_unused_note())
+    run = config.stash[RUN]
+    errata = f", {len(run.errata)} errata" if run.errata else ""
+    lines = [f"fsmcheck: adapter {run.spec}, state-machine seed {run.seed} (--fsmcheck-seed to replay)" + errata]
+    if run.devices and run.workers:
+        lines.append(f"fsmcheck: fleet of {len(run.devices)} device(s), one per xdist worker: "
+                     + ", ".join(f"gw{k} {d}" for k, d in enumerate(run.devices[:run.workers])))
+    elif run.devices:
+        lines.append(f"fsmcheck: device {run.devices[0]}")
+    if run.unused:
+        lines.append(run.unused_note())
     return lines
-
-
-def _unused_note() -> str:
-    devices, unused = STATE["devices"], STATE["unused"]
-    how = (f"run with -n {len(devices)} to test each" if not STATE.get("workers")
-           else f"{STATE['workers']} worker(s); -n {len(devices)} tests each")
-    return f"fsmcheck: NOT tested: {', '.join(unused)} ({how})"
 
 
 def _is_pack_item(item) -> bool:
@@ -278,20 +321,21 @@ def _is_pack_item(item) -> bool:
 
 
 def pytest_collection_modifyitems(session, config, items):
-    STATE["pack_items"] = sum(1 for item in items if _is_pack_item(item))
+    config.stash[RUN].pack_items = sum(1 for item in items if _is_pack_item(item))
 
 
 def pytest_runtest_setup(item):
     """Stop the run when its budget (--fsmcheck-budget) is spent."""
+    run = item.config.stash[RUN]
     if _is_pack_item(item):
-        STATE["pack_run"] += 1
-    deadline = DEFAULTS.get("deadline")
-    if deadline is not None and time.monotonic() >= deadline:
-        STATE["budget_spent"] = True
-        why = (f"fsmcheck: the run budget of {STATE['budget']:g} s (--fsmcheck-budget) is spent; "
+        run.pack_run += 1
+    left = deadline_left()
+    if left is not None and left <= 0:
+        run.budget_spent = True
+        why = (f"fsmcheck: the run budget of {run.budget:g} s (--fsmcheck-budget) is spent; "
                "the remaining tests were not run")
         if _is_worker(item.config):  # xdist: stop this worker; the controller stops the others, exit 1
-            item.session.shouldstop = STATE["stopped"] = why
+            item.session.shouldstop = run.stopped = why
             pytest.skip(why)
         pytest.exit(why, returncode=1)
 
@@ -300,18 +344,18 @@ def pytest_runtest_setup(item):
 def pytest_runtest_makereport(item, call):
     """A violation an erratum explains is reported as xfailed, with its reason."""
     outcome = yield
-    report = outcome.get_result()
-    if LOST and not item.session.shouldfail:  # a hung adapter ends the run (nothing more is sent to it)
-        why = next(iter(LOST.values()))
-        item.session.shouldfail = STATE["stopped"] = f"fsmcheck: the adapter was given up ({why}); the run stops here"
+    report, run = outcome.get_result(), item.config.stash[RUN]
+    lost = next(filter(None, map(adapter_lost, run.adapters.values())), None)
+    if lost and not item.session.shouldfail:  # a hung adapter ends the run (nothing more is sent to it)
+        item.session.shouldfail = run.stopped = f"fsmcheck: the adapter was given up ({lost}); the run stops here"
     if call.excinfo is not None and report.failed and isinstance(call.excinfo.value, ProtocolViolation):
         report.longrepr = _reproduction(item, call.excinfo.value)
-    if call.excinfo is None or not report.failed or not STATE.get("errata"):
+    if call.excinfo is None or not report.failed or not run.errata:
         return
-    erratum = matching(STATE["errata"], call.excinfo.value)
+    erratum = matching(run.errata, call.excinfo.value)
     if erratum is None:
         return
-    STATE["errata_hits"][erratum.id] = STATE["errata_hits"].get(erratum.id, 0) + 1
+    run.errata_hits[erratum.id] += 1
     report.outcome = "skipped"
     report.wasxfail = f"erratum {erratum.id}: {erratum.reason}"
 
@@ -327,52 +371,16 @@ def _reproduction(item, exc: ProtocolViolation) -> str:
     return "\n".join([f"{type(exc).__name__}: {exc}", *notes])
 
 
-def _load_factory():
-    spec = STATE["spec"]
-    module_name, _, attr = spec.partition(":")
-    if not module_name or not attr:
-        raise pytest.UsageError(f"--fsmcheck-adapter {spec!r}: expected package.module:factory")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise pytest.UsageError(f"--fsmcheck-adapter {spec!r}: cannot import {module_name}: {exc}") from None
-    factory = getattr(module, attr, None)
-    if not callable(factory):
-        raise pytest.UsageError(f"--fsmcheck-adapter {spec!r}: {module_name} has no callable {attr}")
-    return factory
-
-
-def _factory():
-    if STATE["factory"] is None:
-        STATE["factory"] = _load_factory()
-    return STATE["factory"]
-
-
-def _factory_takes_device() -> None:
+def _factory_takes_device(run: PackRun) -> None:
     """Raise pytest.UsageError when devices are named but the factory has no
     ``device`` keyword (it could not tell them apart)."""
     try:
-        params = inspect.signature(_factory()).parameters
+        params = inspect.signature(run.factory()).parameters
     except (TypeError, ValueError):  # a builtin or C callable: assume it does
         return
     if "device" not in params and not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        raise pytest.UsageError(f"--fsmcheck-device: adapter {STATE['spec']} takes no device= keyword; "
+        raise pytest.UsageError(f"--fsmcheck-device: adapter {run.spec} takes no device= keyword; "
                                 "it drives one device of its own")
-
-
-def adapter_for(protocol: str):
-    """The adapter of ``protocol`` from the configured factory (asked once per
-    protocol and run: ``factory(protocol)``, or ``factory(protocol,
-    device=DEVICE)`` when a device is named for this process), or skip the
-    test when the factory has none."""
-    adapters = STATE.setdefault("adapters", {})
-    if protocol not in adapters:
-        device = STATE.get("device")
-        adapters[protocol] = _factory()(protocol) if device is None else _factory()(protocol, device=device)
-    adapter = adapters[protocol]
-    if adapter is None:
-        pytest.skip(f"adapter {STATE['spec']} has no {protocol} driver")
-    return adapter
 
 
 @pytest.fixture
@@ -390,15 +398,15 @@ def record_property(request):
 
 
 @pytest.fixture(scope="session")
-def fsmcheck_v2():
+def fsmcheck_v2(request):
     """The v2 adapter under test."""
-    return adapter_for("v2")
+    return request.config.stash[RUN].adapter("v2")
 
 
 @pytest.fixture(scope="session")
-def fsmcheck_v1():
+def fsmcheck_v1(request):
     """The v1 adapter under test."""
-    return adapter_for("v1")
+    return request.config.stash[RUN].adapter("v1")
 
 
 def _nothing_matched(config) -> str | None:
@@ -406,15 +414,16 @@ def _nothing_matched(config) -> str | None:
     ``--collect-only``, which runs nothing by design). On the xdist
     controller: of the whole fleet, or of one device whose worker ran pack
     tests that all missed it."""
-    if config.option.collectonly or not STATE.get("pack_items"):
+    run = config.stash[RUN]
+    if config.option.collectonly or not run.pack_items:
         return None
     if not COVERAGE.flag_sets:
         seen = COVERAGE.flags_seen
         if seen:
             return (f"no suite of this run matched the device: it reports migration flags {_flags(seen)}, "
                     "and no suite collected is for them")
-        return f"no suite of this run matched: adapter {STATE['spec']} has no driver for the pack's protocols"
-    missed = [(w, r) for w, r in sorted(STATE.get("fleet", {}).items())
+        return f"no suite of this run matched: adapter {run.spec} has no driver for the pack's protocols"
+    missed = [(w, r) for w, r in sorted(run.fleet.items())
               if r["device"] is not None and r["coverage"] is not None and r["pack_run"]
               and not r["coverage"].flag_sets]
     if missed:
@@ -434,53 +443,53 @@ def pytest_sessionfinish(session, exitstatus):
     xdist controller that stop arrives as an interruption, 2, and is mapped
     to 1). An xdist worker reports to the controller instead of judging."""
     config = session.config
+    run = config.stash[RUN]
     if _is_worker(config):
         config.workeroutput["fsmcheck"] = {
-            "device": STATE.get("device"), "coverage": COVERAGE.to_dict(), "pack_items": STATE["pack_items"],
-            "pack_run": STATE["pack_run"], "errata_hits": dict(STATE["errata_hits"]),
-            "budget_spent": bool(STATE["budget_spent"]), "stopped": STATE["stopped"] or None}
+            "device": run.device, "coverage": asdict(COVERAGE), "pack_items": run.pack_items,
+            "pack_run": run.pack_run, "errata_hits": dict(run.errata_hits),
+            "budget_spent": run.budget_spent, "stopped": run.stopped}
         return
     if _nothing_matched(config) and session.exitstatus == 0:
         session.exitstatus = 1
-    if STATE.get("budget_spent") and session.exitstatus == 0:
+    if run.budget_spent and session.exitstatus == 0:
         session.exitstatus = 1
-    if STATE.get("workers") and STATE.get("stopped") and session.exitstatus == 2:
+    if run.workers and run.stopped and session.exitstatus == 2:
         session.exitstatus = 1
 
 
 def pytest_terminal_summary(terminalreporter):
-    if _is_worker(terminalreporter.config):
+    config = terminalreporter.config
+    if _is_worker(config):
         return
-    why = _nothing_matched(terminalreporter.config)
+    run, write = config.stash[RUN], terminalreporter.write_line
+    why = _nothing_matched(config)
     if why:
         terminalreporter.write_sep("=", "fsmcheck: nothing was tested", red=True)
-        terminalreporter.write_line(f"fsmcheck: {why} (exit 1)")
-    if STATE.get("workers") and STATE.get("stopped"):
-        terminalreporter.write_line(f"{STATE['stopped']} (exit 1)")
+        write(f"fsmcheck: {why} (exit 1)")
+    if run.workers and run.stopped:
+        write(f"{run.stopped} (exit 1)")
     if not COVERAGE.flag_sets:
         return
     terminalreporter.write_sep("-", "fsmcheck coverage")
-    fleet = {w: r for w, r in sorted(STATE.get("fleet", {}).items(), key=lambda kv: _worker_order(kv[0]))
-             if r["device"] is not None}
+    fleet = {w: r for w, r in sorted(run.fleet.items(), key=lambda kv: _worker_order(kv[0])) if r["device"] is not None}
     for wid, report in fleet.items():
-        terminalreporter.write_line(f"device {report['device']} ({wid}):")
+        write(f"device {report['device']} ({wid}):")
         if report["coverage"] is None:
-            terminalreporter.write_line(f"  no report: the worker ended with {report['error']}")
+            write(f"  no report: the worker ended with {report['error']}")
             continue
         for line in report["coverage"].summary() or ["nothing run"]:
-            terminalreporter.write_line(f"  {line}")
+            write(f"  {line}")
     if fleet:
-        terminalreporter.write_line(f"total ({len(fleet)} devices):")
+        write(f"total ({len(fleet)} devices):")
     for line in COVERAGE.summary():
-        terminalreporter.write_line(line)
-    terminalreporter.write_line(f"adapter {STATE['spec']}; state-machine seed {STATE['seed']} "
-                                f"(replay with --fsmcheck-seed={STATE['seed']})")
-    for erratum in STATE.get("errata", ()):
-        hits = STATE["errata_hits"].get(erratum.id, 0)
-        terminalreporter.write_line(f"erratum {erratum.id}: " + (f"hit by {hits} test(s)" if hits else
-                                                                  "not hit in this run"))
-    if STATE.get("unused"):
-        terminalreporter.write_line(_unused_note())
+        write(line)
+    write(f"adapter {run.spec}; state-machine seed {run.seed} (replay with --fsmcheck-seed={run.seed})")
+    for erratum in run.errata:
+        hits = run.errata_hits[erratum.id]
+        write(f"erratum {erratum.id}: " + (f"hit by {hits} test(s)" if hits else "not hit in this run"))
+    if run.unused:
+        write(run.unused_note())
 
 
 def _worker_order(wid: str):

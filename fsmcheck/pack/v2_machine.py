@@ -3,17 +3,23 @@
 Rules: request any state value (and values naming no state), reset, read
 the current session, feed a saved stream or garbage into a resuming session.
 After every step the device's GET must equal the model's state. Hypothesis
-shrinks a failing run to a minimal sequence; the seed comes from the plugin
-(``--fsmcheck-seed``).
+shrinks a failing run to a minimal sequence. The adapter, the seed
+(``--fsmcheck-seed``) and the runs (``--fsmcheck-examples``) are the run's
+(``config.stash[RUN]``), taken when the test runs, not when the pack is
+imported.
 """
 
 from __future__ import annotations
 
+import unittest
+from functools import partial
+
+import pytest
 from hypothesis import HealthCheck, seed, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 
-from .plugin import STATE, adapter_for
+from .plugin import RUN
 from .v2_checks import apply_request, open_device, read_fd, saved_stream, write_fd
 from .v2_spec import RULES, V2Spec
 
@@ -21,13 +27,14 @@ __all__ = ["machine_test_case"]
 
 
 def machine_test_case(spec: V2Spec):
-    """A ``unittest.TestCase`` class running the state machine for ``spec``."""
+    """A ``unittest.TestCase`` class running the state machine for ``spec``
+    on the ``fsmcheck_v2`` adapter, seeded with the run's seed."""
     values = sorted(spec.states.values()) + [max(spec.states.values()) + 1, 2**32 - 1]
 
     class V2Machine(RuleBasedStateMachine):
-        def __init__(self):
+        def __init__(self, adapter):
             super().__init__()
-            self.adapter = adapter_for("v2")
+            self.adapter = adapter
             # Saved before the device is opened: a real device can be opened only once at a time.
             self.stream = saved_stream(self.adapter, spec) if "RESUMING" in spec.supported else b""
             self._device = open_device(self.adapter, spec)
@@ -88,7 +95,18 @@ def machine_test_case(spec: V2Spec):
                                        observed=got, rule=RULES["get"])
 
     V2Machine.__name__ = V2Machine.__qualname__ = f"V2Machine_{spec.flags_value}"
-    case = V2Machine.TestCase
-    case.settings = settings(max_examples=STATE["examples"], stateful_step_count=25, deadline=None,
-                             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
-    return seed(STATE["seed"] if STATE["seed"] is not None else 0)(case)
+
+    class TestCase(unittest.TestCase):
+        @pytest.fixture(autouse=True)
+        def _fsmcheck(self, request, fsmcheck_v2):
+            self.pack_run, self.adapter = request.config.stash[RUN], fsmcheck_v2
+
+        def runTest(self):
+            run_state_machine_as_test(seed(self.pack_run.seed)(partial(V2Machine, self.adapter)), settings=settings(
+                max_examples=self.pack_run.examples, stateful_step_count=25, deadline=None, database=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]))
+
+        runTest.is_hypothesis_test = True  # as hypothesis' own TestCase: its pytest plugin reports the steps
+
+    TestCase.__name__ = TestCase.__qualname__ = f"V2Machine_{spec.flags_value}.TestCase"
+    return TestCase
