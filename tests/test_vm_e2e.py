@@ -6,6 +6,9 @@ from __future__ import annotations
 import base64
 import gzip
 import importlib.util
+import json
+import subprocess
+import sys
 
 from .conftest import ROOT
 
@@ -63,3 +66,26 @@ def test_the_init_script_makes_one_mdev_per_worker_and_runs_xdist_only_for_sever
         fleet = re.findall(r"^/dev/vfio/\d+:\S+$", out.stdout, re.M)
         assert fleet == [f"/dev/vfio/{11 + k}:{e2e.MTTY_UUIDS[k]}" for k in range(n)], out.stdout + out.stderr
         assert out.stdout.rstrip().endswith(f"dist=-p xdist.plugin -n {n}" if n > 1 else "dist=")
+
+
+def test_the_packed_imports_cover_reading_the_errata():
+    """The guest has only the packages PACK_IMPORTS load (vmimage packs their
+    top-level packages from .venv): what the pack does at start-up beyond its
+    imports -- reading the errata, checked by their JSON Schema, whose library
+    is imported only then -- must need no other package (a CI run's guest
+    once ended in ModuleNotFoundError: jsonschema)."""
+    code = ("import importlib, json, os, sys, sysconfig\n"
+            "site = sysconfig.get_paths()['purelib'] + os.sep\n"
+            "def tops():\n"
+            "    return {n.split('.')[0] for n, m in list(sys.modules.items())\n"
+            "            if (getattr(m, '__file__', None) or '').startswith(site)}\n"
+            "sys.path.insert(0, 'generated_tests')\n"
+            "for name in json.loads(sys.argv[1]): importlib.import_module(name)\n"
+            "before = tops()\n"
+            "from fsmcheck.pack.errata import load_errata\n"
+            "assert load_errata(sys.argv[2])\n"
+            "print(json.dumps(sorted(tops() - before)))\n")
+    out = subprocess.run([sys.executable, "-c", code, json.dumps(e2e.PACK_IMPORTS), str(e2e.ERRATA)],
+                         capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == [], f"packages the guest lacks: {out.stdout}"

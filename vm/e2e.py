@@ -74,8 +74,10 @@ MTTY_UUIDS = [f"{MTTY_UUID[:-4]}{1001 + k}" for k in range(MAX_WORKERS)]
 DEFAULT_WORKERS = 1  # fastest under TCG on a 2-core host: see bench/bench_fleet.py
 ERRATA = ROOT / "vm" / "mtty-errata.toml"  # mtty's known deviations, xfailed with their reasons
 # What the pack imports in the VM; the files they load are packed from .venv.
+# jsonschema: the errata file is checked by its schema (fsmcheck.inputs.schema
+# imports it when a file is checked, not at import).
 PACK_IMPORTS = ["pytest", "_pytest.junitxml", "_hypothesis_pytestplugin", "fsmcheck.pack.plugin",
-                "fsmcheck.adapters.linux", "hypothesis.stateful", "hypothesis.strategies",
+                "fsmcheck.adapters.linux", "hypothesis.stateful", "hypothesis.strategies", "jsonschema",
                 "xdist.plugin", "xdist.remote", "xdist.dsession", "execnet",
                 *sorted(p.stem for p in (ROOT / "generated_tests").glob("test_vfio_v2_*.py"))]
 
