@@ -8,16 +8,14 @@ import re
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from fsmcheck.cli import main
 from fsmcheck.model import load_model
 from fsmcheck.tracecheck import check_trace, open_trace
 from fsmcheck.tracecheck.rules import RULES
 from fsmcheck.semantics.combination import derive_table
 from fsmcheck.model.schema import Config
 
-from .conftest import MODELS, TOOLS, V2_WITHOUT_STOP_TO_RESUMING, progress_lines, require_tool
+from .conftest import MODELS, TOOLS, V2_WITHOUT_STOP_TO_RESUMING, cli, progress_lines, require_tool
 
 TRACES = Path(__file__).resolve().parent / "qemu_traces"
 SOURCE, DESTINATION = TRACES / "source.trace", TRACES / "destination.trace"
@@ -58,7 +56,7 @@ def _write(tmp_path: Path, name: str, lines: list[str]) -> Path:
 
 
 def _check(path: Path, *args: str):
-    result = CliRunner().invoke(main, ["check-trace", str(path), "--json", *args])
+    result = cli("check-trace", str(path), "--json", *args)
     doc = json.loads(result.output)
     found = [(v["rule"], v["line"]) for t in doc["traces"] for v in t["violations"]]
     return result.exit_code, doc, found
@@ -136,7 +134,7 @@ def test_real_sequences_and_derived_kernel_paths():
 
 
 def test_text_output_shows_tables_and_sequences():
-    result = CliRunner().invoke(main, ["check-trace", str(SOURCE), "--no-color"])
+    result = cli("check-trace", str(SOURCE), "--no-color")
     assert result.exit_code == 0
     assert "RUNNING_P2P -> RUNNING -> PRE_COPY -> PRE_COPY_P2P -> STOP_COPY -> STOP" in result.output
     assert "kernel path" in result.output and "recorded states, in trace order" in result.output
@@ -296,7 +294,7 @@ def test_qmp_truncated_line(tmp_path):
 def itf_traces(variant, tmp_path):
     """ITF traces ``verify --trace-dir`` writes for v2 without STOP -> RESUMING."""
     model = variant(*V2_WITHOUT_STOP_TO_RESUMING)
-    result = CliRunner().invoke(main, ["verify", "-q", str(model), "--trace-dir", str(tmp_path / "itf")])
+    result = cli("verify", "-q", str(model), "--trace-dir", str(tmp_path / "itf"))
     assert result.exit_code == 1
     return model, sorted((tmp_path / "itf").glob("vfio_v2.walk-agrees.*.networkx.itf.json"))
 
@@ -325,7 +323,7 @@ def test_itf_of_another_model_is_bad_input(tmp_path):
     doc = {"#meta": {"format": "ITF", "model": "vfio_v1"}, "states": [{"state": "RUNNING", "via": "open"}]}
     path = tmp_path / "v1.itf.json"
     path.write_text(json.dumps(doc, indent=2))
-    result = CliRunner().invoke(main, ["check-trace", str(path)])
+    result = cli("check-trace", str(path))
     assert result.exit_code == 2 and "an ITF trace of model vfio_v1" in result.output
 
 
@@ -334,14 +332,14 @@ def test_itf_of_another_model_is_bad_input(tmp_path):
 def test_no_format_is_bad_input_naming_file_and_line(tmp_path):
     path = tmp_path / "notes.txt"
     path.write_text("\n\nhello world, this is not a trace\n")
-    result = CliRunner().invoke(main, ["check-trace", str(path), str(SOURCE)])
+    result = cli("check-trace", str(path), str(SOURCE))
     assert result.exit_code == 2
     assert f"{path}:3: <trace>: fits no trace format" in result.output
     assert "1 trace(s) checked" in result.output  # the good trace is still checked
 
 
 def test_unknown_flag_set_is_bad_input():
-    result = CliRunner().invoke(main, ["check-trace", str(SOURCE), "--flags", "P2P"])
+    result = cli("check-trace", str(SOURCE), "--flags", "P2P")
     assert result.exit_code == 2 and "not a defined flag set" in result.output
 
 
@@ -400,7 +398,7 @@ def test_sarif_validates_and_points_into_the_trace(tmp_path, monkeypatch):
     seeded = _write(tmp_path, "source.trace", _move_after(lines, _request_block(lines, d1, "PRE_COPY_P2P"),
                                                           _request_block(lines, d2, "STOP_COPY")))
     out = tmp_path / "trace.sarif"
-    result = CliRunner().invoke(main, ["check-trace", str(seeded), "--sarif", str(out)])
+    result = cli("check-trace", str(seeded), "--sarif", str(out))
     assert result.exit_code == 1
     doc = json.loads(out.read_text())
     validator = _validator()
@@ -624,7 +622,7 @@ def test_pipe_and_file_agree_in_process(tmp_path, flags):
 def _bad(tmp_path: Path, name: str, text: str, *args: str):
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")
-    result = CliRunner().invoke(main, ["check-trace", str(path), *args])
+    result = cli("check-trace", str(path), *args)
     assert "Traceback" not in result.output and result.exception is None or isinstance(result.exception,
                                                                                       SystemExit)
     return result.exit_code, result.output
@@ -812,7 +810,7 @@ def test_an_event_of_neither_kind_is_counted(tmp_path):
     seeded = lines[:3] + [f"1@1.0:vfio_migration_new_thing  ({d1}) x 1"] * 2 + lines[3:]
     code, doc, found = _check(_write(tmp_path, "new.trace", seeded))
     assert (code, found) == (0, []) and doc["traces"][0]["unclassified"] == {"vfio_migration_new_thing": 2}
-    result = CliRunner().invoke(main, ["check-trace", str(tmp_path / "new.trace"), "-q"])
+    result = cli("check-trace", str(tmp_path / "new.trace"), "-q")
     assert "vfio_migration_new_thing (2)" in result.output
 
 

@@ -16,7 +16,7 @@ from fsmcheck.cli import main
 from fsmcheck.model import load_model
 from fsmcheck.verifier.verify import verify_model
 
-from .conftest import MODELS, ROOT, TOOLS, V1_LETS_101_THROUGH, V2_WITHOUT_STOP_TO_RESUMING, require_tool
+from .conftest import MODELS, ROOT, TOOLS, V1_LETS_101_THROUGH, V2_WITHOUT_STOP_TO_RESUMING, cli, require_tool
 
 SARIF_SCHEMA = TOOLS / "sarif-2.1.0-rtm.5.json"
 
@@ -35,7 +35,7 @@ def test_sarif_validates_and_points_at_the_model_line(variant, tmp_path, monkeyp
     monkeypatch.chdir(tmp_path)
     path = variant(*V2_WITHOUT_STOP_TO_RESUMING)
     out = tmp_path / "out.sarif"
-    result = CliRunner().invoke(main, ["verify", "-q", str(path), "--sarif", str(out)])
+    result = cli("verify", "-q", str(path), "--sarif", str(out))
     assert result.exit_code == 1, result.output
     doc = json.loads(out.read_text())
     validator = _validator()
@@ -60,7 +60,7 @@ def test_sarif_validates_and_points_at_the_model_line(variant, tmp_path, monkeyp
 
 def test_sarif_of_a_clean_run_has_rules_and_no_results(tmp_path):
     out = tmp_path / "clean.sarif"
-    result = CliRunner().invoke(main, ["verify", "-q", str(MODELS / "vfio_v1.toml"), "--sarif", str(out)])
+    result = cli("verify", "-q", str(MODELS / "vfio_v1.toml"), "--sarif", str(out))
     assert result.exit_code == 0
     doc = json.loads(out.read_text())
     assert list(_validator().iter_errors(doc)) == []
@@ -70,7 +70,7 @@ def test_sarif_of_a_clean_run_has_rules_and_no_results(tmp_path):
 def test_trace_dir_writes_one_itf_trace_per_counterexample(variant, tmp_path):
     path = variant(*V1_LETS_101_THROUGH)
     traces = tmp_path / "traces"
-    result = CliRunner().invoke(main, ["verify", "-q", str(path), "--trace-dir", str(traces)])
+    result = cli("verify", "-q", str(path), "--trace-dir", str(traces))
     assert result.exit_code == 1
     results = verify_model(load_model(path))
     expected = sum(1 for r in results for v in r.verdicts.values() if v.counterexample is not None)
@@ -85,8 +85,8 @@ def test_trace_dir_writes_one_itf_trace_per_counterexample(variant, tmp_path):
     assert all(set(s) - {"#meta"} == set(doc["vars"]) for s in doc["states"])
     # A trace file draws on the diagram.
     out = tmp_path / "trace.dot"
-    drawn = CliRunner().invoke(main, ["render", str(path), "--trace",
-                                      str(traces / "vfio_v1.no-invalid-entry.lenient.z3.itf.json"), "-o", str(out)])
+    drawn = cli("render", str(path), "--trace",
+                                      str(traces / "vfio_v1.no-invalid-entry.lenient.z3.itf.json"), "-o", str(out))
     assert drawn.exit_code == 0, drawn.output
     assert "#e36209" in out.read_text() and "lenient" in drawn.output
 
@@ -95,7 +95,7 @@ def test_verify_json_on_a_failing_model(variant):
     """Regression: a failing combination-table verdict once put its derived
     table (tuple keys) into the counterexample and crashed --json."""
     path = variant(*V2_WITHOUT_STOP_TO_RESUMING)
-    result = CliRunner().invoke(main, ["verify", "--json", str(path)])
+    result = cli("verify", "--json", str(path))
     assert result.exit_code == 1
     doc = json.loads(result.output)
     assert doc["exit_code"] == 1 and doc["models"][0]["results"]

@@ -12,13 +12,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from fsmcheck.cli import main
 from fsmcheck.generate.writer import write_file
 from fuzz.strategies import chain_model
 
-from .conftest import MODELS, ROOT, TOY
+from .conftest import MODELS, ROOT, TOY, cli
 
 FSMCHECK = [sys.executable, "-m", "fsmcheck.cli"]
 
@@ -83,13 +81,13 @@ def test_diagnostics_are_one_line_each_with_no_emoji(tmp_path):
 
 @pytest.mark.parametrize("flags", ["15", "8", "99999999999999999999", "9" * 5000])
 def test_flags_number_with_undefined_bits_is_bad_input(flags):
-    result = CliRunner().invoke(main, ["table", str(MODELS / "vfio_v2.toml"), "--flags", flags, "--json"])
+    result = cli("table", str(MODELS / "vfio_v2.toml"), "--flags", flags, "--json")
     assert result.exit_code == 2, result.output
     assert "defines no flag" in result.output
 
 
 def test_flags_number_of_a_defined_set_still_works():
-    result = CliRunner().invoke(main, ["table", str(MODELS / "vfio_v2.toml"), "--flags", "7", "--json"])
+    result = cli("table", str(MODELS / "vfio_v2.toml"), "--flags", "7", "--json")
     assert result.exit_code == 0 and json.loads(result.output)["flags"] == ["STOP_COPY", "P2P", "PRE_COPY"]
 
 

@@ -4,15 +4,13 @@ unknown is never holds; a disagreement is an internal error (exit 3)."""
 from __future__ import annotations
 
 import pytest
-from click.testing import CliRunner
 
-from fsmcheck.cli import main
 from fsmcheck.engines import explicit, symbolic
 from fsmcheck.engines.z3_encoding import UnknownResult
 from fsmcheck.semantics.verdict import FAILS, HOLDS, UNKNOWN, Verdict
 from fsmcheck.verifier.verify import combine
 
-from .conftest import MODELS
+from .conftest import MODELS, cli
 
 V1 = str(MODELS / "vfio_v1.toml")
 
@@ -43,7 +41,7 @@ def test_z3_timeout_is_unknown_and_exits_1(monkeypatch):
 
     monkeypatch.setattr("fsmcheck.engines.symbolic.solve", timeout)
     assert symbolic.check("validity", *_v1()).status == UNKNOWN
-    result = CliRunner().invoke(main, ["verify", "--no-color", V1])
+    result = cli("verify", "--no-color", V1)
     assert result.exit_code == 1
     assert "UNKNOWN validity [all]" in result.output and "z3: timeout" in result.output
 
@@ -56,7 +54,7 @@ def test_engine_disagreement_exits_3(monkeypatch):
         return Verdict(FAILS) if name == "reset" else verdict
 
     monkeypatch.setattr("fsmcheck.verifier.verify.explicit.check", lying)
-    result = CliRunner().invoke(main, ["verify", "--no-color", V1])
+    result = cli("verify", "--no-color", V1)
     assert result.exit_code == 3
     assert "engines disagree: networkx says fails, z3 says holds" in result.output
 
@@ -66,7 +64,7 @@ def test_engine_crash_is_an_internal_error_not_a_traceback(monkeypatch):
         raise RuntimeError("boom")
 
     monkeypatch.setattr("fsmcheck.verifier.verify.explicit.check", broken)
-    result = CliRunner().invoke(main, ["verify", "--no-color", V1])
+    result = cli("verify", "--no-color", V1)
     assert result.exit_code == 3
     assert "internal error: RuntimeError: boom" in result.output
     assert "Traceback" not in result.output

@@ -9,9 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from fsmcheck.cli import main
 from fsmcheck.diff.pack_tests import pack_tests
 from fsmcheck.generate.pack import pack_files
 from fsmcheck.generate.writer import write_files
@@ -142,10 +140,10 @@ def test_bad_input_exits_2(tmp_path):
     bad.write_text(V2.read_text().replace('unless = ["P2P"]\nsession = "none"\nsource = "vfio_main.c comment: '
                                           'without P2P and precopy', 'unless = ["NOPE"]\nsession = "none"\n'
                                           'source = "vfio_main.c comment: without P2P and precopy', 1))
-    result = CliRunner().invoke(main, ["diff", str(V2), str(bad)])
+    result = cli("diff", str(V2), str(bad))
     assert result.exit_code == 2
     assert "unknown flag 'NOPE'" in result.output
-    assert CliRunner().invoke(main, ["diff", str(V2), str(tmp_path / "missing.toml")]).exit_code == 2
+    assert cli("diff", str(V2), str(tmp_path / "missing.toml")).exit_code == 2
 
 
 def test_loader_checks_blocked_unless_and_capabilities(tmp_path):

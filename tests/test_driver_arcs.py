@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from click.testing import CliRunner
 
-from fsmcheck.cli import main
 
 from .conftest import MODELS, cli, progress_lines
 
@@ -213,7 +211,7 @@ def test_explicit_tree_and_unresolved_callees_are_named(tmp_path):
     named = " ".join(doc["unresolved_callees"])
     for callee in ("xe_sriov_vfio_stop_copy_exit", "xe_sriov_vfio_resume_exit", "xe_vfio_helper_done"):
         assert f"calls {callee}()" in named
-    text = CliRunner().invoke(main, ["driver-arcs", "--model", V2, str(alone / "main.c")]).output
+    text = cli("driver-arcs", "--model", V2, str(alone / "main.c")).output
     assert "info:" in text and "xe_sriov_vfio_resume_exit()" in text and "pass --tree DIR" in text
     # --tree names the kernel tree: the header resolves, the findings appear.
     doc = json.loads(run("--tree", str(tmp_path / "linux"), str(alone / "main.c")).output)

@@ -23,7 +23,7 @@ from fsmcheck.pack.coverage import Coverage
 from fsmcheck.pack.plugin import RUN, PackRun, read_devices
 from fsmcheck.runpack.command import coverage_lines
 
-from .conftest import ROOT, run_pytest
+from .conftest import ROOT, cli, run_pytest
 
 PACK = ROOT / "generated_tests"
 ONE = str(PACK / "test_vfio_v2_stop_copy.py")  # the smallest v2 module (515 tests)
@@ -252,12 +252,12 @@ def test_run_pack_runs_a_fleet_one_worker_per_device(tmp_path, monkeypatch):
     listed = tmp_path / "fleet.txt"
     listed.write_text("/dev/vfio/7:0000:01:00.0\n/dev/vfio/devices/vfio3  # VF 1\n")
     out = tmp_path / "out"
-    result = CliRunner().invoke(main, ["run-pack", "--devices", str(listed), "-o", str(out), "--seed", "5",
-                                       "--adapter", "tests.test_fleet:recording"], catch_exceptions=False)
+    result = cli("run-pack", "--devices", str(listed), "-o", str(out), "--seed", "5",
+                                       "--adapter", "tests.test_fleet:recording", catch_exceptions=False)
     assert result.exit_code == 0, result.output[-3000:]
     assert _recorded(record) == {"gw0": ("/dev/vfio/7:0000:01:00.0", "5"), "gw1": ("/dev/vfio/devices/vfio3", "5")}
     coverage = (out / "coverage.txt").read_text()
     assert "device /dev/vfio/7:0000:01:00.0 (gw0):" in coverage and "total (2 devices):" in coverage
     listed.write_text("/dev/vfio/7:a\nnot-a-device\n")
-    bad = CliRunner().invoke(main, ["run-pack", "--devices", str(listed), "-o", str(tmp_path / "bad")])
+    bad = cli("run-pack", "--devices", str(listed), "-o", str(tmp_path / "bad"))
     assert bad.exit_code == 2 and "expected GROUP:NAME" in bad.output and not (tmp_path / "bad").exists()

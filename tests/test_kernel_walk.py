@@ -5,14 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from click.testing import CliRunner
 
-from fsmcheck.cli import main
 from fsmcheck.csource.kernel_walk import read_kernel_walk
 from fsmcheck.csource.walk_check import check_walk
 from fsmcheck.model import load_model
 
-from .conftest import MODELS, progress_lines
+from .conftest import MODELS, cli, progress_lines
 
 FULL = "STOP_COPY|P2P|PRE_COPY"
 
@@ -50,7 +48,7 @@ def test_real_walk_parses_to_the_models_transcription(model, main_c):
 
 
 def test_real_walk_terminates_and_equals_the_model_on_all_flag_sets(model, main_c):
-    result = CliRunner().invoke(main, ["kernel-walk", "--json", str(main_c), "--model", str(MODELS / "vfio_v2.toml")])
+    result = cli("kernel-walk", "--json", str(main_c), "--model", str(MODELS / "vfio_v2.toml"))
     assert result.exit_code == 0, result.output
     doc = json.loads(result.output)
     assert len(doc["flag_sets"]) == 4
@@ -85,7 +83,7 @@ def test_loop_without_error_exit_loops_on_exactly_the_blocked_pre_copy_pairs(mod
         assert {v.status for v in terminates.verdicts.values()} == {"fails"}
         cex = terminates.counterexample
         assert cex.data["cycle"] == ["ERROR"]
-    result = CliRunner().invoke(main, ["kernel-walk", str(path), "--model", str(MODELS / "vfio_v2.toml")])
+    result = cli("kernel-walk", str(path), "--model", str(MODELS / "vfio_v2.toml"))
     assert result.exit_code == 1
     assert f"at {path}:{_line(path, '[VFIO_DEVICE_STATE_PRE_COPY] = VFIO_DEVICE_STATE_ERROR')}" in result.output
 

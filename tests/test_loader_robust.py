@@ -7,12 +7,10 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from click.testing import CliRunner
 
-from fsmcheck.cli import main
 from fsmcheck.model import ModelError, load_model
 
-from .conftest import MODELS, TOY
+from .conftest import MODELS, TOY, cli
 
 
 def _error(path):
@@ -106,7 +104,7 @@ def test_correspondence_checked_against_the_other_model(tmp_path, old, new, key,
     path, text = _v2(tmp_path, old, new)
     [d] = _error(path)
     assert d.key == key and says in d.message and d.line == _line_of(text, new)
-    result = CliRunner().invoke(main, ["verify", "--no-color", str(path)])
+    result = cli("verify", "--no-color", str(path))
     assert result.exit_code == 2, result.output  # bad input, not "internal error"
 
 

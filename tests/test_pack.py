@@ -8,21 +8,19 @@ import sys
 import textwrap
 
 import pytest
-from click.testing import CliRunner
 
-from fsmcheck.cli import main
 from fsmcheck.generate.tour import arc_tour
 from fsmcheck.model import load_model
 from fsmcheck.mutation import run_pack
 
-from .conftest import MODELS, ROOT, run_pytest
+from .conftest import MODELS, ROOT, cli, run_pytest
 
 PACK = ROOT / "generated_tests"
 V1, V2 = str(MODELS / "vfio_v1.toml"), str(MODELS / "vfio_v2.toml")
 
 
 def generate(out, *models):
-    return CliRunner().invoke(main, ["generate", *models, "-o", str(out)])
+    return cli("generate", *models, "-o", str(out))
 
 
 @pytest.mark.slow
@@ -41,14 +39,14 @@ def test_generation_is_deterministic_and_stamped(tmp_path):
 
 
 def test_committed_pack_is_current():
-    result = CliRunner().invoke(main, ["generate", V1, V2, "-o", str(PACK), "--check"])
+    result = cli("generate", V1, V2, "-o", str(PACK), "--check")
     assert result.exit_code == 0, result.output
 
 
 def test_check_without_models_reads_the_pack_stamps(monkeypatch):
     # `fsmcheck generate --check`, as the issue and CI call it, from the checkout.
     monkeypatch.chdir(ROOT)
-    result = CliRunner().invoke(main, ["generate", "--check"])
+    result = cli("generate", "--check")
     assert result.exit_code == 0, result.output
     assert "the pack in generated_tests is current (5 modules)" in result.output
 
@@ -58,7 +56,7 @@ def test_check_without_models_catches_a_stale_pack(tmp_path):
     assert generate(tmp_path / "pack", V1, V2).exit_code == 0
     module = tmp_path / "pack" / "test_vfio_v1.py"
     module.write_text(module.read_text().replace("INVALID = [", "INVALID = [\n", 1))
-    result = CliRunner().invoke(main, ["generate", "--check", "-o", str(tmp_path / "pack")])
+    result = cli("generate", "--check", "-o", str(tmp_path / "pack"))
     assert result.exit_code == 1
     assert f"stale: {module}" in result.output
 
@@ -67,7 +65,7 @@ def test_check_reports_a_stale_pack_and_writes_nothing(tmp_path):
     assert generate(tmp_path, V2).exit_code == 0
     target = tmp_path / "test_vfio_v2_stop_copy.py"
     target.write_text(target.read_text() + "# edited\n")
-    result = CliRunner().invoke(main, ["generate", V2, "-o", str(tmp_path), "--check"])
+    result = cli("generate", V2, "-o", str(tmp_path), "--check")
     assert result.exit_code == 1
     assert f"stale: {target}" in result.output
     assert target.read_text().endswith("# edited\n")

@@ -11,9 +11,7 @@ import threading
 import time
 
 import pytest
-from click.testing import CliRunner
 
-from fsmcheck.cli import main
 from fsmcheck.drivers.reference import ReferenceV2Adapter
 from fsmcheck.drivers.v2_device import ReferenceV2Device
 from fsmcheck.mutation import run_pack
@@ -21,7 +19,7 @@ from fsmcheck.pack import v2_checks
 from fsmcheck.pack.harness import LOST, AdapterFault, Harness
 
 from . import conforming_drivers
-from .conftest import ROOT, SHARED, require_shared, run_pytest
+from .conftest import ROOT, SHARED, cli, require_shared, run_pytest
 
 PACK = ROOT / "generated_tests"
 
@@ -227,7 +225,7 @@ def test_call_timeout_and_budget_must_be_positive():
 
 # -- the rule catalogue --------------------------------------------------------------------------
 def test_rules_command_lists_every_must_with_its_killing_tests():
-    result = CliRunner().invoke(main, ["rules", "--pack", str(PACK), "--json"])
+    result = cli("rules", "--pack", str(PACK), "--json")
     assert result.exit_code == 0, result.output
     import json
 
@@ -238,7 +236,7 @@ def test_rules_command_lists_every_must_with_its_killing_tests():
     assert any(t.endswith("::test_precopy_round_trip") for t in by_id["v2.stream-complete"]["killing_tests"])
     assert by_id["v2.ended-fd-forced-eof"]["status"] == "advisory"
     assert by_id["v2.p2p-no-new-dma"]["status"] == "unobservable"
-    text = CliRunner().invoke(main, ["rules", "--pack", str(PACK), "--protocol", "v1"])
+    text = cli("rules", "--pack", str(PACK), "--protocol", "v1")
     assert "v1.invalid-states  MUST  [checked]  seed 000" in text.output
 
 
@@ -250,7 +248,7 @@ def test_the_killing_tests_follow_the_checks(tmp_path):
         text = text.replace("check.check_precopy_round_trip(", "pass  # (").replace("check.check_round_trip(", "pass  # (")
         text = text.replace("check.check_bad_resume(", "pass  # (")
         (tmp_path / path.name).write_text(text)
-    result = CliRunner().invoke(main, ["rules", "--pack", str(tmp_path), "--json"])
+    result = cli("rules", "--pack", str(tmp_path), "--json")
     import json
 
     doc = json.loads(result.output)

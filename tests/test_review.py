@@ -18,7 +18,7 @@ from fsmcheck.review.diagram import DotMissingError, diagram, render_bytes
 from fsmcheck.review.report import build_report
 from fsmcheck.verifier.trace import steps
 
-from .conftest import ARTIFACTS, MODELS, V1_LETS_101_THROUGH, require_tool
+from .conftest import ARTIFACTS, MODELS, V1_LETS_101_THROUGH, cli, require_tool
 
 V1, V2 = MODELS / "vfio_v1.toml", MODELS / "vfio_v2.toml"
 
@@ -87,7 +87,7 @@ def test_missing_dot_says_how_to_install(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))  # no `dot` anywhere
     with pytest.raises(DotMissingError, match="apt-get install graphviz"):
         render_bytes(diagram(load_model(V1)), "svg")
-    result = CliRunner().invoke(main, ["render", str(V1), "-o", str(tmp_path / "v1.svg")])
+    result = cli("render", str(V1), "-o", str(tmp_path / "v1.svg"))
     assert result.exit_code == 2 and "apt-get install graphviz" in result.output
     assert list(tmp_path.iterdir()) == []  # nothing partial left behind
 
@@ -101,7 +101,7 @@ def test_json_export_is_versioned_and_derived():
     for config, exported in zip(model.configs(), doc["configurations"]):
         assert {(a["from"], a["to"]) for a in exported["arcs"]} == set(arc_graph(model, config).edges)
     assert json.dumps(doc) == json.dumps(graph_json(load_model(V2)))
-    result = CliRunner().invoke(main, ["export", str(V2), "--format", "json"])
+    result = cli("export", str(V2), "--format", "json")
     assert result.exit_code == 0 and json.loads(result.output) == doc
 
 

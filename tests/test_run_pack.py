@@ -11,9 +11,7 @@ import textwrap
 import xml.etree.ElementTree as ET
 
 import pytest
-from click.testing import CliRunner
 
-from fsmcheck.cli import main
 
 from .conftest import cli
 import fsmcheck.generate.pack as pack_module
@@ -48,7 +46,7 @@ def run(*args):
 @pytest.mark.parametrize("args", [[], ["--vfio-group", "7"], ["--device", "x"],
                                   ["--vfio-cdev", "/dev/vfio/devices/vfio0", "--vfio-group", "7", "--device", "x"]])
 def test_the_device_must_be_named_once(args, tmp_path):
-    result = CliRunner().invoke(main, ["run-pack", *args, "-o", str(tmp_path / "out")])
+    result = cli("run-pack", *args, "-o", str(tmp_path / "out"))
     assert result.exit_code == 2
     assert not (tmp_path / "out").exists()
 
@@ -87,8 +85,8 @@ def test_coverage_lines_stop_at_the_pytest_summary():
 
 def test_a_device_file_that_does_not_exist_runs_nothing(tmp_path):
     out = tmp_path / "out"
-    result = CliRunner().invoke(main, ["run-pack", "--vfio-group", str(tmp_path / "no-group"), "--device", "x",
-                                       "-o", str(out)])
+    result = cli("run-pack", "--vfio-group", str(tmp_path / "no-group"), "--device", "x",
+                                       "-o", str(out))
     assert result.exit_code == 2
     assert "no such device file(s): " in result.output and str(tmp_path / "no-group") in result.output
     assert "nothing was run" in result.output
