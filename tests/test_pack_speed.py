@@ -487,7 +487,7 @@ def test_an_inline_call_that_overruns_fails_its_test_and_leaves_nothing_behind()
     with "the adapter hung", the device and adapter are given up, no exception
     turns up later, and the watchdog thread ends."""
     spec = _spec()
-    before = threading.active_count()
+    before = set(threading.enumerate())  # a thread of an earlier test may end meanwhile: compare sets
     try:
         for op, what in ((lambda h: h.set(1), "SET STOP"), (lambda h: h.get(), "GET")):
             adapter = _PurePython(_SpinsInPython)
@@ -504,9 +504,9 @@ def test_an_inline_call_that_overruns_fails_its_test_and_leaves_nothing_behind()
     finally:
         LOST.clear()
     deadline = time.monotonic() + 5
-    while threading.active_count() > before and time.monotonic() < deadline:
+    while set(threading.enumerate()) - before and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert threading.active_count() == before
+    assert not set(threading.enumerate()) - before
 
 
 def test_an_inline_adapter_that_raises_or_lies_fails_readably_and_the_budget_holds():
